@@ -1,1 +1,56 @@
-//! placeholder
+//! The async Direct I/O file of jdb, on compio (io_uring).
+//!
+//! A [`File`] is opened with `O_DIRECT` when the filesystem allows it, and falls back to
+//! buffered I/O (logged once) when it refuses; [`Direct`] forces either. Every request is checked
+//! for 4096-byte alignment of its file offset, length and buffer address before it is submitted,
+//! on both paths, so a misaligned request is an [`Error::Misaligned`] rather than an `EINVAL`
+//! from one filesystem and a success on another.
+//!
+//! I/O takes owned buffers (any compio-buf `IoBuf`/`IoBufMut`, typically
+//! [`AlignedBuf`] or a pool frame [`RawIoBuf`]) and returns them with the result
+//! ([`BufResult`]). Page `id: u32` lives at byte `id * 4096`; a run of contiguous pages is one
+//! `preadv`/`pwritev` ([`File::read_pages_into`], [`File::write_pages`]). Short transfers are
+//! resumed; a read past the end of the file is [`Error::PastEnd`], found from the short read
+//! itself (the file is `stat`ed only then, never on the read path). Errors name the file.
+//!
+//! ```
+//! use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("pages.jdb");
+//! compio::runtime::Runtime::new().unwrap().block_on(async {
+//!     let file = File::create(&path).await?; // O_DIRECT where the filesystem allows it
+//!
+//!     let mut page = AlignedBuf::zeroed(PAGE_SIZE)?;
+//!     page[..5].copy_from_slice(b"hello");
+//!     let (res, page) = file.write_page(3, page).await; // the buffer comes back either way
+//!     res?;
+//!
+//!     let back = file.read_page(3).await?;
+//!     assert_eq!(&back[..], &page[..]);
+//!     assert_eq!(file.page_count().await?, 4);
+//!     assert!(matches!(file.read_page(4).await, Err(jdb_fs::Error::PastEnd { page: 4, .. })));
+//!
+//!     file.sync_data().await?;
+//!     file.close().await
+//! })?;
+//! # Ok::<(), jdb_fs::Error>(())
+//! ```
+
+mod error;
+mod file;
+mod io;
+mod open;
+mod page;
+
+pub use error::{BufResult, Error, Result};
+pub use file::{File, IoStats};
+pub use jdb_alloc::{AlignedBuf, PAGE_SIZE, RawIoBuf};
+pub use open::{Direct, OpenOptions};
+pub use page::page_offset;
+
+/// Alignment of file offsets, lengths and buffer addresses: 4096 bytes.
+pub const ALIGN: usize = jdb_alloc::ALIGNMENT;
+
+/// Most buffers in one vectored request (Linux `IOV_MAX`/`UIO_MAXIOV`).
+pub const IOV_MAX: usize = 1024;
