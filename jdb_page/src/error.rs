@@ -1,0 +1,120 @@
+//! The error type of `jdb_page`.
+
+use std::path::PathBuf;
+
+use jdb_layout::PageId;
+
+/// Errors of the buffer pool. Every variant carries the numbers (and file) a person needs.
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Room was needed for a page but every frame holds a pinned (or in-use) page.
+    #[error("buffer pool full: all {cap} frames in use, {pinned} pinned")]
+    PoolFull {
+        /// Frames in the pool.
+        cap: usize,
+        /// Frames holding a pinned page.
+        pinned: usize,
+    },
+
+    /// The page id is at or past the end of the file (and was never allocated).
+    #[error("page {id} not found: the file has {page_count} pages")]
+    PageNotFound {
+        /// The id asked for.
+        id: PageId,
+        /// Pages in the file (and allocated since open).
+        page_count: u32,
+    },
+
+    /// A page read from disk failed verification (checksum, page id, format); it was not cached.
+    #[error("{}: page {page} is corrupt: {source}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The page that failed.
+        page: PageId,
+        /// What is wrong with it.
+        #[source]
+        source: jdb_layout::Error,
+    },
+
+    /// The file is not in jdb's page format (its first page is foreign).
+    #[error("{} is not a jdb file: {source}", path.display())]
+    NotJdbFile {
+        /// The file.
+        path: PathBuf,
+        /// What the first page looks like.
+        #[source]
+        source: jdb_layout::Error,
+    },
+
+    /// The file size is not a whole number of 4096-byte pages.
+    #[error("{}: size {size} is not a whole number of {page_size}-byte pages", path.display())]
+    NotPageMultiple {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The page size.
+        page_size: usize,
+    },
+
+    /// The file (or an allocation) would need more pages than a `u32` page id can name.
+    #[error("{}: {pages} pages exceed the page id space ({max})", path.display())]
+    TooManyPages {
+        /// The file.
+        path: PathBuf,
+        /// Pages needed.
+        pages: u64,
+        /// The largest page count supported.
+        max: u32,
+    },
+
+    /// `cap` is not a usable pool capacity.
+    #[error("invalid pool capacity {cap}: must be 1..={max} frames")]
+    InvalidCapacity {
+        /// The capacity asked for.
+        cap: usize,
+        /// The largest capacity supported.
+        max: usize,
+    },
+
+    /// The same page id was asked for twice in one `get_many`.
+    #[error("page {id} asked for twice in one get_many")]
+    DuplicatePage {
+        /// The repeated id.
+        id: PageId,
+    },
+
+    /// A group is empty, longer than the largest run, or runs past the page id space.
+    #[error("invalid page group: {n} pages from {first} (allowed 1..={max})")]
+    InvalidGroup {
+        /// First page id of the group.
+        first: PageId,
+        /// Pages asked for.
+        n: usize,
+        /// Largest group.
+        max: usize,
+    },
+
+    /// A data-page operation on a page's rows failed (row too large, page full, bad slot, ...).
+    #[error("page {page}: {source}")]
+    Rows {
+        /// The page.
+        page: PageId,
+        /// What the data page said.
+        #[source]
+        source: jdb_layout::Error,
+    },
+
+    /// Reading, writing or syncing the file failed; the error names the file and operation.
+    #[error(transparent)]
+    Storage(#[from] jdb_fs::Error),
+
+    /// Memory for the pool (or an I/O buffer) could not be allocated.
+    #[error("allocating pool memory: {0}")]
+    Alloc(#[from] jdb_alloc::Error),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,94 @@
+//! Writing dirty pages: `flush_page`, `flush_all` (coalesced runs), `sync`, `close`.
+
+use jdb_layout::PageId;
+
+use crate::{BufferPool, Result, Storage, lru::FrameId, pool::MAX_RUN};
+
+impl<S: Storage> BufferPool<S> {
+    /// Writes page `id` if it is in memory and dirty, and marks it clean. A page not in memory
+    /// has nothing to write.
+    ///
+    /// # Errors
+    /// [`crate::Error::PageNotFound`] for an id past the end; [`crate::Error::Storage`] when the
+    /// write fails (the page stays dirty).
+    pub async fn flush_page(&mut self, id: PageId) -> Result<()> {
+        self.check_id(id)?;
+        match self.table.get(&id) {
+            Some(&frame) if self.pages[frame as usize].is_dirty() => {
+                self.write_run(&[(id, frame)]).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes every dirty page and marks it clean: runs of contiguous page ids go out as one
+    /// request each (at most `MAX_RUN` pages), in page order.
+    ///
+    /// # Errors
+    /// The first failed write ([`crate::Error::Storage`]); its pages and every page not yet
+    /// written stay dirty, so a later flush can finish the job.
+    pub async fn flush_all(&mut self) -> Result<()> {
+        let mut dirty: Vec<(PageId, FrameId)> = self
+            .table
+            .iter()
+            .filter(|&(_, &f)| self.pages[f as usize].is_dirty())
+            .map(|(&id, &f)| (id, f))
+            .collect();
+        dirty.sort_unstable_by_key(|&(id, _)| id);
+        for run in dirty
+            .chunk_by(|a, b| b.0 == a.0 + 1)
+            .flat_map(|r| r.chunks(MAX_RUN))
+        {
+            self.write_run(run).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every dirty page, then makes the file durable (`fdatasync`). When it returns
+    /// `Ok`, a reopen (even after a crash) sees exactly the pages as they are now.
+    ///
+    /// # Errors
+    /// As [`BufferPool::flush_all`], or the failed sync (pages are then clean in memory but not
+    /// known to be durable: call `sync` again).
+    pub async fn sync(&mut self) -> Result<()> {
+        self.flush_all().await?;
+        self.storage.sync().await?;
+        self.stats.syncs += 1;
+        Ok(())
+    }
+
+    /// Syncs and closes the pool. On error the pool is handed back with the error, still usable,
+    /// so nothing is lost.
+    pub async fn close(mut self) -> Result<(), (crate::Error, Self)> {
+        match self.sync().await {
+            Ok(()) => Ok(()),
+            Err(e) => Err((e, self)),
+        }
+    }
+
+    /// Seals and writes the pages of `run` (contiguous ids, ascending, at most `MAX_RUN`) with one
+    /// request; marks them clean only once the write completed.
+    pub(crate) async fn write_run(&mut self, run: &[(PageId, FrameId)]) -> Result<()> {
+        debug_assert!(!run.is_empty() && run.len() <= MAX_RUN);
+        debug_assert!(run.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+        let mut buf = self.take_spare()?;
+        buf.clear();
+        for &(_, frame) in run {
+            let page = &mut self.pages[frame as usize];
+            page.seal();
+            buf.extend(page.as_bytes())?;
+        }
+        let (res, buf) = self.storage.write_pages(run[0].0, buf).await;
+        self.put_spare(buf);
+        self.stats.write_ios += 1;
+        if let Err(e) = res {
+            self.stats.io_errors += 1;
+            return Err(e.into());
+        }
+        for &(_, frame) in run {
+            self.pages[frame as usize].set_clean();
+        }
+        self.stats.pages_written += run.len() as u64;
+        Ok(())
+    }
+}

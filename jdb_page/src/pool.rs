@@ -1,0 +1,351 @@
+//! [`BufferPool`]: the page cache over one file.
+
+use std::{collections::HashMap, path::Path, ptr::NonNull, rc::Rc, sync::Arc};
+
+use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+use jdb_fs::File;
+use jdb_layout::PageId;
+use rustc_hash::FxBuildHasher;
+
+use crate::{
+    Error, Page, Result, Stats, Storage,
+    lru::{FrameId, LruList},
+};
+
+/// Longest run of contiguous pages read or written with one request (16 pages = 64 KiB, the
+/// largest TreeLine segment).
+pub const MAX_RUN: usize = 16;
+
+/// I/O buffers kept for reuse (each `MAX_RUN` pages): enough for `prefetch`'s reads in flight.
+const MAX_SPARES: usize = crate::group::PREFETCH_DEPTH;
+
+/// Largest pool capacity in frames (frame ids are `u32`, one value is reserved).
+pub const MAX_CAP: usize = (u32::MAX - 1) as usize;
+
+/// A buffer pool: up to `cap` pages of one file in memory, evicted in exact LRU order.
+///
+/// Single-threaded by design (one pool per thread, compio style): every method takes `&mut self`,
+/// so there are no locks on the hit path. See the crate docs for the durability contract.
+pub struct BufferPool<S: Storage = File> {
+    /// Shared with in-flight reads of `prefetch`, so they do not borrow the pool.
+    pub(crate) storage: Rc<S>,
+    /// One `Page` per frame; frame `f` is `pages[f]`.
+    pub(crate) pages: Box<[Page]>,
+    /// Resident pages: page id -> frame.
+    pub(crate) table: HashMap<PageId, FrameId, FxBuildHasher>,
+    /// Resident, evictable-looking frames, most recently used first.
+    pub(crate) lru: LruList,
+    /// Resident frames found pinned when they reached the LRU end, oldest first. They leave the
+    /// LRU list so victim search stays O(1); the next `get` or an unpin puts them back.
+    pub(crate) parked: Vec<FrameId>,
+    /// Frames holding no page.
+    pub(crate) free: Vec<FrameId>,
+    /// Pages in the file plus pages allocated since open: the next new page id.
+    pub(crate) page_count: u32,
+    /// Spare I/O buffers of `MAX_RUN` pages each (taken while an I/O runs; lost, and replaced, if
+    /// that I/O's future is dropped).
+    pub(crate) spares: Vec<AlignedBuf>,
+    pub(crate) stats: Stats,
+}
+
+impl<S: Storage> BufferPool<S> {
+    /// Opens a pool of `cap` frames (`cap * 4096` bytes) over `storage`.
+    ///
+    /// Checks that the file is a whole number of pages and that its first page, if any, is a
+    /// jdb page (an intact page with jdb's magic; a torn or zeroed first page is reported later
+    /// by `get`, not here). Never writes, truncates or extends the file.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCapacity`], [`Error::NotPageMultiple`], [`Error::TooManyPages`],
+    /// [`Error::NotJdbFile`], [`Error::Storage`] (naming the file), [`Error::Alloc`].
+    pub async fn open(storage: S, cap: usize) -> Result<Self> {
+        if cap == 0 || cap > MAX_CAP {
+            return Err(Error::InvalidCapacity { cap, max: MAX_CAP });
+        }
+        let size = storage.size().await?;
+        let path = storage.path().to_path_buf();
+        if size % PAGE_SIZE as u64 != 0 {
+            return Err(Error::NotPageMultiple {
+                path,
+                size,
+                page_size: PAGE_SIZE,
+            });
+        }
+        let pages_in_file = size / PAGE_SIZE as u64;
+        let page_count = u32::try_from(pages_in_file)
+            .ok()
+            .filter(|&n| n < u32::MAX)
+            .ok_or(Error::TooManyPages {
+                path: path.clone(),
+                pages: pages_in_file,
+                max: u32::MAX - 1,
+            })?;
+
+        let mut spare = AlignedBuf::with_cap(MAX_RUN * PAGE_SIZE)?;
+        if page_count > 0 {
+            let (res, buf) = storage.read_pages(0, 1, spare).await;
+            spare = buf;
+            res?;
+            if let Err(e @ jdb_layout::Error::Foreign { .. }) =
+                jdb_layout::verify(&spare[..PAGE_SIZE], 0)
+            {
+                return Err(Error::NotJdbFile { path, source: e });
+            }
+        }
+
+        let arena = Arc::new(AlignedBuf::zeroed(cap * PAGE_SIZE)?);
+        // SAFETY: every frame gets exactly one `Page`, which keeps `arena` alive through its own
+        // `Arc`; the arena is zeroed, so every frame is initialised, and it is never accessed
+        // other than through these pages.
+        let frames: Vec<_> = unsafe { arena.slice_into_raws(PAGE_SIZE) }.collect();
+        let pages: Box<[Page]> = frames
+            .into_iter()
+            .filter_map(|frame| NonNull::new(frame.as_mut_ptr()))
+            .map(|ptr| Page::in_arena(Arc::clone(&arena), ptr))
+            .collect();
+        debug_assert_eq!(pages.len(), cap);
+        Ok(Self {
+            storage: Rc::new(storage),
+            pages,
+            table: HashMap::with_capacity_and_hasher(cap, FxBuildHasher),
+            lru: LruList::new(cap),
+            parked: Vec::new(),
+            free: (0..cap as FrameId).rev().collect(),
+            page_count,
+            spares: vec![spare],
+            // The format check above is not counted: a pool starts with all counters at zero.
+            stats: Stats::default(),
+        })
+    }
+
+    /// The page `id`, from memory or read (and verified) from the file. It becomes the most
+    /// recently used page.
+    ///
+    /// # Errors
+    /// [`Error::PageNotFound`] for an id at or past [`BufferPool::page_count`];
+    /// [`Error::Corrupt`] when the page on disk fails verification (nothing is cached);
+    /// [`Error::PoolFull`] when every frame is pinned; [`Error::Storage`] on I/O errors.
+    /// After any error the pool is unchanged apart from clean pages it may have evicted.
+    pub async fn get(&mut self, id: PageId) -> Result<&mut Page> {
+        let frame = self.fetch(id, &[]).await?;
+        Ok(&mut self.pages[frame as usize])
+    }
+
+    /// Several distinct pages at once, e.g. a parent and two children during a B-tree split.
+    /// Each becomes most recently used, in order; loading one never evicts another of the set.
+    ///
+    /// # Errors
+    /// [`Error::DuplicatePage`] when an id repeats; otherwise as [`BufferPool::get`]
+    /// ([`Error::PoolFull`] also when `N` exceeds the free frames).
+    pub async fn get_many<const N: usize>(&mut self, ids: [PageId; N]) -> Result<[&mut Page; N]> {
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                return Err(Error::DuplicatePage { id: *id });
+            }
+        }
+        let mut frames = [0 as FrameId; N];
+        for i in 0..N {
+            frames[i] = self.fetch(ids[i], &frames[..i]).await?;
+        }
+        let (cap, pinned) = (self.cap(), self.pinned_count());
+        // The ids are distinct, so the frames are: this cannot fail.
+        self.pages
+            .get_disjoint_mut(frames.map(|f| f as usize))
+            .map_err(|_| Error::PoolFull { cap, pinned })
+    }
+
+    /// Allocates a new page with the next id (`page_count()`), formatted as an empty data page,
+    /// dirty, most recently used. It reaches the file when flushed or evicted.
+    ///
+    /// `async` because making room may write a dirty page back.
+    ///
+    /// # Errors
+    /// [`Error::PoolFull`], [`Error::TooManyPages`], or a failed write-back ([`Error::Storage`]).
+    pub async fn alloc(&mut self) -> Result<&mut Page> {
+        if self.page_count == u32::MAX - 1 {
+            let path = self.storage.path().to_path_buf();
+            return Err(Error::TooManyPages {
+                path,
+                pages: u64::from(u32::MAX),
+                max: u32::MAX - 1,
+            });
+        }
+        self.make_room(&[]).await?;
+        let frame = self.take_free_frame()?;
+        let id = self.page_count;
+        self.page_count += 1;
+        self.pages[frame as usize].format(id);
+        self.table.insert(id, frame);
+        self.lru.push_front(frame);
+        Ok(&mut self.pages[frame as usize])
+    }
+
+    /// Makes `id` resident (reading it if needed), marks it used, returns its frame. `protect`
+    /// lists frames that must not be evicted to make room.
+    pub(crate) async fn fetch(&mut self, id: PageId, protect: &[FrameId]) -> Result<FrameId> {
+        if let Some(&frame) = self.table.get(&id) {
+            self.stats.hits += 1;
+            self.touch(frame);
+            return Ok(frame);
+        }
+        self.stats.misses += 1;
+        self.check_id(id)?;
+        self.make_room(protect).await?;
+        let buf = self.take_spare()?;
+        let (res, buf) = self.storage.read_pages(id, 1, buf).await;
+        self.stats.read_ios += 1;
+        let installed = match res {
+            Ok(()) => self.install_verified(id, &buf[..PAGE_SIZE], false),
+            Err(e) => {
+                self.stats.io_errors += 1;
+                Err(e.into())
+            }
+        };
+        self.put_spare(buf);
+        installed
+    }
+
+    /// Verifies `bytes` as page `id` and puts it in a free frame, at the front of the LRU list
+    /// (`cold == false`) or at the back (`cold == true`, for scans).
+    pub(crate) fn install_verified(
+        &mut self,
+        id: PageId,
+        bytes: &[u8],
+        cold: bool,
+    ) -> Result<FrameId> {
+        if let Err(source) = jdb_layout::verify(bytes, id) {
+            self.stats.checksum_failures += 1;
+            return Err(Error::Corrupt {
+                path: self.storage.path().to_path_buf(),
+                page: id,
+                source,
+            });
+        }
+        let frame = self.take_free_frame()?;
+        self.pages[frame as usize].install(id, bytes);
+        self.table.insert(id, frame);
+        if cold {
+            self.lru.push_back(frame);
+        } else {
+            self.lru.push_front(frame);
+        }
+        self.stats.pages_read += 1;
+        Ok(frame)
+    }
+
+    /// Marks a resident frame as just used.
+    #[inline]
+    pub(crate) fn touch(&mut self, frame: FrameId) {
+        self.lru.touch(frame);
+        if !self.parked.is_empty() {
+            self.parked.retain(|&f| f != frame);
+        }
+    }
+
+    pub(crate) fn check_id(&self, id: PageId) -> Result<()> {
+        if id >= self.page_count {
+            return Err(Error::PageNotFound {
+                id,
+                page_count: self.page_count,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn take_free_frame(&mut self) -> Result<FrameId> {
+        match self.free.pop() {
+            Some(frame) => Ok(frame),
+            None => Err(Error::PoolFull {
+                cap: self.cap(),
+                pinned: self.pinned_count(),
+            }),
+        }
+    }
+
+    /// The spare I/O buffer of `MAX_RUN` pages, or a new one if an earlier I/O kept it.
+    pub(crate) fn take_spare(&mut self) -> Result<AlignedBuf> {
+        match self.spares.pop() {
+            Some(buf) => Ok(buf),
+            None => Ok(AlignedBuf::with_cap(MAX_RUN * PAGE_SIZE)?),
+        }
+    }
+
+    /// Returns an I/O buffer for reuse (keeping at most `MAX_SPARES`).
+    pub(crate) fn put_spare(&mut self, buf: AlignedBuf) {
+        if self.spares.len() < MAX_SPARES && buf.cap() >= MAX_RUN * PAGE_SIZE {
+            self.spares.push(buf);
+        }
+    }
+
+    pub(crate) fn pinned_count(&self) -> usize {
+        self.table
+            .values()
+            .filter(|&&f| self.pages[f as usize].is_pinned())
+            .count()
+    }
+
+    /// Whether page `id` is in memory (does not count as a use).
+    pub fn is_cached(&self, id: PageId) -> bool {
+        self.table.contains_key(&id)
+    }
+
+    /// Pages in memory.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no page is in memory.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Frames in the pool.
+    pub fn cap(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Pages in the file plus pages allocated since open; valid ids are `0..page_count()`.
+    pub fn page_count(&self) -> u32 {
+        self.page_count
+    }
+
+    /// Dirty pages in memory (O(len)).
+    pub fn dirty_count(&self) -> usize {
+        self.table
+            .values()
+            .filter(|&&f| self.pages[f as usize].is_dirty())
+            .count()
+    }
+
+    /// The counters since open or the last [`BufferPool::reset_stats`].
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Sets every counter to zero.
+    pub fn reset_stats(&mut self) {
+        self.stats = Stats::default();
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        self.storage.path()
+    }
+
+    /// The storage the pool runs on.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+}
+
+impl<S: Storage> Drop for BufferPool<S> {
+    fn drop(&mut self) {
+        let dirty = self.dirty_count();
+        if dirty > 0 {
+            log::warn!(
+                "{}: buffer pool dropped with {dirty} dirty pages not written; call close() or sync() first",
+                self.storage.path().display()
+            );
+        }
+    }
+}

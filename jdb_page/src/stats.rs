@@ -1,0 +1,43 @@
+//! Counters a user can log.
+
+/// What the pool has done since it was opened (or since [`crate::BufferPool::reset_stats`]).
+///
+/// Pages and I/O operations are counted separately: a run of 16 contiguous pages read with one
+/// request is 16 `pages_read` and 1 `read_ios`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests (`get`, `get_many`, ...) answered from memory.
+    pub hits: u64,
+    /// Requests that had to read the page from the file.
+    pub misses: u64,
+    /// Pages read from the file.
+    pub pages_read: u64,
+    /// Pages written to the file.
+    pub pages_written: u64,
+    /// Read requests submitted (one per run of contiguous pages).
+    pub read_ios: u64,
+    /// Write requests submitted (one per run of contiguous pages).
+    pub write_ios: u64,
+    /// Pages dropped from memory to make room.
+    pub evictions: u64,
+    /// Dirty pages written back because they were evicted (or written along with a victim).
+    pub dirty_writebacks: u64,
+    /// Pages read from the file that failed verification (checksum, page id or format).
+    pub checksum_failures: u64,
+    /// Read or write requests that the file refused (I/O errors).
+    pub io_errors: u64,
+    /// `fdatasync` calls completed.
+    pub syncs: u64,
+}
+
+impl Stats {
+    /// Hits divided by requests (0 when there were none).
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}

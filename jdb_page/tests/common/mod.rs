@@ -1,0 +1,58 @@
+//! Shared helpers for the pool's integration tests.
+#![allow(dead_code)]
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    pin::pin,
+    task::{Context, Waker},
+};
+
+use jdb_fs::File;
+use jdb_page::BufferPool;
+
+/// A temp dir on the work disk (ext4 here, so O_DIRECT is really used), not /tmp.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("pool.jdb")
+}
+
+/// Runs an async test body on a fresh compio runtime.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    compio::runtime::Runtime::new().unwrap().block_on(f)
+}
+
+pub async fn create_pool(path: &Path, cap: usize) -> BufferPool {
+    BufferPool::open(File::create(path).await.unwrap(), cap)
+        .await
+        .unwrap()
+}
+
+pub async fn reopen_pool(path: &Path, cap: usize) -> BufferPool {
+    BufferPool::open(File::open_rw(path).await.unwrap(), cap)
+        .await
+        .unwrap()
+}
+
+/// Polls `fut` `times` times (with a no-op waker), then drops it: what a `select!` or a timeout
+/// does to a future mid-flight. Returns whether it finished.
+pub fn poll_then_drop<F: Future>(fut: F, times: usize) -> bool {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..times {
+        if fut.as_mut().poll(&mut cx).is_ready() {
+            return true;
+        }
+    }
+    false
+}
+
+/// A recognisable fill for page `id`, version `v`.
+pub fn pattern(id: u32, v: u8) -> Vec<u8> {
+    (0..64)
+        .map(|i| (id as u8).wrapping_mul(31).wrapping_add(v).wrapping_add(i))
+        .collect()
+}
