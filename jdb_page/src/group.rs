@@ -171,7 +171,7 @@ impl<S: Storage> BufferPool<S> {
             while in_flight.len() < PREFETCH_DEPTH && next < runs.len() {
                 let (first, n) = runs[next];
                 next += 1;
-                let buf = match self.take_spare() {
+                let buf = match self.take_io_buf(n) {
                     Ok(buf) => buf,
                     Err(e) => {
                         first_error = first_error.or(Some(e));
@@ -217,6 +217,16 @@ impl<S: Storage> BufferPool<S> {
             frames.push(self.install_verified(first + k as PageId, bytes, true)?);
         }
         Ok(())
+    }
+}
+
+impl<S: Storage> BufferPool<S> {
+    /// A buffer for a read of `n` pages: a spare if one is left, else one of exactly `n` pages.
+    fn take_io_buf(&mut self, n: usize) -> Result<AlignedBuf> {
+        match self.spares.pop() {
+            Some(buf) => Ok(buf),
+            None => Ok(AlignedBuf::with_cap(n * PAGE_SIZE)?),
+        }
     }
 }
 

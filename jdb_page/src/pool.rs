@@ -16,8 +16,9 @@ use crate::{
 /// largest TreeLine segment).
 pub const MAX_RUN: usize = 16;
 
-/// I/O buffers kept for reuse (each `MAX_RUN` pages): enough for `prefetch`'s reads in flight.
-const MAX_SPARES: usize = crate::group::PREFETCH_DEPTH;
+/// I/O buffers of `MAX_RUN` pages kept for reuse. Reads in flight beyond these (`prefetch`) get
+/// buffers of their own size, freed on completion, so an idle pool holds at most 256 KiB of them.
+const MAX_SPARES: usize = 4;
 
 /// Largest pool capacity in frames (frame ids are `u32`, one value is reserved).
 pub const MAX_CAP: usize = (u32::MAX - 1) as usize;
@@ -188,8 +189,8 @@ impl<S: Storage> BufferPool<S> {
             self.touch(frame);
             return Ok(frame);
         }
-        self.stats.misses += 1;
         self.check_id(id)?;
+        self.stats.misses += 1;
         self.make_room(protect).await?;
         let buf = self.take_spare()?;
         let (res, buf) = self.storage.read_pages(id, 1, buf).await;

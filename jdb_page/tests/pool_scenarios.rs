@@ -147,7 +147,11 @@ fn lru_victims_match_a_reference_lru_on_a_fixed_trace() {
             x ^= x >> 17;
             x ^= x << 5;
             // Skewed: half the accesses go to 12 hot pages.
-            let id = if x.is_multiple_of(2) { x / 2 % 12 } else { x / 2 % 64 };
+            let id = if x.is_multiple_of(2) {
+                x / 2 % 12
+            } else {
+                x / 2 % 64
+            };
             let was_cached = pool.is_cached(id);
             assert_eq!(
                 was_cached,
