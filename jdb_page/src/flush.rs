@@ -48,8 +48,9 @@ impl<S: Storage> BufferPool<S> {
     /// `Ok`, a reopen (even after a crash) sees exactly the pages as they are now.
     ///
     /// # Errors
-    /// As [`BufferPool::flush_all`], or the failed sync (pages are then clean in memory but not
-    /// known to be durable: call `sync` again).
+    /// As [`BufferPool::flush_all`], or the failed `fdatasync`. After a failed sync, treat every
+    /// change since the last successful one as possibly lost, even if a later sync succeeds: on
+    /// Linux a failed fsync may already have dropped the data it could not write.
     pub async fn sync(&mut self) -> Result<()> {
         self.flush_all().await?;
         self.storage.sync().await?;

@@ -36,9 +36,12 @@
 //!   a bad one is [`Error::Corrupt`] naming the page and what is wrong, counted in
 //!   [`Stats::checksum_failures`], and never cached.
 //! - **[`BufferPool::sync`] is the durability point.** When it returns `Ok`, every page as it was
-//!   at the call is on disk and `fdatasync`ed: a reopen, even after a crash, reads exactly those
-//!   bytes. Pages changed since the last `sync` may or may not have reached the disk; one torn by
-//!   a crash reads back as [`Error::Corrupt`], never as data.
+//!   at the call is on disk and `fdatasync`ed: after a crash, a page not changed since reads back
+//!   exactly those bytes. A page changed since the last `sync` reads back as that synced version,
+//!   a later one, or, if the crash tore its write, [`Error::Corrupt`]: never other data. Pages
+//!   allocated since the last `sync` may be missing ([`Error::PageNotFound`]) or
+//!   [`Error::Corrupt`]; [`BufferPool::init_page`] rebuilds such a page. If `sync` fails, treat
+//!   everything since the last successful `sync` as possibly lost, even if a later one succeeds.
 //! - **Opening never writes.** [`BufferPool::open`] checks the file (whole pages, jdb's magic) and
 //!   never truncates, extends or rewrites it. New pages reach the file when flushed or evicted.
 //! - **Cancel-safe.** Dropping any pool future at any `.await` leaves the pool consistent: reads

@@ -89,6 +89,7 @@ impl<S: Storage> BufferPool<S> {
             res?;
             if let Err(e @ jdb_layout::Error::Foreign { .. }) =
                 jdb_layout::verify(&spare[..PAGE_SIZE], 0)
+                && !torn_in_header(&spare[..PAGE_SIZE])
             {
                 return Err(Error::NotJdbFile { path, source: e });
             }
@@ -179,6 +180,37 @@ impl<S: Storage> BufferPool<S> {
         self.table.insert(id, frame);
         self.lru.push_front(frame);
         Ok(&mut self.pages[frame as usize])
+    }
+
+    /// Replaces page `id` (an existing id, `< page_count()`) with an empty data page, dirty and
+    /// most recently used, without reading it: for recovery, where a page that fails
+    /// verification (torn by a crash, never written) is rebuilt from a log. A cached copy is
+    /// overwritten.
+    ///
+    /// # Errors
+    /// [`Error::PageNotFound`], [`Error::PoolFull`], or a failed write-back.
+    pub async fn init_page(&mut self, id: PageId) -> Result<&mut Page> {
+        self.check_id(id)?;
+        let frame = match self.table.get(&id) {
+            Some(&frame) => {
+                self.touch(frame);
+                frame
+            }
+            None => {
+                self.make_room(&[]).await?;
+                let frame = self.take_free_frame()?;
+                self.table.insert(id, frame);
+                self.lru.push_front(frame);
+                frame
+            }
+        };
+        let page = &mut self.pages[frame as usize];
+        let pins = page.pin_count();
+        page.format(id);
+        for _ in 0..pins {
+            page.pin();
+        }
+        Ok(page)
     }
 
     /// Makes `id` resident (reading it if needed), marks it used, returns its frame. `protect`
@@ -337,6 +369,19 @@ impl<S: Storage> BufferPool<S> {
     pub fn storage(&self) -> &S {
         &self.storage
     }
+}
+
+/// Whether `page` is a jdb page whose first write was torn before its magic was complete: the
+/// magic is a prefix of jdb's followed by zeros and everything after the header is zero. Such a
+/// file is jdb's (`get(0)` reports the page as corrupt), not a foreign one.
+fn torn_in_header(page: &[u8]) -> bool {
+    let Ok(magic) = jdb_layout::stored_magic(page) else {
+        return false;
+    };
+    let written = magic.iter().take_while(|&&b| b != 0).count();
+    magic[..written] == jdb_layout::PAGE_MAGIC[..written]
+        && magic[written..].iter().all(|&b| b == 0)
+        && jdb_layout::is_all_zero(&page[jdb_layout::PAGE_HEADER_SIZE..])
 }
 
 impl<S: Storage> Drop for BufferPool<S> {

@@ -343,3 +343,42 @@ fn get_many_returns_distinct_pages_and_refuses_duplicates() {
         assert_eq!((x.data()[0], y.data()[0]), (3, 1));
     });
 }
+
+#[test]
+fn init_page_rebuilds_a_corrupt_page_without_reading_it() {
+    block_on(async {
+        let dir = tempdir();
+        let path = db_path(dir.path());
+        let mut pool = create_pool(&path, 4).await;
+        fill(&mut pool, 4).await;
+        drop(pool);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[2 * 4096 + 100] ^= 0xFF;
+        std::fs::write(&path, &bytes).unwrap();
+
+        let mut pool = reopen_pool(&path, 4).await;
+        assert!(matches!(
+            pool.get(2).await,
+            Err(Error::Corrupt { page: 2, .. })
+        ));
+        let reads = pool.stats().read_ios;
+        let page = pool.init_page(2).await.unwrap();
+        assert_eq!((page.id(), page.is_dirty()), (2, true));
+        assert_eq!(page.rows().unwrap().live_count(), 0, "an empty data page");
+        page.rows_mut().unwrap().insert(b"redone").unwrap();
+        assert_eq!(pool.stats().read_ios, reads, "init_page does not read");
+        assert!(matches!(
+            pool.init_page(4).await,
+            Err(Error::PageNotFound { id: 4, .. })
+        ));
+        pool.sync().await.unwrap();
+        drop(pool);
+
+        let mut pool = reopen_pool(&path, 4).await;
+        assert_eq!(
+            pool.get(2).await.unwrap().rows().unwrap().get(0).unwrap(),
+            b"redone"
+        );
+        assert_eq!(pool.get(3).await.unwrap().data()[..64], pattern(3, 0)[..]);
+    });
+}
