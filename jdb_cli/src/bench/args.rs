@@ -1,0 +1,216 @@
+//! The options of `jdb bench` and the parsers of their values (sizes, durations, ratios).
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use jdb_fs::PAGE_SIZE;
+
+/// Default pool size in pages (64 MiB).
+pub const DEFAULT_CAP: usize = 16384;
+/// Default run length when neither `--ops` nor `--duration` is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+/// Options of `jdb bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Data file to keep and reuse: reused when it is a bench file of --pages pages, else
+    /// (re)created. Default: a temporary file in a directory made in the current directory
+    /// (not /tmp, which may be tmpfs without Direct I/O), removed at the end.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Pages in the data file, 4 KiB each (65536 = 256 MiB).
+    #[arg(long, value_name = "N", default_value_t = 65536,
+          value_parser = clap::value_parser!(u32).range(1..i64::from(u32::MAX - 1)))]
+    pub pages: u32,
+
+    /// Pool size in pages [default: 16384 = 64 MiB].
+    #[arg(long, value_name = "N", conflicts_with = "memory",
+          value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX - 1)))]
+    pub cap: Option<u64>,
+
+    /// Pool size in bytes instead of pages, e.g. 64MiB, 1GiB, 512K (binary units; KB/MB/GB
+    /// are decimal); rounded down to whole pages.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory: Option<u64>,
+
+    /// Access pattern.
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Mixed)]
+    pub workload: WorkloadKind,
+
+    /// Skew of the zipf distribution (zipf and mixed): 0 is uniform, 0.99 is YCSB's default.
+    #[arg(long, default_value_t = 0.99, value_parser = parse_theta)]
+    pub theta: f64,
+
+    /// Fraction of point operations that write (0..=1); a write changes 8 bytes of the page.
+    /// Ignored by the scan workload, which only reads.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.1, value_parser = parse_ratio)]
+    pub write_ratio: f64,
+
+    /// Stop each run after this many operations.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: Option<u64>,
+
+    /// Stop each run after this long, e.g. 10s, 500ms, 1m [default: 10s, or no limit with --ops].
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Seed of the operation trace: the same seed gives the same operations.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Print one JSON object on stdout instead of the human-readable report.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also run the same trace on two baselines (the OS page cache with buffered pread/pwrite,
+    /// and an `lru` crate cache of the same capacity over O_DIRECT) and print jdb ÷ baseline.
+    #[arg(long)]
+    pub compare: bool,
+}
+
+/// Access patterns of `jdb bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// Zipf-distributed point reads and writes, with a 16-page sequential scan every 64 ops.
+    Mixed,
+    /// Zipf-distributed point reads and writes (hot pages scattered over the file).
+    Zipf,
+    /// Uniformly random point reads and writes.
+    Uniform,
+    /// Sequential reads of the whole file in groups of 16 pages, wrapping around.
+    Scan,
+}
+
+impl BenchArgs {
+    /// Pool capacity in pages, from --cap or --memory.
+    pub fn cap(&self) -> anyhow::Result<usize> {
+        let cap = match (self.cap, self.memory) {
+            (Some(cap), _) => cap,
+            (None, Some(bytes)) => bytes / PAGE_SIZE as u64,
+            (None, None) => DEFAULT_CAP as u64,
+        };
+        anyhow::ensure!(
+            cap > 0,
+            "--memory must be at least one page ({PAGE_SIZE} bytes)"
+        );
+        Ok(usize::try_from(cap)?)
+    }
+
+    /// The time limit of a run: --duration, else 10 s unless --ops is given.
+    pub fn duration_limit(&self) -> Option<Duration> {
+        match (self.duration, self.ops) {
+            (Some(d), _) => Some(d),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_DURATION),
+        }
+    }
+}
+
+/// `64MiB`, `1.5GiB`, `512K`, `4096`, `100MB` as bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 64MiB, 1GiB or 4096"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => return Err(format!("unknown size unit `{other}` (use KiB, MiB, GiB)")),
+    };
+    let bytes = number * scale;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("`{text}` is too large"));
+    }
+    Ok(bytes as u64)
+}
+
+/// `10s`, `500ms`, `1.5m`, `2` (seconds) as a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 10s, 500ms or 1m"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => number / 1e3,
+        "us" | "µs" => number / 1e6,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        other => return Err(format!("unknown time unit `{other}` (use ms, s, m)")),
+    };
+    let duration = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("the duration must be more than 0".into());
+    }
+    Ok(duration)
+}
+
+/// A fraction in `0..=1`.
+pub fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("`{text}` is not a number from 0 to 1")),
+    }
+}
+
+/// A zipf exponent: finite and not negative.
+pub fn parse_theta(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(t) if (0.0..=100.0).contains(&t) => Ok(t),
+        _ => Err(format!("`{text}` is not a zipf exponent from 0 to 100")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("100MB"), Ok(100_000_000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn ratios_and_theta() {
+        assert_eq!(parse_ratio("0.1"), Ok(0.1));
+        assert!(parse_ratio("1.5").is_err());
+        assert!(parse_ratio("nan").is_err());
+        assert_eq!(parse_theta("0.99"), Ok(0.99));
+        assert!(parse_theta("-1").is_err());
+        assert!(parse_theta("inf").is_err());
+    }
+}

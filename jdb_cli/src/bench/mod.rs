@@ -1,0 +1,198 @@
+//! `jdb bench`: makes (or reuses) a data file, runs a seeded workload on jdb's buffer pool and,
+//! with `--compare`, on two baselines, then prints a report.
+//!
+//! Order with `--compare`: jdb, then the `lru` baseline, then the OS page cache. Each starts
+//! cold. Running jdb first gives any warming of caches below the OS (a VM host's cache, the
+//! device's) to the baselines, not to jdb.
+
+mod args;
+mod baseline;
+mod load;
+mod report;
+mod run;
+mod workload;
+
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use args::BenchArgs;
+
+use self::{
+    baseline::{LruBaseline, OsCache},
+    report::{Config, Report, RunResult},
+    run::{JdbCache, Limits, run_trace},
+    workload::{Trace, WorkloadSpec},
+};
+use crate::output;
+
+/// Runs `jdb bench`.
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let cap = args.cap()?;
+    let spec = WorkloadSpec {
+        kind: args.workload,
+        pages: args.pages,
+        theta: args.theta,
+        write_ratio: args.write_ratio,
+        seed: args.seed,
+    };
+    Trace::new(spec)?; // bad parameters fail here, before any file is made
+    let limits = Limits {
+        ops: args.ops,
+        duration: args.duration_limit(),
+    };
+
+    let (temp_dir, path) = match &args.file {
+        Some(path) => (None, path.clone()),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix(".jdb-bench-")
+                .tempdir_in(".")
+                .context("creating a temporary directory in the current directory")?;
+            let path = dir.path().join("bench.jdb");
+            (Some(dir), path)
+        }
+    };
+    let load = load::prepare(&path, args.pages).await?;
+
+    let (mut jdb, direct_io) = JdbCache::open(&path, cap).await?;
+    let jdb_result = run_trace(
+        &mut jdb,
+        "jdb",
+        format!("jdb BufferPool of {cap} pages"),
+        spec,
+        limits,
+    )
+    .await?;
+    jdb.close().await?;
+
+    let mut baselines = Vec::new();
+    if args.compare {
+        baselines.push(run_lru(&path, cap, spec, limits).await?);
+        baselines.push(run_os(&path, spec, limits).await?);
+    }
+
+    let report = Report {
+        config: Config {
+            file: display_path(&path),
+            temporary: temp_dir.is_some(),
+            pages: args.pages,
+            cap,
+            workload: args.workload,
+            workload_description: spec.describe(),
+            theta: args.theta,
+            write_ratio: args.write_ratio,
+            seed: args.seed,
+            duration_s: limits.duration.map(|d| d.as_secs_f64()),
+            ops_limit: limits.ops,
+            direct_io,
+        },
+        load,
+        ratios: Report::ratios(&jdb_result, &baselines),
+        notes: notes(&args, direct_io),
+        jdb: jdb_result,
+        baselines,
+    };
+    if let Some(dir) = temp_dir {
+        dir.close()
+            .context("removing the temporary bench directory")?;
+    }
+    output::print(&if args.json {
+        report.to_json()?
+    } else {
+        report.to_text()
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_lru(
+    path: &std::path::Path,
+    cap: usize,
+    spec: WorkloadSpec,
+    limits: Limits,
+) -> anyhow::Result<RunResult> {
+    let mut lru = LruBaseline::open(path, cap).await?;
+    let description = format!("lru::LruCache of {cap} pages over O_DIRECT, one I/O per page");
+    run_trace(&mut lru, "lru", description, spec, limits).await
+}
+
+async fn run_os(
+    path: &std::path::Path,
+    spec: WorkloadSpec,
+    limits: Limits,
+) -> anyhow::Result<RunResult> {
+    let mut os = OsCache::open(path)?;
+    let description =
+        "OS page cache: buffered pread/pwrite of 4 KiB pages, every read verified".to_string();
+    let mut result = run_trace(&mut os, "os", description, spec, limits).await?;
+    // The kernel writes the dirty pages during fdatasync; /proc/self/io does not see that.
+    result.flush.pages = None;
+    Ok(result)
+}
+
+/// What a reader of the numbers should know.
+fn notes(args: &BenchArgs, direct_io: bool) -> Vec<String> {
+    let mut notes = vec![
+        "throughput and latency exclude the final flush + fdatasync, timed separately; latency \
+         is per operation (a scan operation reads a whole group)"
+            .to_string(),
+    ];
+    if !direct_io {
+        notes.push(
+            "the filesystem refused O_DIRECT: jdb (and the lru baseline) ran on buffered I/O, \
+             so the OS page cache served some of their misses"
+                .to_string(),
+        );
+    }
+    if args.compare {
+        notes.push(
+            "order: jdb, lru, os, each started cold and ran the same seeded operations; later \
+             runs may gain from caches below the OS (VM host, device)"
+                .to_string(),
+        );
+        let available = available_memory_mib()
+            .map_or(String::new(), |m| format!(" ({m:.0} MiB available now)"));
+        notes.push(format!(
+            "os = the OS page cache, NOT limited to the pool size: it may cache the whole file in \
+             free memory{available}; its hit ratio and MiB/s are estimated from /proc/self/io \
+             (device bytes), its I/Os are pread/pwrite calls, and dirty pages are written by \
+             the kernel"
+        ));
+    }
+    notes
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in MiB.
+fn available_memory_mib() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib as f64 / 1024.0)
+}
+
+/// `path` without `.` components and, when it is inside the current directory, relative to it.
+fn display_path(path: &std::path::Path) -> String {
+    let path: PathBuf = path.components().collect();
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(PathBuf::from));
+    relative.unwrap_or(path).display().to_string()
+}
+
+/// A progress bar on stderr, or a hidden one when stderr is not a terminal.
+pub fn progress_bar(prefix: &'static str, len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{prefix:>8} [{bar:40}] {percent:>3}% {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    ProgressBar::new(len).with_style(style).with_prefix(prefix)
+}

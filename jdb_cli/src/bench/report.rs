@@ -1,0 +1,401 @@
+//! What a bench run measured, and printing it: a table for people, one JSON object for scripts.
+
+use hdrhistogram::Histogram;
+use jdb_fs::PAGE_SIZE;
+use serde::Serialize;
+
+use super::{args::WorkloadKind, load::LoadReport};
+use crate::output::{mib, micros, thousands};
+
+/// Counters of one system, `None` where the system cannot know (the OS page cache).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    /// Page requests served from memory.
+    pub hits: Option<u64>,
+    /// Page requests that read from the file.
+    pub misses: Option<u64>,
+    /// Read requests issued (for the OS baseline: `pread` calls).
+    pub read_ios: u64,
+    /// Write requests issued (for the OS baseline: `pwrite` calls).
+    pub write_ios: u64,
+    /// Pages read from the device.
+    pub pages_read: Option<u64>,
+    /// Pages written to the device.
+    pub pages_written: Option<u64>,
+    /// Pages dropped from memory to make room.
+    pub evictions: Option<u64>,
+    /// Dirty pages written back to make room.
+    pub dirty_writebacks: Option<u64>,
+    /// Pages read that failed verification.
+    pub checksum_failures: u64,
+}
+
+/// Latency percentiles of single operations, in microseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Slowest operation.
+    pub max: f64,
+    /// Average.
+    pub mean: f64,
+}
+
+impl Latency {
+    /// From a histogram of nanoseconds.
+    pub fn from_nanos(h: &Histogram<u64>) -> Self {
+        let us = |ns: u64| ns as f64 / 1000.0;
+        Self {
+            p50: us(h.value_at_quantile(0.5)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+            mean: h.mean() / 1000.0,
+        }
+    }
+}
+
+/// The final flush and `fdatasync` after a run (not part of its throughput).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FlushReport {
+    /// Pages it wrote, where known.
+    pub pages: Option<u64>,
+    /// How long it took.
+    pub secs: f64,
+}
+
+/// One system's run of the trace.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// `jdb`, `lru` or `os`.
+    pub system: &'static str,
+    /// What the system is.
+    pub description: String,
+    /// Operations done.
+    pub ops: u64,
+    /// Point reads, point writes, scan groups among them.
+    pub reads: u64,
+    /// Point writes.
+    pub writes: u64,
+    /// Scan operations (each reads up to 16 pages).
+    pub scans: u64,
+    /// Pages asked for (a scan asks for each page of its group).
+    pub page_requests: u64,
+    /// Length of the run (without the final flush).
+    pub secs: f64,
+    /// Operations per second.
+    pub ops_per_sec: f64,
+    /// Page requests served from memory.
+    pub hits: Option<u64>,
+    /// Page requests that read the file.
+    pub misses: Option<u64>,
+    /// hits / page requests.
+    pub hit_ratio: Option<f64>,
+    /// Read requests issued during the run.
+    pub read_ios: u64,
+    /// Write requests issued during the run.
+    pub write_ios: u64,
+    /// Pages read from the device during the run.
+    pub pages_read: Option<u64>,
+    /// Pages written to the device during the run.
+    pub pages_written: Option<u64>,
+    /// MiB/s read from the device.
+    pub read_mib_per_s: Option<f64>,
+    /// MiB/s written to the device.
+    pub write_mib_per_s: Option<f64>,
+    /// Per-operation latency.
+    pub latency_us: Latency,
+    /// Pages evicted.
+    pub evictions: Option<u64>,
+    /// Dirty pages written back on eviction.
+    pub dirty_writebacks: Option<u64>,
+    /// Pages that failed verification when read.
+    pub checksum_failures: u64,
+    /// The flush + fdatasync after the run.
+    pub flush: FlushReport,
+}
+
+impl RunResult {
+    /// Derives the rates and ratios from the raw numbers. `counts` is
+    /// `[ops, reads, writes, scans, page_requests]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        system: &'static str,
+        description: String,
+        counts: [u64; 5],
+        secs: f64,
+        run: Counters,
+        after_flush: Counters,
+        flush_secs: f64,
+        latency_us: Latency,
+    ) -> Self {
+        let [ops, reads, writes, scans, page_requests] = counts;
+        let per_sec = |n: f64| n / secs.max(1e-9);
+        let mib_per_s = |pages: Option<u64>| pages.map(|p| per_sec(mib(p * PAGE_SIZE as u64)));
+        let hits = run.hits.or_else(|| {
+            run.misses
+                .map(|misses| page_requests.saturating_sub(misses))
+        });
+        Self {
+            system,
+            description,
+            ops,
+            reads,
+            writes,
+            scans,
+            page_requests,
+            secs,
+            ops_per_sec: per_sec(ops as f64),
+            hits,
+            misses: run.misses,
+            hit_ratio: hits.map(|h| h as f64 / page_requests.max(1) as f64),
+            read_ios: run.read_ios,
+            write_ios: run.write_ios,
+            pages_read: run.pages_read,
+            pages_written: run.pages_written,
+            read_mib_per_s: mib_per_s(run.pages_read),
+            write_mib_per_s: mib_per_s(run.pages_written),
+            latency_us,
+            evictions: run.evictions,
+            dirty_writebacks: run.dirty_writebacks,
+            checksum_failures: after_flush.checksum_failures,
+            flush: FlushReport {
+                pages: after_flush
+                    .pages_written
+                    .zip(run.pages_written)
+                    .map(|(after, before)| after.saturating_sub(before)),
+                secs: flush_secs,
+            },
+        }
+    }
+}
+
+/// The settings of a bench run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The data file.
+    pub file: String,
+    /// Whether it is a temporary file, removed at the end.
+    pub temporary: bool,
+    /// Pages in the file.
+    pub pages: u32,
+    /// Pool capacity in pages (also the LRU baseline's).
+    pub cap: usize,
+    /// The workload.
+    pub workload: WorkloadKind,
+    /// The workload in words.
+    pub workload_description: String,
+    /// Zipf exponent.
+    pub theta: f64,
+    /// Fraction of point operations that write.
+    pub write_ratio: f64,
+    /// Trace seed.
+    pub seed: u64,
+    /// Time limit per run, seconds.
+    pub duration_s: Option<f64>,
+    /// Operation limit per run.
+    pub ops_limit: Option<u64>,
+    /// Whether jdb's file was opened with O_DIRECT.
+    pub direct_io: bool,
+}
+
+/// jdb ÷ one baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratio {
+    /// The baseline's `system`.
+    pub baseline: &'static str,
+    /// jdb ops/s ÷ baseline ops/s.
+    pub throughput: f64,
+    /// jdb hit ratio ÷ baseline hit ratio (when both are known and the baseline's is not 0).
+    pub hit_ratio: Option<f64>,
+}
+
+/// Everything `jdb bench` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Settings.
+    pub config: Config,
+    /// How the data file was made.
+    pub load: LoadReport,
+    /// jdb's run.
+    pub jdb: RunResult,
+    /// Baseline runs (with `--compare`), in the order they ran after jdb.
+    pub baselines: Vec<RunResult>,
+    /// jdb ÷ each baseline.
+    pub ratios: Vec<Ratio>,
+    /// What to keep in mind when reading the numbers.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// jdb ÷ each baseline.
+    pub fn ratios(jdb: &RunResult, baselines: &[RunResult]) -> Vec<Ratio> {
+        baselines
+            .iter()
+            .map(|b| Ratio {
+                baseline: b.system,
+                throughput: jdb.ops_per_sec / b.ops_per_sec.max(1e-9),
+                hit_ratio: jdb
+                    .hit_ratio
+                    .zip(b.hit_ratio)
+                    .filter(|&(_, b)| b > 0.0)
+                    .map(|(j, b)| j / b),
+            })
+            .collect()
+    }
+
+    /// One JSON object and a newline.
+    pub fn to_json(&self) -> anyhow::Result<String> {
+        Ok(serde_json::to_string_pretty(self)? + "\n")
+    }
+
+    /// The human-readable report.
+    pub fn to_text(&self) -> String {
+        let c = &self.config;
+        let file_bytes = u64::from(c.pages) * PAGE_SIZE as u64;
+        let cap_bytes = c.cap as u64 * PAGE_SIZE as u64;
+        let mut out = format!("jdb bench: {}\n", c.workload_description);
+        out.push_str(&format!(
+            "  file  {}{}: {} pages = {:.1} MiB, {}\n",
+            c.file,
+            if c.temporary { " (temporary)" } else { "" },
+            thousands(u64::from(c.pages)),
+            mib(file_bytes),
+            if c.direct_io {
+                "O_DIRECT"
+            } else {
+                "buffered I/O (O_DIRECT refused)"
+            }
+        ));
+        out.push_str(&format!(
+            "  pool  {} pages = {:.1} MiB ({:.1} % of the file)\n",
+            thousands(c.cap as u64),
+            mib(cap_bytes),
+            cap_bytes as f64 * 100.0 / file_bytes as f64
+        ));
+        let load = &self.load;
+        out.push_str(&if load.created {
+            format!(
+                "  load  written in {:.2} s ({:.0} MiB/s)\n",
+                load.secs, load.mib_per_s
+            )
+        } else {
+            "  load  reused the existing file\n".to_string()
+        });
+        let limit = match (c.duration_s, c.ops_limit) {
+            (Some(d), Some(n)) => format!("{d} s or {} ops", thousands(n)),
+            (Some(d), None) => format!("{d} s"),
+            (None, Some(n)) => format!("{} ops", thousands(n)),
+            (None, None) => "no limit".to_string(),
+        };
+        let each = if self.baselines.is_empty() {
+            ""
+        } else {
+            " per system"
+        };
+        out.push_str(&format!("  run   {limit}{each}, seed {}\n\n", c.seed));
+        let runs: Vec<&RunResult> = std::iter::once(&self.jdb).chain(&self.baselines).collect();
+        out.push_str(&table(&runs));
+        if !self.ratios.is_empty() {
+            out.push('\n');
+        }
+        for r in &self.ratios {
+            let hit = r
+                .hit_ratio
+                .map_or("n/a".to_string(), |h| format!("{h:.2}x"));
+            out.push_str(&format!(
+                "jdb ÷ {:<4} throughput {:.2}x, hit ratio {hit}\n",
+                r.baseline, r.throughput
+            ));
+        }
+        out.push('\n');
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
+        }
+        out
+    }
+}
+
+/// Rows of numbers, one column per system.
+fn table(runs: &[&RunResult]) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "n/a".to_string());
+    let count = |v: Option<u64>| opt(v.map(thousands));
+    let rate = |v: Option<f64>| opt(v.map(|r| format!("{r:.1}")));
+    type Row<'a> = (&'a str, Box<dyn Fn(&RunResult) -> String + 'a>);
+    let rows: Vec<Row<'_>> = vec![
+        ("ops", Box::new(|r| thousands(r.ops))),
+        ("seconds", Box::new(|r| format!("{:.2}", r.secs))),
+        (
+            "throughput, ops/s",
+            Box::new(|r| thousands(r.ops_per_sec as u64)),
+        ),
+        ("page requests", Box::new(|r| thousands(r.page_requests))),
+        (
+            "hit ratio",
+            Box::new(move |r| opt(r.hit_ratio.map(|h| format!("{:.2} %", h * 100.0)))),
+        ),
+        ("read I/Os", Box::new(|r| thousands(r.read_ios))),
+        ("read MiB/s", Box::new(move |r| rate(r.read_mib_per_s))),
+        ("write I/Os", Box::new(|r| thousands(r.write_ios))),
+        ("write MiB/s", Box::new(move |r| rate(r.write_mib_per_s))),
+        ("latency p50", Box::new(|r| micros(r.latency_us.p50))),
+        ("latency p99", Box::new(|r| micros(r.latency_us.p99))),
+        ("latency p99.9", Box::new(|r| micros(r.latency_us.p999))),
+        ("latency max", Box::new(|r| micros(r.latency_us.max))),
+        ("evictions", Box::new(move |r| count(r.evictions))),
+        (
+            "dirty write-backs",
+            Box::new(move |r| count(r.dirty_writebacks)),
+        ),
+        (
+            "checksum failures",
+            Box::new(|r| thousands(r.checksum_failures)),
+        ),
+        (
+            "flush + sync after",
+            Box::new(|r| {
+                let pages = r
+                    .flush
+                    .pages
+                    .map_or(String::new(), |p| format!("{} pages, ", thousands(p)));
+                format!("{pages}{}", micros(r.flush.secs * 1e6))
+            }),
+        ),
+    ];
+    let mut cells: Vec<Vec<String>> = vec![
+        std::iter::once(String::new())
+            .chain(runs.iter().map(|r| r.system.to_string()))
+            .collect(),
+    ];
+    for (label, value) in &rows {
+        cells.push(
+            std::iter::once(label.to_string())
+                .chain(runs.iter().map(|r| value(r)))
+                .collect(),
+        );
+    }
+    let columns = runs.len() + 1;
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &cells {
+        let mut line = format!("{:<w$}", row[0], w = widths[0]);
+        for (cell, &w) in row.iter().zip(&widths).skip(1) {
+            line.push_str(&format!("  {cell:>w$}"));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

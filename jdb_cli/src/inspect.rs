@@ -1,0 +1,312 @@
+//! `jdb inspect FILE [--page ID]`: a summary of the file (page types, fill factor of data pages)
+//! or one page in detail (header, checksum, slot directory, rows). Never writes.
+//!
+//! Inspect is for looking at damaged files too, so it reports problems and goes on where
+//! `verify` would stop: a partial last page is mentioned and ignored, bad pages are counted.
+
+use std::{path::Path, process::ExitCode};
+
+use jdb_fs::PAGE_SIZE;
+use jdb_layout::{DataPage, PAGE_HEADER_SIZE, PageHeader, PageId, PageType};
+
+use crate::{input, output, verify};
+
+/// Rows are shown up to this many bytes.
+const ROW_PREVIEW: usize = 64;
+/// Buckets of the fill-factor histogram (each 100 / FILL_BUCKETS percent wide).
+const FILL_BUCKETS: usize = 10;
+/// Where a data page's slot directory starts and the size of one entry (docs/format.md).
+const SLOT_DIRECTORY_START: usize = 38;
+const SLOT_ENTRY_SIZE: usize = 4;
+/// Width of the longest histogram bar.
+const BAR_WIDTH: u64 = 40;
+
+/// Runs `jdb inspect`.
+pub async fn run(path: &Path, page: Option<PageId>) -> anyhow::Result<ExitCode> {
+    let input = input::open(path).await?;
+    let text = match page {
+        Some(id) => {
+            let bytes = input::read_page(&input, id).await?;
+            describe_page(path, id, &bytes)
+        }
+        None => {
+            let mut summary = FileSummary::default();
+            input::for_each_page(&input, |id, bytes| summary.visit(id, bytes)).await?;
+            summary.describe(path, &input)
+        }
+    };
+    output::print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Counts by page type and the fill factor of data pages.
+#[derive(Debug, Default)]
+struct FileSummary {
+    data: u64,
+    meta: u64,
+    free: u64,
+    other: u64,
+    never_written: u64,
+    bad: u64,
+    first_bad: Option<PageId>,
+    /// Data pages whose slotted layout does not open (checksum fine, contents not a data page).
+    bad_layout: u64,
+    live_rows: u64,
+    /// Fill factor (percent of the page in use) of each good data page: min, max, sum.
+    fill_min: f64,
+    fill_max: f64,
+    fill_sum: f64,
+    fill_histogram: [u64; FILL_BUCKETS],
+}
+
+impl FileSummary {
+    fn visit(&mut self, id: PageId, page: &[u8]) {
+        let header = match jdb_layout::verify(page, id) {
+            Ok(header) => header,
+            Err(jdb_layout::Error::NeverWritten { .. }) => {
+                self.never_written += 1;
+                return;
+            }
+            Err(_) => {
+                self.bad += 1;
+                self.first_bad.get_or_insert(id);
+                return;
+            }
+        };
+        match header.page_type {
+            PageType::Data => self.data += 1,
+            PageType::Meta => self.meta += 1,
+            PageType::Free => self.free += 1,
+            _ => self.other += 1,
+        }
+        if header.page_type == PageType::Data {
+            match DataPage::open(page) {
+                Ok(rows) => {
+                    let (fill, live) = fill_percent(&rows);
+                    self.add_fill(fill);
+                    self.live_rows += live as u64;
+                }
+                Err(_) => self.bad_layout += 1,
+            }
+        }
+    }
+
+    fn add_fill(&mut self, fill: f64) {
+        let good = self.data - self.bad_layout;
+        if good == 1 {
+            (self.fill_min, self.fill_max) = (fill, fill);
+        } else {
+            self.fill_min = self.fill_min.min(fill);
+            self.fill_max = self.fill_max.max(fill);
+        }
+        self.fill_sum += fill;
+        let bucket = (fill / (100.0 / FILL_BUCKETS as f64)) as usize;
+        self.fill_histogram[bucket.min(FILL_BUCKETS - 1)] += 1;
+    }
+
+    fn describe(&self, path: &Path, input: &input::Input) -> String {
+        let mut out = format!(
+            "{}: {} bytes ({:.1} MiB), {} pages of {PAGE_SIZE} bytes\n",
+            path.display(),
+            input.size,
+            output::mib(input.size),
+            input.pages()
+        );
+        if input.tail_bytes() != 0 {
+            out.push_str(&format!(
+                "  warning: {} bytes after the last whole page (not a jdb file size)\n",
+                input.tail_bytes()
+            ));
+        }
+        out.push_str(&format!(
+            "  page types: data {}, meta {}, free {}, other {}\n",
+            self.data, self.meta, self.free, self.other
+        ));
+        if self.never_written > 0 {
+            out.push_str(&format!(
+                "  never written (all zero): {}\n",
+                self.never_written
+            ));
+        }
+        if let Some(first) = self.first_bad {
+            out.push_str(&format!(
+                "  bad pages: {} (first: page {first}; `jdb verify` lists them)\n",
+                self.bad
+            ));
+        }
+        if self.bad_layout > 0 {
+            out.push_str(&format!(
+                "  data pages whose slot layout is invalid: {}\n",
+                self.bad_layout
+            ));
+        }
+        let good = self.data - self.bad_layout;
+        if good == 0 {
+            return out;
+        }
+        out.push_str(&format!(
+            "  data pages: {} live rows; fill min {:.1} %, avg {:.1} %, max {:.1} %\n",
+            self.live_rows,
+            self.fill_min,
+            self.fill_sum / good as f64,
+            self.fill_max
+        ));
+        let widest = self
+            .fill_histogram
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let step = 100 / FILL_BUCKETS;
+        for (i, &count) in self.fill_histogram.iter().enumerate() {
+            let bar = "#".repeat(((count * BAR_WIDTH).div_ceil(widest)) as usize);
+            out.push_str(&format!(
+                "    {:>3}-{:<3}% {:>10}  {bar}\n",
+                i * step,
+                (i + 1) * step,
+                count
+            ));
+        }
+        out
+    }
+}
+
+/// Percent of the page in use (header, slot directory, live rows) and the live row count.
+fn fill_percent(rows: &DataPage<&[u8]>) -> (f64, usize) {
+    let mut row_bytes = 0;
+    let mut live = 0;
+    for (_, row) in rows.iter() {
+        row_bytes += row.len();
+        live += 1;
+    }
+    let directory_end = SLOT_DIRECTORY_START + SLOT_ENTRY_SIZE * usize::from(rows.slot_count());
+    let used = (directory_end + row_bytes).min(PAGE_SIZE);
+    (used as f64 * 100.0 / PAGE_SIZE as f64, live)
+}
+
+/// Header, checksum and (for a data page) slot directory and rows of one page.
+fn describe_page(path: &Path, id: PageId, page: &[u8]) -> String {
+    let mut out = format!("page {id} of {}\n", path.display());
+    let stored = jdb_layout::stored_checksum(page).unwrap_or(0);
+    let computed = jdb_layout::page_checksum(page).unwrap_or(0);
+    let magic = jdb_layout::stored_magic(page).unwrap_or([0; 4]);
+    let verdict = match jdb_layout::verify(page, id) {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("FAILED: {}", verify::problem(&e)),
+    };
+    out.push_str(&format!("  verify     {verdict}\n"));
+    out.push_str(&format!(
+        "  checksum   stored {stored:#010x}, computed {computed:#010x} ({})\n",
+        if stored == computed {
+            "match"
+        } else {
+            "MISMATCH"
+        }
+    ));
+    out.push_str(&format!(
+        "  magic      {}\n",
+        output::escape_bytes(&magic, 4)
+    ));
+    let header = match PageHeader::decode(page) {
+        Ok(header) => header,
+        Err(e) => {
+            out.push_str(&format!(
+                "  header     cannot decode: {e}; raw bytes {}\n",
+                output::escape_bytes(&page[..PAGE_HEADER_SIZE.min(page.len())], 32)
+            ));
+            return out;
+        }
+    };
+    out.push_str(&format!("  page id    {}\n", header.page_id));
+    out.push_str(&format!(
+        "  type       {} ({})\n",
+        type_name(header.page_type),
+        header.page_type.as_u8()
+    ));
+    out.push_str(&format!("  lsn        {}\n", header.lsn));
+    out.push_str(&format!("  flags      {:#04x}\n", header.flags));
+    out.push_str(&format!("  version    {}\n", header.version));
+    if header.page_type == PageType::Data {
+        describe_rows(&mut out, page);
+    }
+    out
+}
+
+fn describe_rows(out: &mut String, page: &[u8]) {
+    let rows = match DataPage::open(page) {
+        Ok(rows) => rows,
+        Err(e) => {
+            out.push_str(&format!("  data page  invalid slot layout: {e}\n"));
+            return;
+        }
+    };
+    let (fill, live) = fill_percent(&rows);
+    out.push_str(&format!(
+        "  data page  {} slots ({live} live, {} free), free space {} bytes, fill {fill:.1} %\n",
+        rows.slot_count(),
+        usize::from(rows.slot_count()) - live,
+        rows.free_space()
+    ));
+    if live > 0 {
+        out.push_str("  slot  offset   len  row\n");
+    }
+    let start = page.as_ptr().addr();
+    for (slot, row) in rows.iter() {
+        // The row is a subslice of the page, so its address gives its offset in the page.
+        let offset = row.as_ptr().addr() - start;
+        out.push_str(&format!(
+            "  {slot:>4}  {offset:>6}  {:>4}  {}\n",
+            row.len(),
+            output::escape_bytes(row, ROW_PREVIEW)
+        ));
+    }
+}
+
+fn type_name(page_type: PageType) -> &'static str {
+    match page_type {
+        PageType::Data => "data",
+        PageType::Meta => "meta",
+        PageType::Free => "free",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_counts_header_directory_and_rows() {
+        let mut page = vec![0u8; PAGE_SIZE];
+        PageHeader::new(3, PageType::Data)
+            .encode(&mut page)
+            .unwrap();
+        let mut rows = DataPage::init(&mut page[..]).unwrap();
+        rows.insert(&[7u8; 1000]).unwrap();
+        let rows = DataPage::open(&page[..]).unwrap();
+        let (fill, live) = fill_percent(&rows);
+        assert_eq!(live, 1);
+        assert!((fill - (42.0 + 1000.0) * 100.0 / 4096.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_page_shows_its_rows() {
+        let mut page = vec![0u8; PAGE_SIZE];
+        PageHeader::new(5, PageType::Data)
+            .encode(&mut page)
+            .unwrap();
+        DataPage::init(&mut page[..])
+            .unwrap()
+            .insert(b"hello jdb")
+            .unwrap();
+        jdb_layout::seal(&mut page).unwrap();
+        let text = describe_page(Path::new("f"), 5, &page);
+        assert!(text.contains("verify     ok"), "{text}");
+        assert!(text.contains("\"hello jdb\""), "{text}");
+        assert!(text.contains("4087"), "offset of the row: {text}");
+        page[2000] ^= 1;
+        let text = describe_page(Path::new("f"), 5, &page);
+        assert!(text.contains("checksum mismatch"), "{text}");
+    }
+}

@@ -1,0 +1,118 @@
+//! Writing to stdout without panicking, one-line error messages, and number formatting.
+
+use std::io::{self, Write};
+
+/// Writes `text` to stdout. A closed pipe (`jdb verify f | head`) is an error the caller can
+/// recognise with [`is_broken_pipe`], never a panic.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Whether `e` is a write to a closed pipe (not worth an error message).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// Prints `e` and its causes as one line on stderr: `jdb: what: why: root cause`. A cause whose
+/// text is already part of the message (errors that print their source) is not repeated.
+pub fn print_error(e: &anyhow::Error) {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    let line = line.replace('\n', " ");
+    // Nothing sensible is left to do if stderr itself is gone.
+    let _ = writeln!(io::stderr().lock(), "jdb: {line}");
+}
+
+/// Bytes as MiB.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A latency in microseconds, with a unit that keeps it short: `0.41 µs`, `152 µs`, `2.10 ms`.
+pub fn micros(us: f64) -> String {
+    if us < 10.0 {
+        format!("{us:.2} µs")
+    } else if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else if us < 1_000_000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{:.2} s", us / 1_000_000.0)
+    }
+}
+
+/// A row or other bytes for a terminal: printable ASCII as text, everything else as `\xNN`,
+/// cut after `max` bytes (with `...` and the full length).
+pub fn escape_bytes(bytes: &[u8], max: usize) -> String {
+    let shown = &bytes[..bytes.len().min(max)];
+    let mut out = String::with_capacity(shown.len() + 2);
+    out.push('"');
+    for &b in shown {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    if bytes.len() > max {
+        out.push_str(&format!("... ({} bytes)", bytes.len()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn escape_shows_text_and_hex() {
+        assert_eq!(escape_bytes(b"hi \"x\"\0", 64), r#""hi \"x\"\x00""#);
+        assert_eq!(escape_bytes(b"abcdef", 3), "\"abc\"... (6 bytes)");
+    }
+
+    #[test]
+    fn error_causes_are_not_repeated() {
+        let io = io::Error::new(io::ErrorKind::NotFound, "gone");
+        let e = anyhow::Error::new(io).context("open f: gone");
+        let mut line = e.to_string();
+        for cause in e.chain().skip(1) {
+            if !line.contains(&cause.to_string()) {
+                line.push_str(&cause.to_string());
+            }
+        }
+        assert_eq!(line, "open f: gone");
+    }
+}

@@ -1,0 +1,185 @@
+//! `jdb verify FILE`: checks every page (magic, checksum, version, page id) without writing.
+//!
+//! Exit codes: 0 when every page verifies; 1 when some page is bad (each is listed with what is
+//! wrong); 2 when the file cannot be read or is not a jdb file.
+//!
+//! "Not a jdb file" is decided on the whole file, so that a damaged first page of a real jdb
+//! file is reported as a bad page rather than as a foreign file: a non-empty file is not a jdb
+//! file when its size is not a whole number of pages, when no page carries the jdb magic, or
+//! when more than half of the pages that are not all zero lack it. An empty file is a valid,
+//! empty jdb file (the pool opens it).
+
+use std::{path::Path, process::ExitCode};
+
+use anyhow::bail;
+use jdb_fs::PAGE_SIZE;
+use jdb_layout::{Error as PageError, PageId, PageType};
+
+use crate::{input, output};
+
+/// Bad pages listed one by one; beyond this only their number is printed.
+const MAX_LISTED: usize = 100;
+
+/// What a walk over the file found.
+#[derive(Debug, Default)]
+struct Summary {
+    pages: u64,
+    data: u64,
+    meta: u64,
+    free: u64,
+    other: u64,
+    /// Pages whose bytes are not a jdb page at all (no magic).
+    foreign: u64,
+    /// All-zero pages.
+    never_written: u64,
+    /// Every page that failed, with what is wrong (only the first [`MAX_LISTED`] kept).
+    bad: Vec<(PageId, PageError)>,
+    bad_count: u64,
+}
+
+impl Summary {
+    fn visit(&mut self, id: PageId, page: &[u8]) {
+        self.pages += 1;
+        match jdb_layout::verify(page, id) {
+            Ok(header) => match header.page_type {
+                PageType::Data => self.data += 1,
+                PageType::Meta => self.meta += 1,
+                PageType::Free => self.free += 1,
+                _ => self.other += 1,
+            },
+            Err(e) => {
+                match e {
+                    PageError::Foreign { .. } => self.foreign += 1,
+                    PageError::NeverWritten { .. } => self.never_written += 1,
+                    _ => {}
+                }
+                self.bad_count += 1;
+                if self.bad.len() < MAX_LISTED {
+                    self.bad.push((id, e));
+                }
+            }
+        }
+    }
+
+    /// See the module docs.
+    fn is_foreign(&self) -> bool {
+        let written = self.pages - self.never_written;
+        let with_magic = written - self.foreign;
+        self.pages > 0 && (with_magic == 0 || self.foreign * 2 > written)
+    }
+}
+
+/// Runs `jdb verify`.
+pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let input = input::open(path).await?;
+    if input.tail_bytes() != 0 {
+        bail!(
+            "{} is not a jdb file: its size {} is not a multiple of {PAGE_SIZE} bytes",
+            path.display(),
+            input.size
+        );
+    }
+    let mut summary = Summary::default();
+    input::for_each_page(&input, |id, page| summary.visit(id, page)).await?;
+    if summary.is_foreign() {
+        bail!(
+            "{} is not a jdb file: {} of its {} pages lack the jdb magic{}",
+            path.display(),
+            summary.foreign,
+            summary.pages,
+            match summary.bad.first() {
+                Some((_, PageError::Foreign { magic, .. })) => format!(
+                    " (first page starts with {})",
+                    output::escape_bytes(magic, 4)
+                ),
+                _ => String::new(),
+            }
+        );
+    }
+    output::print(&report(path, &summary))?;
+    Ok(if summary.bad_count == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn report(path: &Path, s: &Summary) -> String {
+    let mut out = format!(
+        "{}: {} pages ({:.1} MiB), {}\n",
+        path.display(),
+        s.pages,
+        output::mib(s.pages * PAGE_SIZE as u64),
+        match s.bad_count {
+            0 => "all verify".to_string(),
+            1 => "1 bad page".to_string(),
+            n => format!("{n} bad pages"),
+        }
+    );
+    out.push_str(&format!(
+        "  good pages by type: data {}, meta {}, free {}, other {}\n",
+        s.data, s.meta, s.free, s.other
+    ));
+    if s.bad_count > 0 {
+        out.push_str("  bad pages:\n");
+        for (id, e) in &s.bad {
+            out.push_str(&format!("    page {id}: {}\n", problem(e)));
+        }
+        if s.bad_count > s.bad.len() as u64 {
+            out.push_str(&format!(
+                "    ... and {} more\n",
+                s.bad_count - s.bad.len() as u64
+            ));
+        }
+    }
+    out
+}
+
+/// What is wrong with a page, in words, without repeating its id.
+pub fn problem(e: &PageError) -> String {
+    match e {
+        PageError::NeverWritten { .. } => "never written (all zero)".to_string(),
+        PageError::Foreign { magic, .. } => format!(
+            "not a jdb page (magic {} instead of \"JDBP\")",
+            output::escape_bytes(magic, 4)
+        ),
+        PageError::ChecksumMismatch {
+            stored, computed, ..
+        } => format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
+        PageError::UnsupportedVersion { version, .. } => {
+            format!("unsupported format version {version}")
+        }
+        PageError::Misdirected { found, .. } => {
+            format!("misdirected: the header says page {found}")
+        }
+        PageError::BadPageType { value } => format!("invalid page type byte {value}"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(pages: u64, foreign: u64, never_written: u64) -> Summary {
+        Summary {
+            pages,
+            foreign,
+            never_written,
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn foreign_is_decided_on_the_whole_file() {
+        assert!(!summary(0, 0, 0).is_foreign(), "empty file is a jdb file");
+        assert!(summary(1, 1, 0).is_foreign());
+        assert!(summary(4, 0, 4).is_foreign(), "all zero: no magic anywhere");
+        assert!(
+            !summary(100, 1, 0).is_foreign(),
+            "one damaged magic is a bad page"
+        );
+        assert!(summary(100, 51, 0).is_foreign());
+        assert!(!summary(100, 50, 0).is_foreign());
+    }
+}

@@ -1,0 +1,387 @@
+//! Runs the built `jdb` binary: verify, inspect, bench, and the error messages.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use jdb_fs::File;
+use jdb_page::BufferPool;
+
+const PAGE: usize = 4096;
+
+fn jdb(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jdb"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run jdb")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A directory on the target's filesystem (not /tmp, which may be tmpfs without O_DIRECT).
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("scratch dir")
+}
+
+/// Makes a jdb file of `pages` pages through the buffer pool; page `id`'s first row is
+/// `hello jdb <id>`, and page 0 also holds `hello jdb`.
+fn make_file(dir: &Path, pages: u32) -> PathBuf {
+    let path = dir.join("data.jdb");
+    let rt = compio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut pool = BufferPool::open(File::create(&path).await?, 8).await?;
+        for id in 0..pages {
+            let page = pool.alloc().await?;
+            assert_eq!(page.id(), id);
+            let mut rows = page.rows_mut()?;
+            rows.insert(b"hello jdb").unwrap();
+            rows.insert(format!("hello jdb {id}").as_bytes()).unwrap();
+        }
+        pool.close().await.map_err(|(e, _)| e)
+    })
+    .expect("make the file");
+    path
+}
+
+/// Asserts a failure with one line on stderr, `jdb: ...`, and no panic.
+fn assert_one_line_error(out: &Output, code: i32, must_contain: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(err.starts_with("jdb: "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(must_contain), "{err} lacks {must_contain}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+#[test]
+fn verify_clean_file_exits_0() {
+    let dir = scratch();
+    let path = make_file(dir.path(), 20);
+    let out = jdb(&["verify", path.to_str().unwrap()], dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("20 pages") && text.contains("all verify"),
+        "{text}"
+    );
+    assert!(text.contains("data 20"), "{text}");
+}
+
+#[test]
+fn verify_names_the_page_with_a_flipped_byte_and_exits_1() {
+    let dir = scratch();
+    let path = make_file(dir.path(), 20);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let k = 13;
+    bytes[k * PAGE + 1000] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = jdb(&["verify", path.to_str().unwrap()], dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(text.contains("1 bad page"), "{text}");
+    assert!(text.contains("page 13: checksum mismatch"), "{text}");
+    let listed = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("page "))
+        .count();
+    assert_eq!(listed, 1, "only page 13 is bad: {text}");
+}
+
+#[test]
+fn verify_refuses_files_that_are_not_jdb_files_with_exit_2() {
+    let dir = scratch();
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "just some text\n".repeat(1000)).unwrap();
+    let out = jdb(&["verify", text_file.to_str().unwrap()], dir.path());
+    assert_one_line_error(&out, 2, "not a jdb file");
+
+    let pages_of_text = dir.path().join("pages.txt");
+    std::fs::write(&pages_of_text, vec![b'x'; 3 * PAGE]).unwrap();
+    let out = jdb(&["verify", pages_of_text.to_str().unwrap()], dir.path());
+    assert_one_line_error(&out, 2, "lack the jdb magic");
+
+    let zeros = dir.path().join("zeros");
+    std::fs::write(&zeros, vec![0u8; 2 * PAGE]).unwrap();
+    let out = jdb(&["verify", zeros.to_str().unwrap()], dir.path());
+    assert_one_line_error(&out, 2, "not a jdb file");
+}
+
+#[test]
+fn a_damaged_first_page_is_a_bad_page_not_a_foreign_file() {
+    let dir = scratch();
+    let path = make_file(dir.path(), 10);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[20] = b'X'; // the magic of page 0
+    std::fs::write(&path, &bytes).unwrap();
+    let out = jdb(&["verify", path.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("page 0: not a jdb page"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn inspect_page_shows_a_row_inserted_through_the_pool() {
+    let dir = scratch();
+    let path = make_file(dir.path(), 3);
+    let out = jdb(
+        &["inspect", path.to_str().unwrap(), "--page", "2"],
+        dir.path(),
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for part in [
+        "page 2 of",
+        "verify     ok",
+        "(match)",
+        "type       data (2)",
+        "lsn        0",
+        "2 slots (2 live, 0 free)",
+        "\"hello jdb\"",
+        "\"hello jdb 2\"",
+    ] {
+        assert!(text.contains(part), "{text} lacks {part}");
+    }
+}
+
+#[test]
+fn inspect_summarises_types_and_fill() {
+    let dir = scratch();
+    let path = make_file(dir.path(), 5);
+    let out = jdb(&["inspect", path.to_str().unwrap()], dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(text.contains("5 pages of 4096 bytes"), "{text}");
+    assert!(
+        text.contains("page types: data 5, meta 0, free 0, other 0"),
+        "{text}"
+    );
+    assert!(text.contains("10 live rows; fill min"), "{text}");
+
+    let out = jdb(
+        &["inspect", path.to_str().unwrap(), "--page", "5"],
+        dir.path(),
+    );
+    assert_one_line_error(&out, 1, "page 5 is past the end");
+}
+
+#[test]
+fn unreadable_inputs_are_one_line_errors() {
+    let dir = scratch();
+    let missing = dir.path().join("missing.jdb");
+    let out = jdb(&["verify", missing.to_str().unwrap()], dir.path());
+    assert_one_line_error(&out, 2, "No such file");
+    let out = jdb(&["inspect", missing.to_str().unwrap()], dir.path());
+    assert_one_line_error(&out, 1, "No such file");
+
+    let out = jdb(&["verify", dir.path().to_str().unwrap()], dir.path());
+    assert_one_line_error(&out, 2, "is a directory");
+    let out = jdb(&["inspect", dir.path().to_str().unwrap()], dir.path());
+    assert_one_line_error(&out, 1, "is a directory");
+
+    if !is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = make_file(dir.path(), 2);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let out = jdb(&["verify", path.to_str().unwrap()], dir.path());
+        assert_one_line_error(&out, 2, "Permission denied");
+    }
+}
+
+#[test]
+fn bad_options_are_clap_errors_with_exit_2() {
+    let dir = scratch();
+    for args in [
+        &["bench", "--pages", "lots"][..],
+        &["bench", "--pages", "0"],
+        &["bench", "--memory", "5 parsecs"],
+        &["bench", "--cap", "10", "--memory", "1MiB"],
+        &["bench", "--write-ratio", "1.5"],
+        &["bench", "--duration", "soon"],
+        &["bench", "--workload", "random"],
+        &["inspect", "f", "--page", "-1"],
+        &["frobnicate"],
+    ] {
+        let out = jdb(args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("error:") && !err.contains("panicked"), "{err}");
+    }
+}
+
+/// The fields every run in the JSON report has.
+fn assert_run_fields(run: &serde_json::Value) {
+    for field in [
+        "ops_per_sec",
+        "hit_ratio",
+        "read_ios",
+        "write_ios",
+        "read_mib_per_s",
+        "write_mib_per_s",
+        "dirty_writebacks",
+        "checksum_failures",
+    ] {
+        assert!(run.get(field).is_some(), "{field} missing in {run}");
+    }
+    for p in ["p50", "p99", "p999", "max"] {
+        assert!(run["latency_us"][p].is_number(), "latency {p} in {run}");
+    }
+    assert!(run["ops"].as_u64().unwrap() > 0, "{run}");
+    assert!(run["ops_per_sec"].as_f64().unwrap() > 0.0, "{run}");
+    assert_eq!(run["checksum_failures"], 0, "{run}");
+}
+
+fn bench_json(args: &[&str], cwd: &Path) -> serde_json::Value {
+    let out = jdb(args, cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn bench_json_has_the_fields_and_removes_its_file() {
+    let dir = scratch();
+    let args = [
+        "bench",
+        "--pages",
+        "512",
+        "--cap",
+        "64",
+        "--duration",
+        "1s",
+        "--json",
+    ];
+    let report = bench_json(&args, dir.path());
+    assert_run_fields(&report["jdb"]);
+    assert!(report["jdb"]["hit_ratio"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["config"]["pages"], 512);
+    assert_eq!(report["config"]["cap"], 64);
+    assert_eq!(report["config"]["workload"], "mixed");
+    assert_eq!(report["load"]["created"], true);
+    assert_eq!(report["baselines"].as_array().unwrap().len(), 0);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[test]
+fn bench_compare_json_has_both_baselines_and_ratios() {
+    let dir = scratch();
+    let args = [
+        "bench",
+        "--pages",
+        "512",
+        "--cap",
+        "64",
+        "--duration",
+        "300ms",
+        "--compare",
+        "--json",
+    ];
+    let report = bench_json(&args, dir.path());
+    assert_run_fields(&report["jdb"]);
+    let baselines = report["baselines"].as_array().unwrap();
+    let systems: Vec<_> = baselines
+        .iter()
+        .map(|b| b["system"].as_str().unwrap())
+        .collect();
+    assert_eq!(systems, ["lru", "os"]);
+    for b in baselines {
+        assert_run_fields(b);
+    }
+    let ratios = report["ratios"].as_array().unwrap();
+    assert_eq!(ratios.len(), 2);
+    for r in ratios {
+        assert!(r["throughput"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}
+
+#[test]
+fn bench_reuses_its_file_and_runs_every_workload() {
+    let dir = scratch();
+    let file = dir.path().join("keep.jdb");
+    let file = file.to_str().unwrap();
+    let base = [
+        "bench", "--file", file, "--pages", "300", "--cap", "32", "--ops", "3000", "--json",
+    ];
+    for (i, workload) in ["zipf", "uniform", "scan", "mixed"].into_iter().enumerate() {
+        let args: Vec<&str> = base
+            .iter()
+            .copied()
+            .chain(["--workload", workload])
+            .collect();
+        let report = bench_json(&args, dir.path());
+        assert_eq!(report["load"]["created"], i == 0, "{workload}");
+        assert_eq!(report["jdb"]["ops"], 3000, "{workload}");
+        if workload == "scan" {
+            assert_eq!(report["jdb"]["scans"], 3000);
+            assert_eq!(report["jdb"]["writes"], 0);
+        }
+    }
+    // Everything the bench wrote back is intact.
+    let out = jdb(&["verify", file], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Another size recreates it; a file that is not a bench file is never overwritten.
+    let args = [
+        "bench", "--file", file, "--pages", "200", "--ops", "10", "--json",
+    ];
+    assert_eq!(bench_json(&args, dir.path())["load"]["created"], true);
+    let other = dir.path().join("precious.txt");
+    std::fs::write(&other, "do not delete").unwrap();
+    let out = jdb(
+        &["bench", "--file", other.to_str().unwrap(), "--ops", "10"],
+        dir.path(),
+    );
+    assert_one_line_error(&out, 1, "refusing to overwrite");
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "do not delete");
+}
+
+#[test]
+fn bench_prints_a_readable_report() {
+    let dir = scratch();
+    let args = [
+        "bench",
+        "--pages",
+        "256",
+        "--cap",
+        "32",
+        "--ops",
+        "2000",
+        "--compare",
+    ];
+    let out = jdb(&args, dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for part in [
+        "throughput, ops/s",
+        "hit ratio",
+        "latency p99.9",
+        "dirty write-backs",
+        "jdb ÷ lru",
+        "jdb ÷ os",
+        "NOT limited to the pool size",
+    ] {
+        assert!(text.contains(part), "{text} lacks {part}");
+    }
+}
