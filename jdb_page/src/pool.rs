@@ -128,6 +128,7 @@ impl<S: Storage> BufferPool<S> {
     /// [`Error::Corrupt`] when the page on disk fails verification (nothing is cached);
     /// [`Error::PoolFull`] when every frame is pinned; [`Error::Storage`] on I/O errors.
     /// After any error the pool is unchanged apart from clean pages it may have evicted.
+    #[inline]
     pub async fn get(&mut self, id: PageId) -> Result<&mut Page> {
         let frame = self.fetch(id, &[]).await?;
         Ok(&mut self.pages[frame as usize])
@@ -215,12 +216,22 @@ impl<S: Storage> BufferPool<S> {
 
     /// Makes `id` resident (reading it if needed), marks it used, returns its frame. `protect`
     /// lists frames that must not be evicted to make room.
+    ///
+    /// The hit path is inline; the miss path is a separate, boxed future. A future holding the
+    /// miss path inline would be over a kilobyte, built and moved on every hit; boxed, a hit's
+    /// future is a few words and only a miss (which waits for the device anyway) allocates.
+    #[inline]
     pub(crate) async fn fetch(&mut self, id: PageId, protect: &[FrameId]) -> Result<FrameId> {
         if let Some(&frame) = self.table.get(&id) {
             self.stats.hits += 1;
             self.touch(frame);
             return Ok(frame);
         }
+        Box::pin(self.load(id, protect)).await
+    }
+
+    /// The miss path of [`BufferPool::fetch`]: reads, verifies and installs page `id`.
+    async fn load(&mut self, id: PageId, protect: &[FrameId]) -> Result<FrameId> {
         self.check_id(id)?;
         self.stats.misses += 1;
         self.make_room(protect).await?;
