@@ -46,9 +46,9 @@ impl<S: Storage> BufferPool<S> {
         }
         let mut at = self.lru.back();
         while let Some(frame) = at {
-            at = self.lru.more_recent(frame);
+            at = self.lru.more_recent(&*self.pages, frame);
             if self.pages[frame as usize].is_pinned() {
-                self.lru.remove(frame);
+                self.lru.remove(&mut *self.pages, frame);
                 self.parked.push(frame);
             } else if !protect.contains(&frame) {
                 return Ok(frame);
@@ -66,7 +66,7 @@ impl<S: Storage> BufferPool<S> {
         debug_assert!(!self.pages[frame as usize].is_dirty());
         debug_assert_eq!(self.table.get(&id), Some(&frame));
         self.table.remove(&id);
-        if !self.lru.remove(frame) {
+        if !self.lru.remove(&mut *self.pages, frame) {
             self.parked.retain(|&f| f != frame);
         }
         self.free.push(frame);

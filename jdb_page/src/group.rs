@@ -45,7 +45,7 @@ impl<S: Storage> BufferPool<S> {
             let frame = self.take_free_frame()?;
             self.pages[frame as usize].format(id);
             self.table.insert(id, frame);
-            self.lru.push_front(frame);
+            self.lru.push_front(&mut *self.pages, frame);
         }
         self.page_count = first + n as PageId;
         Ok(first)

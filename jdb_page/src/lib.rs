@@ -62,8 +62,9 @@ mod stats;
 mod storage;
 
 pub use error::{Error, Result};
+
 pub use group::PREFETCH_DEPTH;
-pub use lru::{FrameId, LruList};
+pub use lru::{FrameId, LruLinks, LruList, LruOrder, NIL, VecLinks};
 pub use page::{Page, PageState};
 pub use pool::{BufferPool, MAX_CAP, MAX_RUN};
 pub use stats::Stats;

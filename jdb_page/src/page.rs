@@ -5,7 +5,10 @@ use std::{ptr::NonNull, sync::Arc};
 use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 use jdb_layout::{DataPage, PAGE_HEADER_SIZE, PageHeader, PageId, PageType};
 
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    lru::{FrameId, LruLinks, NIL},
+};
 
 /// Whether a page's bytes differ from what is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +29,10 @@ pub enum PageState {
 /// The header (id, type, LSN, checksum) belongs to the pool: [`Page::data`] and
 /// [`Page::data_mut`] give the payload after it, [`Page::rows`] / [`Page::rows_mut`] view the
 /// payload as a slotted [`DataPage`]. Every mutable access marks the page dirty.
+///
+/// Replacing a pool's page with another `Page` (`std::mem::swap` through the `&mut Page` the pool
+/// hands out) is a logic error: memory stays safe, but the pool's bookkeeping for that frame is
+/// then unspecified.
 pub struct Page {
     /// Start of the 4096 bytes.
     ptr: NonNull<u8>,
@@ -33,9 +40,23 @@ pub struct Page {
     /// 4096-byte `AlignedBuf` allocation (freed on drop).
     arena: Option<Arc<AlignedBuf>>,
     id: PageId,
-    pin_count: u32,
-    state: PageState,
+    /// Bit 31: dirty; bits 0..31: pin count.
+    pins_dirty: u32,
+    /// LRU links of this frame (the pool's `LruOrder` keeps them here, next to the page's other
+    /// fields, so a hit touches one record).
+    pub(crate) lru_prev: FrameId,
+    pub(crate) lru_next: FrameId,
 }
+
+/// Bit of `pins_dirty` that says the page is dirty.
+const DIRTY: u32 = 1 << 31;
+/// Largest pin count.
+const MAX_PINS: u32 = DIRTY - 1;
+
+const _: () = assert!(
+    std::mem::size_of::<Page>() == 32,
+    "a page record is half a cache line"
+);
 
 // SAFETY: a `Page` has exclusive use of its 4096 bytes (its own allocation, or one arena frame that
 // no other `Page` points to); the arena handle is an `Arc` of a `Send + Sync` buffer.
@@ -53,7 +74,7 @@ impl Page {
         });
         let mut page = Self::from_buf(id, buf);
         page.format(id);
-        page.state = PageState::Clean;
+        page.set_clean();
         page
     }
 
@@ -75,13 +96,8 @@ impl Page {
         // Cannot overflow: `len + tail == PAGE_SIZE == cap`.
         let _ = buf.extend(&[0u8; PAGE_SIZE][..tail]);
         let (ptr, _, _) = buf.into_raw_parts();
-        let mut page = Self {
-            ptr,
-            arena: None,
-            id,
-            pin_count: 0,
-            state: PageState::Clean,
-        };
+        let mut page = Self::with_ptr(ptr, None);
+        page.id = id;
         page.bytes_mut()[4..8].copy_from_slice(&id.to_le_bytes());
         page
     }
@@ -95,12 +111,17 @@ impl Page {
             let p = ptr.as_ptr() as usize;
             p >= start && p + PAGE_SIZE <= start + arena.len()
         });
+        Self::with_ptr(ptr, Some(arena))
+    }
+
+    fn with_ptr(ptr: NonNull<u8>, arena: Option<Arc<AlignedBuf>>) -> Self {
         Self {
             ptr,
-            arena: Some(arena),
+            arena,
             id: 0,
-            pin_count: 0,
-            state: PageState::Clean,
+            pins_dirty: 0,
+            lru_prev: NIL,
+            lru_next: NIL,
         }
     }
 
@@ -145,38 +166,50 @@ impl Page {
 
     /// Marks the page changed: it will be written before it leaves memory.
     pub fn mark_dirty(&mut self) {
-        self.state = PageState::Dirty;
+        self.pins_dirty |= DIRTY;
     }
 
     /// Whether the page has changes not yet written.
+    #[inline]
     pub fn is_dirty(&self) -> bool {
-        self.state == PageState::Dirty
+        self.pins_dirty & DIRTY != 0
     }
 
     /// Clean or dirty.
     pub fn state(&self) -> PageState {
-        self.state
+        if self.is_dirty() {
+            PageState::Dirty
+        } else {
+            PageState::Clean
+        }
     }
 
     /// Pins the page: the pool will not evict it until it is unpinned as often as pinned.
+    /// (The count saturates at 2^31 - 1.)
     pub fn pin(&mut self) {
-        self.pin_count = self.pin_count.saturating_add(1);
+        if self.pin_count() < MAX_PINS {
+            self.pins_dirty += 1;
+        }
     }
 
     /// Undoes one [`Page::pin`]. Unpinning an unpinned page does nothing.
     pub fn unpin(&mut self) {
-        debug_assert!(self.pin_count > 0, "unpin of unpinned page {}", self.id);
-        self.pin_count = self.pin_count.saturating_sub(1);
+        debug_assert!(self.is_pinned(), "unpin of unpinned page {}", self.id);
+        if self.is_pinned() {
+            self.pins_dirty -= 1;
+        }
     }
 
     /// Whether the page is pinned.
+    #[inline]
     pub fn is_pinned(&self) -> bool {
-        self.pin_count > 0
+        self.pin_count() > 0
     }
 
     /// How many times the page is pinned.
+    #[inline]
     pub fn pin_count(&self) -> u32 {
-        self.pin_count
+        self.pins_dirty & MAX_PINS
     }
 
     /// The payload: bytes 32..4096, after the header.
@@ -239,19 +272,18 @@ impl Page {
     pub(crate) fn install(&mut self, id: PageId, bytes: &[u8]) {
         self.bytes_mut().copy_from_slice(bytes);
         self.id = id;
-        self.pin_count = 0;
-        self.state = PageState::Clean;
+        self.pins_dirty = 0;
     }
 
     /// Turns this frame into a new, empty data page `id`: zeroed, header written, dirty.
     pub(crate) fn format(&mut self, id: PageId) {
         self.bytes_mut().fill(0);
         self.id = id;
-        self.pin_count = 0;
+        self.pins_dirty = 0;
         // A 4096-byte buffer and a `Data` type: neither can fail.
         let _ = PageHeader::new(id, PageType::Data).encode(self.bytes_mut());
         let _ = DataPage::init(self.bytes_mut());
-        self.state = PageState::Dirty;
+        self.mark_dirty();
     }
 
     /// Stamps the page id and the checksum into the header, ready to be written.
@@ -264,7 +296,7 @@ impl Page {
     }
 
     pub(crate) fn set_clean(&mut self) {
-        self.state = PageState::Clean;
+        self.pins_dirty &= !DIRTY;
     }
 }
 
@@ -282,8 +314,28 @@ impl std::fmt::Debug for Page {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Page")
             .field("id", &self.id)
-            .field("state", &self.state)
-            .field("pin_count", &self.pin_count)
+            .field("state", &self.state())
+            .field("pin_count", &self.pin_count())
             .finish()
+    }
+}
+
+/// The pool's page records are the links of its LRU list.
+impl LruLinks for [Page] {
+    #[inline]
+    fn prev(&self, frame: FrameId) -> FrameId {
+        self[frame as usize].lru_prev
+    }
+    #[inline]
+    fn next(&self, frame: FrameId) -> FrameId {
+        self[frame as usize].lru_next
+    }
+    #[inline]
+    fn set_prev(&mut self, frame: FrameId, prev: FrameId) {
+        self[frame as usize].lru_prev = prev;
+    }
+    #[inline]
+    fn set_next(&mut self, frame: FrameId, next: FrameId) {
+        self[frame as usize].lru_next = next;
     }
 }

@@ -9,7 +9,7 @@ use rustc_hash::FxBuildHasher;
 
 use crate::{
     Error, Page, Result, Stats, Storage,
-    lru::{FrameId, LruList},
+    lru::{FrameId, LruOrder},
 };
 
 /// Longest run of contiguous pages read or written with one request (16 pages = 64 KiB, the
@@ -35,7 +35,7 @@ pub struct BufferPool<S: Storage = File> {
     /// Resident pages: page id -> frame.
     pub(crate) table: HashMap<PageId, FrameId, FxBuildHasher>,
     /// Resident, evictable-looking frames, most recently used first.
-    pub(crate) lru: LruList,
+    pub(crate) lru: LruOrder,
     /// Resident frames found pinned when they reached the LRU end, oldest first. They leave the
     /// LRU list so victim search stays O(1); the next `get` or an unpin puts them back.
     pub(crate) parked: Vec<FrameId>,
@@ -110,7 +110,7 @@ impl<S: Storage> BufferPool<S> {
             storage: Rc::new(storage),
             pages,
             table: HashMap::with_capacity_and_hasher(cap, FxBuildHasher),
-            lru: LruList::new(cap),
+            lru: LruOrder::new(),
             parked: Vec::new(),
             free: (0..cap as FrameId).rev().collect(),
             page_count,
@@ -179,7 +179,7 @@ impl<S: Storage> BufferPool<S> {
         self.page_count += 1;
         self.pages[frame as usize].format(id);
         self.table.insert(id, frame);
-        self.lru.push_front(frame);
+        self.lru.push_front(&mut *self.pages, frame);
         Ok(&mut self.pages[frame as usize])
     }
 
@@ -201,7 +201,7 @@ impl<S: Storage> BufferPool<S> {
                 self.make_room(&[]).await?;
                 let frame = self.take_free_frame()?;
                 self.table.insert(id, frame);
-                self.lru.push_front(frame);
+                self.lru.push_front(&mut *self.pages, frame);
                 frame
             }
         };
@@ -269,9 +269,9 @@ impl<S: Storage> BufferPool<S> {
         self.pages[frame as usize].install(id, bytes);
         self.table.insert(id, frame);
         if cold {
-            self.lru.push_back(frame);
+            self.lru.push_back(&mut *self.pages, frame);
         } else {
-            self.lru.push_front(frame);
+            self.lru.push_front(&mut *self.pages, frame);
         }
         self.stats.pages_read += 1;
         Ok(frame)
@@ -280,7 +280,7 @@ impl<S: Storage> BufferPool<S> {
     /// Marks a resident frame as just used.
     #[inline]
     pub(crate) fn touch(&mut self, frame: FrameId) {
-        self.lru.touch(frame);
+        self.lru.touch(&mut *self.pages, frame);
         if !self.parked.is_empty() {
             self.parked.retain(|&f| f != frame);
         }
