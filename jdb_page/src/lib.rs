@@ -62,7 +62,7 @@ mod stats;
 mod storage;
 
 pub use error::{Error, Result};
-
+pub use flush::FLUSH_DEPTH;
 pub use group::PREFETCH_DEPTH;
 pub use lru::{FrameId, LruLinks, LruList, LruOrder, NIL, VecLinks};
 pub use page::{Page, PageState};
