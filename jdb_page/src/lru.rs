@@ -142,8 +142,25 @@ impl LruOrder {
         if self.head == frame {
             return;
         }
-        self.remove(links, frame);
-        self.push_front(links, frame);
+        let p = links.prev(frame);
+        if p == NIL {
+            // Not the head and no predecessor: not in the list.
+            self.push_front(links, frame);
+            return;
+        }
+        // Unlink (`p` exists, so `frame` is not the head) and relink at the front, reading the
+        // frame's links once; the length does not change.
+        let n = links.next(frame);
+        links.set_next(p, n);
+        if n != NIL {
+            links.set_prev(n, p);
+        } else {
+            self.tail = p;
+        }
+        links.set_prev(frame, NIL);
+        links.set_next(frame, self.head);
+        links.set_prev(self.head, frame);
+        self.head = frame;
     }
 
     /// Removes and returns the least recently used frame.
