@@ -136,11 +136,11 @@ impl<S: Storage> BufferPool<S> {
 
 /// One write of a run, owning what it needs so several can be in flight without borrowing the
 /// pool.
-async fn write_io<'r, S: Storage>(
+async fn write_io<S: Storage>(
     storage: Rc<S>,
-    run: &'r [(PageId, FrameId)],
+    run: &[(PageId, FrameId)],
     buf: AlignedBuf,
-) -> (&'r [(PageId, FrameId)], jdb_fs::Result<()>, AlignedBuf) {
+) -> (&[(PageId, FrameId)], jdb_fs::Result<()>, AlignedBuf) {
     let (res, buf) = storage.write_pages(run[0].0, buf).await;
     (run, res, buf)
 }
