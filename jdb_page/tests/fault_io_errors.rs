@@ -133,7 +133,7 @@ fn a_failed_flush_all_leaves_the_failed_and_unwritten_runs_dirty() {
         assert_io_err(pool.flush_all().await, "write", EIO);
         let attempted = disk.faults().calls(IoKind::Write) - writes;
         assert!(
-            (2..=1 + jdb_page::FLUSH_DEPTH as u64).contains(&(attempted as u64)),
+            (2..=1 + jdb_page::FLUSH_DEPTH as u64).contains(&attempted),
             "stops within one write of the failure ({attempted} writes)"
         );
         let mut dirty = Vec::new();
