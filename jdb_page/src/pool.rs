@@ -130,7 +130,15 @@ impl<S: Storage> BufferPool<S> {
     /// After any error the pool is unchanged apart from clean pages it may have evicted.
     #[inline]
     pub async fn get(&mut self, id: PageId) -> Result<&mut Page> {
-        let frame = self.fetch(id, &[]).await?;
+        // The hit is answered here, not through `fetch`'s future: ~10 instructions fewer a hit.
+        let frame = match self.table.get(&id) {
+            Some(&frame) => {
+                self.stats.hits += 1;
+                self.touch(frame);
+                frame
+            }
+            None => Box::pin(self.load(id, &[])).await?,
+        };
         Ok(&mut self.pages[frame as usize])
     }
 
