@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Benchmarks against the limits: fio and jdb on the same jdb file, run side by side in interleaved
+# rounds (fio, jdb, file layer, then the reverse order, ...) so machine noise hits all, then one
+# table: workload | metric | fio | jdb | jdb ÷ fio (ratio of medians) | per-round ratios | target
+# | file layer | jdb ÷ file layer (where a file-layer-only run exists)
+#
+#   bash bench/limits.sh                 # 3 rounds of 5 s per workload and side (~3 min)
+#   ROUNDS=5 SECS=10 bash bench/limits.sh
+#
+# Environment: PAGES (file size in pages, default 65536 = 256 MiB), SECS (per run, default 5),
+# ROUNDS (default 3), JDB_BENCH_DIR (where the files live; default target/bench-data, which must
+# be on a real disk, not tmpfs: both sides use O_DIRECT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PAGES=${PAGES:-65536}
+SECS=${SECS:-5}
+ROUNDS=${ROUNDS:-3}
+DIR=${JDB_BENCH_DIR:-$PWD/target/bench-data}
+FILE=$DIR/limits.jdb             # the data file both sides read
+FIO_WFILE=$DIR/limits-fio-w.jdb  # a copy fio overwrites (garbage afterwards)
+JDB_WFILE=$DIR/limits-jdb-w.jdb  # a copy jdb overwrites (stays a valid jdb file)
+OUT=$(mktemp -d "$DIR/limits-run.XXXXXX" 2>/dev/null || { mkdir -p "$DIR" && mktemp -d "$DIR/limits-run.XXXXXX"; })
+trap 'rm -rf "$OUT"' EXIT
+
+if ! command -v fio >/dev/null 2>&1; then
+    echo "installing fio" >&2
+    apt-get update -qq && apt-get install -y -qq fio >/dev/null
+fi
+
+echo "building the jdb side (release)" >&2
+cargo build -q --release -p jdb_page --examples
+TARGET=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+EX=$TARGET/release/examples
+
+# The data file: any valid jdb file of PAGES pages works (e.g. one left by `jdb bench --file PATH
+# --pages N`); this one line makes it.
+make_data_file() { "$EX/make_file" "$1" "$2"; }
+
+mkdir -p "$DIR"
+want=$((PAGES * 4096))
+size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
+if [ "$(size_of "$FILE")" != "$want" ]; then
+    echo "making $FILE ($PAGES pages)" >&2
+    make_data_file "$FILE" "$PAGES"
+fi
+for copy in "$FIO_WFILE" "$JDB_WFILE"; do
+    if [ "$(size_of "$copy")" != "$want" ]; then
+        cp "$FILE" "$copy"
+    fi
+done
+sync
+
+# --- the rows: name | metric | fio job options | the jdb command (one line each) ---------------
+FIO_COMMON=(--ioengine=io_uring --direct=1 --runtime="$SECS" --time_based --output-format=json)
+fio_randread_qd1()  { fio --name=randread-qd1 --filename="$FILE" --readonly --rw=randread --bs=4k --iodepth=1 "${FIO_COMMON[@]}"; }
+fio_randread_qd32() { fio --name=randread-qd32 --filename="$FILE" --readonly --rw=randread --bs=4k --iodepth=32 "${FIO_COMMON[@]}"; }
+fio_seqread()       { fio --name=seqread --filename="$FILE" --readonly --rw=read --bs=64k --iodepth=1 "${FIO_COMMON[@]}"; }
+fio_seqwrite()      { fio --name=seqwrite --filename="$FIO_WFILE" --rw=write --bs=64k --iodepth=1 "${FIO_COMMON[@]}"; }
+jdb_randread_qd1()  { "$EX/limits" "$FILE" randread-qd1 --secs "$SECS" --seed "$1"; }
+jdb_randread_qd32() { "$EX/limits" "$FILE" randread-qd32 --secs "$SECS" --seed "$1"; }
+jdb_seqread()       { "$EX/limits" "$FILE" seqread --secs "$SECS"; }
+jdb_seqwrite()      { "$EX/limits" "$JDB_WFILE" seqwrite --secs "$SECS"; }
+# The same requests through jdb_fs::File alone (no pool), where there is one: pool ÷ file layer.
+file_randread_qd1() { "$EX/limits" "$FILE" file-randread-qd1 --secs "$SECS" --seed "$1"; }
+file_seqread()      { "$EX/limits" "$FILE" file-seqread --secs "$SECS"; }
+ROWS=(randread_qd1 randread_qd32 seqread seqwrite)
+# ------------------------------------------------------------------------------------------------
+
+echo "load before: $(uptime)" >&2
+for round in $(seq 1 "$ROUNDS"); do
+    for row in "${ROWS[@]}"; do
+        if [ $((round % 2)) = 1 ]; then order="fio jdb file"; else order="file jdb fio"; fi
+        for side in $order; do
+            declare -F "${side}_${row}" >/dev/null || continue
+            echo "round $round/$ROUNDS: $side $row" >&2
+            "${side}_${row}" "$round" >"$OUT/$row.$side.$round.json"
+        done
+    done
+done
+echo "load after: $(uptime)" >&2
+
+python3 - "$OUT" "$ROUNDS" "${ROWS[@]}" <<'EOF'
+import json, os, statistics, sys
+out, rounds, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+metric = {"randread_qd1": "iops", "randread_qd32": "iops", "seqread": "mib_s", "seqwrite": "mib_s"}
+target = {"randread_qd1": 0.9, "randread_qd32": 0.7, "seqread": 0.8, "seqwrite": 0.8}
+fio_job = {
+    "randread_qd1": "4 KiB randread QD1",
+    "randread_qd32": "4 KiB randread QD32",
+    "seqread": "64 KiB seq read QD1",
+    "seqwrite": "64 KiB seq write QD1",
+}
+jdb_job = {
+    "randread_qd1": "get, all misses",
+    "randread_qd32": "prefetch 10 000 random",
+    "seqread": "get_group(·, 16) scan",
+    "seqwrite": "flush_all, runs of 16",
+}
+
+def fio_value(path, m):
+    job = json.load(open(path))["jobs"][0]
+    side = job["write"] if job["write"]["io_bytes"] > 0 else job["read"]
+    return side["iops"] if m == "iops" else side["bw"] / 1024.0
+
+def jdb_value(path, m):
+    return json.loads(open(path).read().strip().splitlines()[-1])[m]
+
+print("| workload (fio / jdb) | metric | fio | jdb | jdb ÷ fio | per-round ratios | target "
+      "| file layer | jdb ÷ file layer |")
+print("|---|---|---:|---:|---:|---|---:|---:|---:|")
+notes = []
+for row in rows:
+    m = metric[row]
+    f = [fio_value(f"{out}/{row}.fio.{r}.json", m) for r in range(1, rounds + 1)]
+    j = [jdb_value(f"{out}/{row}.jdb.{r}.json", m) for r in range(1, rounds + 1)]
+    ratio = statistics.median(j) / statistics.median(f)
+    per = ", ".join(f"{b / a:.2f}" for a, b in zip(f, j))
+    ok = "met" if ratio >= target[row] else "NOT met"
+    unit = "IOPS" if m == "iops" else "MiB/s"
+    file_cols = "— | —"
+    if os.path.exists(f"{out}/{row}.file.1.json"):
+        fl = [jdb_value(f"{out}/{row}.file.{r}.json", m) for r in range(1, rounds + 1)]
+        file_cols = (f"{statistics.median(fl):,.0f} | "
+                     f"**{statistics.median(j) / statistics.median(fl):.2f}**")
+    print(f"| {fio_job[row]} / {jdb_job[row]} | {unit} | {statistics.median(f):,.0f} | "
+          f"{statistics.median(j):,.0f} | **{ratio:.2f}** | {per} | ≥ {target[row]} ({ok}) | "
+          f"{file_cols} |")
+    if row == "randread_qd32":
+        ios = statistics.median(
+            json.loads(open(f"{out}/{row}.jdb.{r}.json").read().strip().splitlines()[-1])["ios_per_s"]
+            for r in range(1, rounds + 1))
+        notes.append(f"prefetch coalesces adjacent ids: {ios:,.0f} read requests/s "
+                     f"({ios / statistics.median(f):.2f} × fio's IOPS) for the pages/s above")
+print()
+print(f"Medians of {rounds} interleaved rounds per side; jdb ÷ fio is the ratio of the medians. "
+      "The file layer is the same requests through jdb_fs::File without the pool.")
+for n in notes:
+    print(f"Note: {n}.")
+EOF
