@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks against the limits: fio and jdb on the same jdb file, run side by side in interleaved
-# rounds (fio, jdb, file layer, then the reverse order, ...) so machine noise hits all, then one
-# table: workload | metric | fio | jdb | jdb ÷ fio (ratio of medians) | per-round ratios | target
-# | file layer | jdb ÷ file layer (where a file-layer-only run exists)
+# Benchmarks against the limits: fio and `jdb bench` on the same jdb file (made by `jdb bench`), run
+# side by side in interleaved rounds (fio, jdb, file layer, then the reverse order, ...) so machine
+# noise hits all, then one table: workload | metric | fio | jdb | jdb ÷ fio (ratio of medians)
+# | per-round ratios | target | file layer | jdb ÷ file layer (where a file-layer-only run exists)
 #
 #   bash bench/limits.sh                 # 3 rounds of 5 s per workload and side (~3 min)
 #   ROUNDS=5 SECS=10 bash bench/limits.sh
@@ -29,27 +29,25 @@ if ! command -v fio >/dev/null 2>&1; then
 fi
 
 echo "building the jdb side (release)" >&2
-cargo build -q --release -p jdb_page --examples
+cargo build -q --release -p jdb_cli
+cargo build -q --release -p jdb_page --example limits
 TARGET=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+JDB=$TARGET/release/jdb
 EX=$TARGET/release/examples
 
-# The data file: any valid jdb file of PAGES pages works (e.g. one left by `jdb bench --file PATH
-# --pages N`); this one line makes it.
-make_data_file() { "$EX/make_file" "$1" "$2"; }
+# The data file: a `jdb bench` file of PAGES pages, made (or reused) by a load-only bench run. A
+# file of that name that is not a bench file (an older script's) is replaced.
+make_data_file() {
+    "$JDB" bench --file "$1" --pages "$2" --workload scan --ops 1 --json >/dev/null 2>&1 ||
+        { rm -f "$1" && "$JDB" bench --file "$1" --pages "$2" --workload scan --ops 1 --json >/dev/null; }
+}
 
 mkdir -p "$DIR"
-want=$((PAGES * 4096))
-size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
-if [ "$(size_of "$FILE")" != "$want" ]; then
-    echo "making $FILE ($PAGES pages)" >&2
-    make_data_file "$FILE" "$PAGES"
-fi
-for copy in "$FIO_WFILE" "$JDB_WFILE"; do
-    if [ "$(size_of "$copy")" != "$want" ]; then
-        cp "$FILE" "$copy"
-    fi
-done
+echo "making (or reusing) $FILE ($PAGES pages)" >&2
+make_data_file "$FILE" "$PAGES"
+cp "$FILE" "$FIO_WFILE"
+cp "$FILE" "$JDB_WFILE"
 sync
 
 # --- the rows: name | metric | fio job options | the jdb command (one line each) ---------------
@@ -58,11 +56,13 @@ fio_randread_qd1()  { fio --name=randread-qd1 --filename="$FILE" --readonly --rw
 fio_randread_qd32() { fio --name=randread-qd32 --filename="$FILE" --readonly --rw=randread --bs=4k --iodepth=32 "${FIO_COMMON[@]}"; }
 fio_seqread()       { fio --name=seqread --filename="$FILE" --readonly --rw=read --bs=64k --iodepth=1 "${FIO_COMMON[@]}"; }
 fio_seqwrite()      { fio --name=seqwrite --filename="$FIO_WFILE" --rw=write --bs=64k --iodepth=1 "${FIO_COMMON[@]}"; }
-jdb_randread_qd1()  { "$EX/limits" "$FILE" randread-qd1 --secs "$SECS" --seed "$1"; }
-jdb_randread_qd32() { "$EX/limits" "$FILE" randread-qd32 --secs "$SECS" --seed "$1"; }
-jdb_seqread()       { "$EX/limits" "$FILE" seqread --secs "$SECS"; }
-jdb_seqwrite()      { "$EX/limits" "$JDB_WFILE" seqwrite --secs "$SECS"; }
-# The same requests through jdb_fs::File alone (no pool), where there is one: pool ÷ file layer.
+JDB_COMMON=(--pages "$PAGES" --duration "${SECS}s" --json)
+jdb_randread_qd1()  { "$JDB" bench --file "$FILE" --workload randread --cap 64 --seed "$1" "${JDB_COMMON[@]}"; }
+jdb_randread_qd32() { "$JDB" bench --file "$FILE" --workload prefetch --batch 10000 --cap "$((PAGES / 4))" --seed "$1" "${JDB_COMMON[@]}"; }
+jdb_seqread()       { "$JDB" bench --file "$FILE" --workload scan --cap 16 "${JDB_COMMON[@]}"; }
+jdb_seqwrite()      { "$JDB" bench --file "$JDB_WFILE" --workload seqwrite --cap "$PAGES" "${JDB_COMMON[@]}"; }
+# The same requests through jdb_fs::File alone (no pool), where there is one: pool ÷ file layer
+# (jdb_page's limits example; `jdb bench` has no file-layer-only mode).
 file_randread_qd1() { "$EX/limits" "$FILE" file-randread-qd1 --secs "$SECS" --seed "$1"; }
 file_seqread()      { "$EX/limits" "$FILE" file-seqread --secs "$SECS"; }
 ROWS=(randread_qd1 randread_qd32 seqread seqwrite)
@@ -85,6 +85,9 @@ python3 - "$OUT" "$ROUNDS" "${ROWS[@]}" <<'EOF'
 import json, os, statistics, sys
 out, rounds, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 metric = {"randread_qd1": "iops", "randread_qd32": "iops", "seqread": "mib_s", "seqwrite": "mib_s"}
+# The field of `jdb bench --json`'s "jdb" run that matches fio's number.
+jdb_field = {"randread_qd1": "ops_per_sec", "randread_qd32": "pages_per_sec",
+             "seqread": "read_mib_per_s", "seqwrite": "write_mib_per_s"}
 target = {"randread_qd1": 0.9, "randread_qd32": 0.7, "seqread": 0.8, "seqwrite": 0.8}
 fio_job = {
     "randread_qd1": "4 KiB randread QD1",
@@ -93,10 +96,10 @@ fio_job = {
     "seqwrite": "64 KiB seq write QD1",
 }
 jdb_job = {
-    "randread_qd1": "get, all misses",
-    "randread_qd32": "prefetch 10 000 random",
-    "seqread": "get_group(·, 16) scan",
-    "seqwrite": "flush_all, runs of 16",
+    "randread_qd1": "`randread --cap 64` (get, misses)",
+    "randread_qd32": "`prefetch --batch 10000 --cap PAGES/4` (cold)",
+    "seqread": "`scan --cap 16` (get_group(·, 16), cold)",
+    "seqwrite": "`seqwrite --cap PAGES` (flush_all, runs of 16)",
 }
 
 def fio_value(path, m):
@@ -104,38 +107,46 @@ def fio_value(path, m):
     side = job["write"] if job["write"]["io_bytes"] > 0 else job["read"]
     return side["iops"] if m == "iops" else side["bw"] / 1024.0
 
-def jdb_value(path, m):
+def jdb_run(path):
+    return json.load(open(path))["jdb"]
+
+def file_value(path, m):
     return json.loads(open(path).read().strip().splitlines()[-1])[m]
 
 print("| workload (fio / jdb) | metric | fio | jdb | jdb ÷ fio | per-round ratios | target "
       "| file layer | jdb ÷ file layer |")
 print("|---|---|---:|---:|---:|---|---:|---:|---:|")
 notes = []
+hit_notes = []
 for row in rows:
     m = metric[row]
     f = [fio_value(f"{out}/{row}.fio.{r}.json", m) for r in range(1, rounds + 1)]
-    j = [jdb_value(f"{out}/{row}.jdb.{r}.json", m) for r in range(1, rounds + 1)]
+    runs = [jdb_run(f"{out}/{row}.jdb.{r}.json") for r in range(1, rounds + 1)]
+    j = [run[jdb_field[row]] for run in runs]
     ratio = statistics.median(j) / statistics.median(f)
     per = ", ".join(f"{b / a:.2f}" for a, b in zip(f, j))
     ok = "met" if ratio >= target[row] else "NOT met"
     unit = "IOPS" if m == "iops" else "MiB/s"
     file_cols = "— | —"
     if os.path.exists(f"{out}/{row}.file.1.json"):
-        fl = [jdb_value(f"{out}/{row}.file.{r}.json", m) for r in range(1, rounds + 1)]
+        fl = [file_value(f"{out}/{row}.file.{r}.json", m) for r in range(1, rounds + 1)]
         file_cols = (f"{statistics.median(fl):,.0f} | "
                      f"**{statistics.median(j) / statistics.median(fl):.2f}**")
     print(f"| {fio_job[row]} / {jdb_job[row]} | {unit} | {statistics.median(f):,.0f} | "
           f"{statistics.median(j):,.0f} | **{ratio:.2f}** | {per} | ≥ {target[row]} ({ok}) | "
           f"{file_cols} |")
+    hits = [run["hit_ratio"] for run in runs if run["hit_ratio"] is not None]
+    if hits:
+        hit_notes.append(f"{row} {max(hits) * 100:.2f} %")
     if row == "randread_qd32":
-        ios = statistics.median(
-            json.loads(open(f"{out}/{row}.jdb.{r}.json").read().strip().splitlines()[-1])["ios_per_s"]
-            for r in range(1, rounds + 1))
+        ios = statistics.median(run["read_ios"] / run["secs"] for run in runs)
         notes.append(f"prefetch coalesces adjacent ids: {ios:,.0f} read requests/s "
                      f"({ios / statistics.median(f):.2f} × fio's IOPS) for the pages/s above")
 print()
 print(f"Medians of {rounds} interleaved rounds per side; jdb ÷ fio is the ratio of the medians. "
       "The file layer is the same requests through jdb_fs::File without the pool.")
+notes.append("jdb's highest hit ratio over the rounds (0 = every page read from the file): "
+             + ", ".join(hit_notes))
 for n in notes:
     print(f"Note: {n}.")
 EOF

@@ -1,7 +1,7 @@
 //! `jdb`: benchmark the buffer pool, verify and inspect jdb page files.
 //!
 //! ```text
-//! jdb bench [--compare] [--json] [--workload mixed|zipf|uniform|scan] ...
+//! jdb bench [--compare] [--json] [--workload mixed|zipf|uniform|scan|randread|prefetch|seqwrite] ...
 //! jdb verify FILE          exit 0 clean, 1 bad pages, 2 unreadable or not a jdb file
 //! jdb inspect FILE [--page ID]
 //! ```

@@ -385,3 +385,93 @@ fn bench_prints_a_readable_report() {
         assert!(text.contains(part), "{text} lacks {part}");
     }
 }
+
+/// Runs `jdb bench --workload <workload>` on a kept 512-page file with a 64-page pool for 1 s.
+fn bench_small(dir: &Path, workload: &str) -> serde_json::Value {
+    let file = dir.join("small.jdb");
+    let args = [
+        "bench",
+        "--file",
+        file.to_str().unwrap(),
+        "--pages",
+        "512",
+        "--cap",
+        "64",
+        "--duration",
+        "1s",
+        "--workload",
+        workload,
+        "--json",
+    ];
+    let report = bench_json(&args, dir);
+    assert_eq!(report["config"]["workload"], workload);
+    assert_run_fields(&report["jdb"]);
+    assert!(report["jdb"]["pages_per_sec"].as_f64().unwrap() > 0.0);
+    report
+}
+
+#[test]
+fn bench_randread_reads_each_page_from_the_file() {
+    let dir = scratch();
+    let run = &bench_small(dir.path(), "randread")["jdb"];
+    assert_eq!(run["writes"], 0);
+    assert_eq!(run["reads"], run["ops"]);
+    // Only pages read near the end of one pass and again early in the next can hit.
+    assert!(run["hit_ratio"].as_f64().unwrap() < 0.15, "{run}");
+    assert_eq!(run["read_ios"], run["misses"], "one read per miss: {run}");
+    assert!(run["read_mib_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_prefetch_reads_every_page_of_each_batch() {
+    let dir = scratch();
+    let report = bench_small(dir.path(), "prefetch");
+    // 512 pages, 64 in the pool: a batch is at most the 448 others.
+    assert_eq!(report["config"]["batch"], 448);
+    let run = &report["jdb"];
+    assert_eq!(run["hit_ratio"], 0.0, "cold: {run}");
+    let ops = run["ops"].as_u64().unwrap();
+    assert_eq!(run["page_requests"], ops * 448);
+    assert_eq!(run["pages_read"], run["page_requests"], "{run}");
+    assert!(
+        run["read_ios"].as_u64().unwrap() < ops * 448,
+        "runs coalesce"
+    );
+    // Bigger than the pool: refused before any file is made.
+    let out = jdb(
+        &[
+            "bench",
+            "--workload",
+            "prefetch",
+            "--pages",
+            "64",
+            "--cap",
+            "64",
+        ],
+        dir.path(),
+    );
+    assert_one_line_error(&out, 1, "larger than the pool");
+    let out = jdb(
+        &["bench", "--workload", "prefetch", "--compare"],
+        dir.path(),
+    );
+    assert_one_line_error(&out, 1, "--compare does not apply");
+}
+
+#[test]
+fn bench_seqwrite_writes_runs_and_keeps_the_file_valid() {
+    let dir = scratch();
+    let report = bench_small(dir.path(), "seqwrite");
+    assert_eq!(report["config"]["batch"], 64);
+    let run = &report["jdb"];
+    let ops = run["ops"].as_u64().unwrap();
+    assert_eq!(run["pages_written"], ops * 64, "{run}");
+    assert_eq!(run["write_ios"], ops * 4, "runs of 16 pages: {run}");
+    assert_eq!(run["read_ios"], 0, "reads are untimed: {run}");
+    assert!(run["write_mib_per_s"].as_f64().unwrap() > 0.0);
+    let file = dir.path().join("small.jdb");
+    let out = jdb(&["verify", file.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Still a bench file of the same size: reused, not recreated.
+    assert_eq!(bench_small(dir.path(), "scan")["load"]["created"], false);
+}

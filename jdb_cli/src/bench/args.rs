@@ -7,6 +7,8 @@ use jdb_fs::PAGE_SIZE;
 
 /// Default pool size in pages (64 MiB).
 pub const DEFAULT_CAP: usize = 16384;
+/// Default pages per prefetch operation.
+pub const DEFAULT_BATCH: u64 = 10_000;
 /// Default run length when neither `--ops` nor `--duration` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
@@ -43,7 +45,7 @@ pub struct BenchArgs {
     pub theta: f64,
 
     /// Fraction of point operations that write (0..=1); a write changes 8 bytes of the page.
-    /// Ignored by the scan workload, which only reads.
+    /// Used by mixed, zipf and uniform; the other workloads ignore it.
     #[arg(long, value_name = "RATIO", default_value_t = 0.1, value_parser = parse_ratio)]
     pub write_ratio: f64,
 
@@ -52,8 +54,15 @@ pub struct BenchArgs {
     pub ops: Option<u64>,
 
     /// Stop each run after this long, e.g. 10s, 500ms, 1m [default: 10s, or no limit with --ops].
+    /// The batched workloads count only their timed calls.
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+
+    /// Pages per prefetch operation (prefetch workload); at most --pages minus --cap, so that
+    /// every page of a batch can be one the pool does not hold.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH,
+          value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
+    pub batch: u64,
 
     /// Seed of the operation trace: the same seed gives the same operations.
     #[arg(long, default_value_t = 42)]
@@ -79,8 +88,35 @@ pub enum WorkloadKind {
     Zipf,
     /// Uniformly random point reads and writes.
     Uniform,
-    /// Sequential reads of the whole file in groups of 16 pages, wrapping around.
+    /// Sequential reads of the whole file in groups of 16 pages (`get_group`), wrapping around.
+    /// With --cap well below --pages every group is read from the file (the first pass leaves
+    /// its first --cap pages in the pool, and later groups evict each other).
     Scan,
+    /// Random reads, read only: every page once per pass, in a new seeded random order each
+    /// pass. With --cap well below --pages every read is a miss: one 4 KiB read at a time.
+    Randread,
+    /// Batched random reads: each operation is one `prefetch` of --batch distinct random pages
+    /// that are not in the pool (all are read, many reads in flight). Only the prefetch calls
+    /// are timed; pages_per_sec is the throughput.
+    Prefetch,
+    /// Sequential writes: each operation dirties the next min(--cap, --pages) contiguous pages
+    /// (untimed; pages not in the pool are read first) and times `flush_all`, which writes them
+    /// in runs of 16 pages (64 KiB). The file stays a valid bench file.
+    Seqwrite,
+}
+
+impl WorkloadKind {
+    /// Whether the workload is a batch of pages per operation, run on jdb's pool alone
+    /// (prefetch, seqwrite) rather than a trace of single operations.
+    pub fn is_batched(self) -> bool {
+        matches!(self, Self::Prefetch | Self::Seqwrite)
+    }
+
+    /// The name --workload takes.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
+    }
 }
 
 impl BenchArgs {

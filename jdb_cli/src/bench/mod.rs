@@ -1,5 +1,6 @@
 //! `jdb bench`: makes (or reuses) a data file, runs a seeded workload on jdb's buffer pool and,
-//! with `--compare`, on two baselines, then prints a report.
+//! with `--compare`, on two baselines, then prints a report. The batched workloads (prefetch,
+//! seqwrite) run on jdb's pool alone.
 //!
 //! Order with `--compare`: jdb, then the `lru` baseline, then the OS page cache. Each starts
 //! cold. Running jdb first gives any warming of caches below the OS (a VM host's cache, the
@@ -7,6 +8,7 @@
 
 mod args;
 mod baseline;
+mod batched;
 mod load;
 mod report;
 mod run;
@@ -20,7 +22,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub use args::BenchArgs;
 
 use self::{
+    args::WorkloadKind,
     baseline::{LruBaseline, OsCache},
+    batched::run_batched,
     report::{Config, Report, RunResult},
     run::{JdbCache, Limits, run_trace},
     workload::{Trace, WorkloadSpec},
@@ -36,8 +40,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         theta: args.theta,
         write_ratio: args.write_ratio,
         seed: args.seed,
+        batch: batch_size(&args, cap)?,
+        window: u32::try_from(cap).unwrap_or(u32::MAX).min(args.pages),
     };
-    Trace::new(spec)?; // bad parameters fail here, before any file is made
+    // Bad parameters fail here, before any file is made.
+    if args.workload.is_batched() {
+        anyhow::ensure!(
+            !args.compare,
+            "--compare does not apply to --workload {}: the baselines have no batched I/O",
+            spec.kind.name()
+        );
+    } else {
+        Trace::new(spec)?;
+    }
     let limits = Limits {
         ops: args.ops,
         duration: args.duration_limit(),
@@ -57,14 +72,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let load = load::prepare(&path, args.pages).await?;
 
     let (mut jdb, direct_io) = JdbCache::open(&path, cap).await?;
-    let jdb_result = run_trace(
-        &mut jdb,
-        "jdb",
-        format!("jdb BufferPool of {cap} pages"),
-        spec,
-        limits,
-    )
-    .await?;
+    let description = format!("jdb BufferPool of {cap} pages");
+    let jdb_result = if args.workload.is_batched() {
+        run_batched(jdb.pool_mut(), description, spec, limits).await?
+    } else {
+        run_trace(&mut jdb, "jdb", description, spec, limits).await?
+    };
     jdb.close().await?;
 
     let mut baselines = Vec::new();
@@ -83,6 +96,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             workload_description: spec.describe(),
             theta: args.theta,
             write_ratio: args.write_ratio,
+            batch: match args.workload {
+                WorkloadKind::Prefetch => Some(spec.batch),
+                WorkloadKind::Seqwrite => Some(spec.window),
+                _ => None,
+            },
             seed: args.seed,
             duration_s: limits.duration.map(|d| d.as_secs_f64()),
             ops_limit: limits.ops,
@@ -131,13 +149,45 @@ async fn run_os(
     Ok(result)
 }
 
+/// Pages per prefetch operation: --batch, at most --pages minus --cap so that every page of a
+/// batch can be one the pool does not hold.
+fn batch_size(args: &BenchArgs, cap: usize) -> anyhow::Result<u32> {
+    if args.workload != WorkloadKind::Prefetch {
+        return Ok(u32::try_from(args.batch).unwrap_or(u32::MAX));
+    }
+    let uncached = u64::from(args.pages).saturating_sub(cap as u64);
+    anyhow::ensure!(
+        uncached > 0,
+        "--workload prefetch needs a file larger than the pool (--pages {} is not more than \
+         --cap {cap}): each batch reads pages the pool does not hold",
+        args.pages
+    );
+    Ok(u32::try_from(args.batch.min(uncached)).unwrap_or(u32::MAX))
+}
+
 /// What a reader of the numbers should know.
 fn notes(args: &BenchArgs, direct_io: bool) -> Vec<String> {
     let mut notes = vec![
         "throughput and latency exclude the final flush + fdatasync, timed separately; latency \
-         is per operation (a scan operation reads a whole group)"
+         is per operation (a scan operation reads a whole group, a prefetch or seqwrite \
+         operation a whole batch)"
             .to_string(),
     ];
+    match args.workload {
+        WorkloadKind::Prefetch => notes.push(
+            "prefetch: only the prefetch calls are timed (choosing pages not in the pool is \
+             not); every page of a batch is read, adjacent ids in one request; page requests/s \
+             is pages prefetched per second"
+                .to_string(),
+        ),
+        WorkloadKind::Seqwrite => notes.push(
+            "seqwrite: only flush_all is timed (bringing the window in and dirtying it is \
+             not); page requests/s is pages written per second; nothing is synced until the \
+             final flush + fdatasync"
+                .to_string(),
+        ),
+        _ => {}
+    }
     if !direct_io {
         notes.push(
             "the filesystem refused O_DIRECT: jdb (and the lru baseline) ran on buffered I/O, \

@@ -89,6 +89,9 @@ pub struct RunResult {
     pub secs: f64,
     /// Operations per second.
     pub ops_per_sec: f64,
+    /// Page requests per second: the throughput of the batched workloads (prefetch: pages
+    /// prefetched; seqwrite: pages written), and of scans in pages.
+    pub pages_per_sec: f64,
     /// Page requests served from memory.
     pub hits: Option<u64>,
     /// Page requests that read the file.
@@ -150,6 +153,7 @@ impl RunResult {
             page_requests,
             secs,
             ops_per_sec: per_sec(ops as f64),
+            pages_per_sec: per_sec(page_requests as f64),
             hits,
             misses: run.misses,
             hit_ratio: hits.map(|h| h as f64 / page_requests.max(1) as f64),
@@ -193,6 +197,8 @@ pub struct Config {
     pub theta: f64,
     /// Fraction of point operations that write.
     pub write_ratio: f64,
+    /// Pages per operation of the batched workloads (prefetch, seqwrite).
+    pub batch: Option<u32>,
     /// Trace seed.
     pub seed: u64,
     /// Time limit per run, seconds.
@@ -334,6 +340,10 @@ fn table(runs: &[&RunResult]) -> String {
             Box::new(|r| thousands(r.ops_per_sec as u64)),
         ),
         ("page requests", Box::new(|r| thousands(r.page_requests))),
+        (
+            "page requests/s",
+            Box::new(|r| thousands(r.pages_per_sec as u64)),
+        ),
         (
             "hit ratio",
             Box::new(move |r| opt(r.hit_ratio.map(|h| format!("{:.2} %", h * 100.0)))),

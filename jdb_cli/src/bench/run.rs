@@ -10,7 +10,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use jdb_fs::{Direct, File};
 use jdb_layout::PageId;
-use jdb_page::BufferPool;
+use jdb_page::{BufferPool, Stats};
 
 use super::{
     load::{bump_counter, counter},
@@ -67,6 +67,11 @@ impl JdbCache {
         Ok((Self { pool }, direct))
     }
 
+    /// The pool, for the batched workloads that use it directly.
+    pub fn pool_mut(&mut self) -> &mut BufferPool {
+        &mut self.pool
+    }
+
     /// Syncs and closes the pool.
     pub async fn close(self) -> anyhow::Result<()> {
         self.pool.close().await.map_err(|(e, _)| e)?;
@@ -111,8 +116,13 @@ impl PageCache for JdbCache {
     }
 
     fn counters(&self) -> Counters {
-        let s = self.pool.stats();
-        Counters {
+        Counters::from(self.pool.stats())
+    }
+}
+
+impl From<Stats> for Counters {
+    fn from(s: Stats) -> Self {
+        Self {
             hits: Some(s.hits),
             misses: Some(s.misses),
             read_ios: s.read_ios,

@@ -46,6 +46,10 @@ pub struct WorkloadSpec {
     pub write_ratio: f64,
     /// Seed of the random number generator.
     pub seed: u64,
+    /// Pages per prefetch operation (prefetch).
+    pub batch: u32,
+    /// Pages the seqwrite workload dirties and flushes per operation.
+    pub window: u32,
 }
 
 impl WorkloadSpec {
@@ -61,6 +65,17 @@ impl WorkloadSpec {
             WorkloadKind::Zipf => format!("zipf (theta {}), {writes}", self.theta),
             WorkloadKind::Uniform => format!("uniform, {writes}"),
             WorkloadKind::Scan => format!("scan: sequential {SCAN_GROUP}-page groups, read only"),
+            WorkloadKind::Randread => {
+                "randread: every page once per pass in a random order, read only".to_string()
+            }
+            WorkloadKind::Prefetch => format!(
+                "prefetch: batches of {} distinct random pages not in the pool, read only",
+                self.batch
+            ),
+            WorkloadKind::Seqwrite => format!(
+                "seqwrite: {} contiguous pages dirtied, then flush_all (runs of {SCAN_GROUP})",
+                self.window
+            ),
         }
     }
 }
@@ -73,6 +88,9 @@ pub struct Trace {
     zipf: Option<Zipf<f64>>,
     scatter: u64,
     scan_cursor: u32,
+    /// randread: the order of the current pass and the position in it.
+    permutation: Option<Permutation>,
+    pass_position: u64,
     step: u64,
 }
 
@@ -80,13 +98,21 @@ impl Trace {
     /// A trace for `spec`; the same spec always gives the same operations.
     pub fn new(spec: WorkloadSpec) -> anyhow::Result<Self> {
         anyhow::ensure!(spec.pages > 0, "the workload needs at least one page");
+        anyhow::ensure!(
+            !spec.kind.is_batched(),
+            "{:?} is a batched workload, not a trace",
+            spec.kind
+        );
         let zipf = match spec.kind {
             WorkloadKind::Mixed | WorkloadKind::Zipf => Some(
                 Zipf::new(f64::from(spec.pages), spec.theta)
                     .map_err(|e| anyhow::anyhow!("zipf with theta {}: {e}", spec.theta))?,
             ),
-            WorkloadKind::Uniform | WorkloadKind::Scan => None,
+            _ => None,
         };
+        let mut rng = StdRng::seed_from_u64(spec.seed);
+        let permutation = (spec.kind == WorkloadKind::Randread)
+            .then(|| Permutation::new(u64::from(spec.pages), &mut rng));
         let pages = u64::from(spec.pages);
         let scatter = SCATTER_PRIMES
             .into_iter()
@@ -94,10 +120,12 @@ impl Trace {
             .unwrap_or(1);
         Ok(Self {
             spec,
-            rng: StdRng::seed_from_u64(spec.seed),
+            rng,
             zipf,
             scatter,
             scan_cursor: 0,
+            permutation,
+            pass_position: 0,
             step: 0,
         })
     }
@@ -108,6 +136,9 @@ impl Trace {
         match self.spec.kind {
             WorkloadKind::Scan => self.next_scan(),
             WorkloadKind::Mixed if self.step.is_multiple_of(SCAN_EVERY) => self.next_scan(),
+            WorkloadKind::Randread => Op::Read(self.next_in_pass()),
+            // `Trace::new` refuses them.
+            WorkloadKind::Prefetch | WorkloadKind::Seqwrite => Op::Read(0),
             WorkloadKind::Mixed | WorkloadKind::Zipf | WorkloadKind::Uniform => {
                 let id = self.next_page();
                 if self.rng.random_bool(self.spec.write_ratio) {
@@ -133,6 +164,19 @@ impl Trace {
         id as PageId
     }
 
+    /// randread: the next page of the current pass; a new random order starts each pass.
+    fn next_in_pass(&mut self) -> PageId {
+        let pages = u64::from(self.spec.pages);
+        if self.pass_position == pages || self.permutation.is_none() {
+            self.permutation = Some(Permutation::new(pages, &mut self.rng));
+            self.pass_position = 0;
+        }
+        let id = self.permutation.map_or(0, |p| p.at(self.pass_position));
+        self.pass_position += 1;
+        // `id < pages <= u32::MAX`.
+        id as PageId
+    }
+
     fn next_scan(&mut self) -> Op {
         let first = self.scan_cursor;
         let n = SCAN_GROUP.min(self.spec.pages - first);
@@ -143,6 +187,51 @@ impl Trace {
         };
         Op::Scan { first, n }
     }
+}
+
+/// A seeded random permutation of `0..n` in O(1) memory: a 4-round Feistel network on the
+/// smallest even number of bits that holds `n - 1`, applied again while the value is `>= n`
+/// (cycle walking; fewer than 4 steps on average, as the domain is under `4 n`).
+#[derive(Debug, Clone, Copy)]
+struct Permutation {
+    n: u64,
+    half_bits: u32,
+    keys: [u64; 4],
+}
+
+impl Permutation {
+    fn new(n: u64, rng: &mut StdRng) -> Self {
+        let bits = 64 - n.saturating_sub(1).leading_zeros();
+        Self {
+            n,
+            half_bits: bits.div_ceil(2).max(1),
+            keys: rng.random(),
+        }
+    }
+
+    /// The `i`-th value, `i < n`.
+    fn at(&self, i: u64) -> u64 {
+        let half = self.half_bits;
+        let mask = (1u64 << half) - 1;
+        let mut x = i;
+        loop {
+            let (mut left, mut right) = (x >> half, x & mask);
+            for key in self.keys {
+                (left, right) = (right, left ^ (mix(right ^ key) & mask));
+            }
+            x = (left << half) | right;
+            if x < self.n {
+                return x;
+            }
+        }
+    }
+}
+
+/// splitmix64's finaliser: a cheap, well-mixed 64-bit hash.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -163,6 +252,8 @@ mod tests {
             theta: 0.99,
             write_ratio: 0.1,
             seed: 7,
+            batch: 100,
+            window: 64,
         }
     }
 
@@ -177,6 +268,7 @@ mod tests {
             WorkloadKind::Mixed,
             WorkloadKind::Zipf,
             WorkloadKind::Uniform,
+            WorkloadKind::Randread,
         ] {
             assert_eq!(ops(spec(kind, 1000), 500), ops(spec(kind, 1000), 500));
             let other = WorkloadSpec {
@@ -193,6 +285,7 @@ mod tests {
             WorkloadKind::Mixed,
             WorkloadKind::Zipf,
             WorkloadKind::Uniform,
+            WorkloadKind::Randread,
         ] {
             for pages in [1, 2, 17, 1000] {
                 for op in ops(spec(kind, pages), 2000) {
@@ -214,6 +307,30 @@ mod tests {
         let mixed = ops(spec(WorkloadKind::Mixed, 1000), 128);
         assert!(matches!(mixed[63], Op::Scan { first: 0, n: 16 }));
         assert!(matches!(mixed[127], Op::Scan { first: 16, n: 16 }));
+    }
+
+    #[test]
+    fn randread_reads_every_page_once_per_pass_in_new_orders() {
+        for pages in [1, 2, 3, 5, 17, 1000, 4096] {
+            let ops = ops(spec(WorkloadKind::Randread, pages), 2 * pages as usize);
+            let ids: Vec<PageId> = ops
+                .iter()
+                .map(|op| match *op {
+                    Op::Read(id) => id,
+                    other => panic!("randread only reads: {other:?}"),
+                })
+                .collect();
+            let (first, second) = ids.split_at(pages as usize);
+            for pass in [first, second] {
+                let mut sorted = pass.to_vec();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..pages).collect::<Vec<_>>(), "{pages} pages");
+            }
+            if pages >= 17 {
+                assert_ne!(first, second, "a new order each pass");
+                assert_ne!(first, (0..pages).collect::<Vec<_>>(), "not in file order");
+            }
+        }
     }
 
     #[test]
