@@ -17,7 +17,7 @@ use std::{
 };
 
 use anyhow::{Context, anyhow};
-use jdb_fs::{AlignedBuf, Direct, File, PAGE_SIZE};
+use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
 use jdb_layout::PageId;
 
 use super::{
@@ -171,12 +171,7 @@ pub struct LruBaseline {
 impl LruBaseline {
     /// Opens `path` (Direct I/O where allowed) with room for `cap` pages.
     pub async fn open(path: &Path, cap: usize) -> anyhow::Result<Self> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .direct(Direct::Auto)
-            .open(path)
-            .await?;
+        let file = super::open_existing(path).await?;
         let cap = NonZeroUsize::new(cap).context("the cache needs at least one page")?;
         Ok(Self {
             file,

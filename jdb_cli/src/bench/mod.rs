@@ -246,3 +246,14 @@ pub fn progress_bar(prefix: &'static str, len: u64) -> ProgressBar {
         .progress_chars("=> ");
     ProgressBar::new(len).with_style(style).with_prefix(prefix)
 }
+
+/// Opens an existing data file read-write, with Direct I/O where the filesystem allows it (never
+/// creates one: the load step does that).
+async fn open_existing(path: &std::path::Path) -> jdb_fs::Result<jdb_fs::File> {
+    jdb_fs::File::options()
+        .read(true)
+        .write(true)
+        .direct(jdb_fs::Direct::Auto)
+        .open(path)
+        .await
+}

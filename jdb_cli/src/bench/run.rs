@@ -8,7 +8,6 @@ use std::{
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use jdb_fs::{Direct, File};
 use jdb_layout::PageId;
 use jdb_page::{BufferPool, Stats};
 
@@ -53,12 +52,7 @@ pub struct JdbCache {
 impl JdbCache {
     /// Opens a pool of `cap` frames over `path`. Also says whether the file got `O_DIRECT`.
     pub async fn open(path: &Path, cap: usize) -> anyhow::Result<(Self, bool)> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .direct(Direct::Auto)
-            .open(path)
-            .await?;
+        let file = super::open_existing(path).await?;
         let direct = file.is_direct();
         let pool = BufferPool::open(file, cap).await.with_context(|| {
             let mib = crate::output::mib(cap as u64 * jdb_fs::PAGE_SIZE as u64);
