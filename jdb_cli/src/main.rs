@@ -11,6 +11,7 @@
 mod bench;
 mod input;
 mod inspect;
+mod logger;
 mod output;
 mod verify;
 
@@ -47,6 +48,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    logger::init();
     let cli = Cli::parse();
     // Exit code for an error: `verify` promises 2 for "cannot read"; the others use 1.
     let error_code = match cli.command {
