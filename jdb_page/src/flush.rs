@@ -3,10 +3,9 @@
 use std::rc::Rc;
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use jdb_alloc::AlignedBuf;
 use jdb_layout::PageId;
 
-use crate::{BufferPool, Error, Result, Storage, lru::FrameId, pool::MAX_RUN};
+use crate::{BufferPool, Error, Result, Storage, TrackedBuf, lru::FrameId, pool::MAX_RUN};
 
 /// Writes `flush_all` keeps in flight. Two let the next run be sealed and copied while the device
 /// writes the previous one; at one, the device sat idle for that CPU time on every run.
@@ -45,6 +44,9 @@ impl<S: Storage> BufferPool<S> {
             .map(|(&id, &f)| (id, f))
             .collect();
         dirty.sort_unstable_by_key(|&(id, _)| id);
+        // A write of a dropped earlier call may still be landing: let it finish first, so it
+        // cannot overwrite a newer version of its pages.
+        self.writes.drained().await;
         let mut runs = dirty
             .chunk_by(|a, b| b.0 == a.0 + 1)
             .flat_map(|r| r.chunks(MAX_RUN));
@@ -76,7 +78,9 @@ impl<S: Storage> BufferPool<S> {
     /// change since the last successful one as possibly lost, even if a later sync succeeds: on
     /// Linux a failed fsync may already have dropped the data it could not write.
     pub async fn sync(&mut self) -> Result<()> {
+        // flush_all waits for every write in flight, its own and those of dropped calls.
         self.flush_all().await?;
+        debug_assert_eq!(self.writes.in_flight(), 0);
         self.storage.sync().await?;
         self.stats.syncs += 1;
         Ok(())
@@ -94,13 +98,14 @@ impl<S: Storage> BufferPool<S> {
     /// Seals and writes the pages of `run` (contiguous ids, ascending, at most `MAX_RUN`) with one
     /// request; marks them clean only once the write completed.
     pub(crate) async fn write_run(&mut self, run: &[(PageId, FrameId)]) -> Result<()> {
+        self.writes.drained().await;
         let buf = self.seal_into_buf(run)?;
         let (res, buf) = self.storage.write_pages(run[0].0, buf).await;
         self.finish_write(run, res, buf)
     }
 
     /// Seals the pages of `run` and copies them into an I/O buffer, in order.
-    fn seal_into_buf(&mut self, run: &[(PageId, FrameId)]) -> Result<AlignedBuf> {
+    fn seal_into_buf(&mut self, run: &[(PageId, FrameId)]) -> Result<TrackedBuf> {
         debug_assert!(!run.is_empty() && run.len() <= MAX_RUN);
         debug_assert!(run.windows(2).all(|w| w[1].0 == w[0].0 + 1));
         let mut buf = self.take_spare()?;
@@ -110,7 +115,7 @@ impl<S: Storage> BufferPool<S> {
             page.seal();
             buf.extend(page.as_bytes())?;
         }
-        Ok(buf)
+        Ok(self.writes.track(buf))
     }
 
     /// Accounts for a completed write of `run`; on success marks its pages clean.
@@ -118,9 +123,9 @@ impl<S: Storage> BufferPool<S> {
         &mut self,
         run: &[(PageId, FrameId)],
         res: jdb_fs::Result<()>,
-        buf: AlignedBuf,
+        buf: TrackedBuf,
     ) -> Result<()> {
-        self.put_spare(buf);
+        self.put_spare(buf.into_inner());
         self.stats.write_ios += 1;
         if let Err(e) = res {
             self.stats.io_errors += 1;
@@ -139,8 +144,8 @@ impl<S: Storage> BufferPool<S> {
 async fn write_io<S: Storage>(
     storage: Rc<S>,
     run: &[(PageId, FrameId)],
-    buf: AlignedBuf,
-) -> (&[(PageId, FrameId)], jdb_fs::Result<()>, AlignedBuf) {
+    buf: TrackedBuf,
+) -> (&[(PageId, FrameId)], jdb_fs::Result<()>, TrackedBuf) {
     let (res, buf) = storage.write_pages(run[0].0, buf).await;
     (run, res, buf)
 }

@@ -46,7 +46,9 @@
 //!   never truncates, extends or rewrites it. New pages reach the file when flushed or evicted.
 //! - **Cancel-safe.** Dropping any pool future at any `.await` leaves the pool consistent: reads
 //!   and writes go through owned buffers, the kernel never writes into a frame, and a page is
-//!   marked clean only after its write completed.
+//!   marked clean only after its write completed. A write the kernel still performs for a dropped
+//!   call is waited for before the pool writes or syncs again, so it can never land after (and
+//!   overwrite) a newer version of its page.
 //! - **Dropping a pool does not write.** Call [`BufferPool::close`] (or `sync`) first; a pool
 //!   dropped with dirty pages logs a warning and those changes are lost, like an uncommitted
 //!   transaction.
@@ -55,6 +57,7 @@ mod error;
 mod evict;
 mod flush;
 mod group;
+mod inflight;
 mod lru;
 mod page;
 mod pool;
@@ -64,6 +67,7 @@ mod storage;
 pub use error::{Error, Result};
 pub use flush::FLUSH_DEPTH;
 pub use group::PREFETCH_DEPTH;
+pub use inflight::TrackedBuf;
 pub use lru::{FrameId, LruLinks, LruList, LruOrder, NIL, VecLinks};
 pub use page::{Page, PageState};
 pub use pool::{BufferPool, MAX_CAP, MAX_RUN};

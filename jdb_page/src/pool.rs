@@ -47,6 +47,8 @@ pub struct BufferPool<S: Storage = File> {
     /// that I/O's future is dropped).
     pub(crate) spares: Vec<AlignedBuf>,
     pub(crate) stats: Stats,
+    /// Writes the kernel may still be doing (also those of dropped futures).
+    pub(crate) writes: crate::inflight::WriteTracker,
 }
 
 impl<S: Storage> BufferPool<S> {
@@ -117,6 +119,7 @@ impl<S: Storage> BufferPool<S> {
             spares: vec![spare],
             // The format check above is not counted: a pool starts with all counters at zero.
             stats: Stats::default(),
+            writes: Default::default(),
         })
     }
 

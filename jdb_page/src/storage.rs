@@ -6,6 +6,8 @@ use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 use jdb_fs::{BufResult, File};
 use jdb_layout::PageId;
 
+use crate::TrackedBuf;
+
 /// What the pool needs from a file: whole-page reads and writes at page offsets (one request per
 /// call), `fdatasync`, and the size. [`jdb_fs::File`] is the real one; tests substitute
 /// fault-injecting implementations.
@@ -24,8 +26,10 @@ pub trait Storage {
         buf: AlignedBuf,
     ) -> BufResult<(), AlignedBuf>;
 
-    /// Writes `buf[..buf.len()]` (whole pages) at page `first` with one request.
-    async fn write_pages(&self, first: PageId, buf: AlignedBuf) -> BufResult<(), AlignedBuf>;
+    /// Writes `buf[..buf.len()]` (whole pages) at page `first` with one request, and hands the
+    /// buffer back. (If the call's future is dropped, the buffer must live until the request is
+    /// finished, as compio's does: the pool waits for that before writing again.)
+    async fn write_pages(&self, first: PageId, buf: TrackedBuf) -> BufResult<(), TrackedBuf>;
 
     /// Makes every completed write durable (`fdatasync`).
     async fn sync(&self) -> jdb_fs::Result<()>;
@@ -53,7 +57,7 @@ impl Storage for File {
         (res, slice.into_inner())
     }
 
-    async fn write_pages(&self, first: PageId, buf: AlignedBuf) -> BufResult<(), AlignedBuf> {
+    async fn write_pages(&self, first: PageId, buf: TrackedBuf) -> BufResult<(), TrackedBuf> {
         self.write_at(buf, jdb_fs::page_offset(first)).await
     }
 

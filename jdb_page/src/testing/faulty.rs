@@ -1,5 +1,6 @@
 //! [`FaultyStorage`]: faults injected into any storage, e.g. a real file.
 
+use crate::TrackedBuf;
 use std::path::Path;
 
 use jdb_alloc::{AlignedBuf, PAGE_SIZE};
@@ -75,7 +76,7 @@ impl<S: Storage> FaultyStorage<S> {
             torn.extend(&buf[whole * PAGE_SIZE..bytes])?;
             torn.extend(&old_tail)?;
         }
-        self.inner.write_pages(first, torn).await.0
+        self.inner.write_pages(first, TrackedBuf::new(torn)).await.0
     }
 }
 
@@ -92,7 +93,7 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         }
     }
 
-    async fn write_pages(&self, first: PageId, buf: AlignedBuf) -> BufResult<(), AlignedBuf> {
+    async fn write_pages(&self, first: PageId, buf: TrackedBuf) -> BufResult<(), TrackedBuf> {
         let fault = match self.faults.on_call(IoKind::Write) {
             None => return self.inner.write_pages(first, buf).await,
             Some(fault) => fault,

@@ -1,6 +1,7 @@
 //! [`MemDisk`] and [`MemStorage`]: an in-memory file with a live and a durable image, faults, and
 //! crashes that lose (or tear) what was not synced.
 
+use crate::TrackedBuf;
 use std::{
     cell::RefCell,
     future::Future,
@@ -343,7 +344,7 @@ impl Storage for MemStorage {
         (res, buf)
     }
 
-    async fn write_pages(&self, first: PageId, buf: AlignedBuf) -> BufResult<(), AlignedBuf> {
+    async fn write_pages(&self, first: PageId, buf: TrackedBuf) -> BufResult<(), TrackedBuf> {
         let res = self.write_now(first, &buf);
         self.pause().await;
         (res, buf)
@@ -410,9 +411,15 @@ mod tests {
         block_on(async {
             let disk = MemDisk::new();
             let file = disk.storage();
-            file.write_pages(0, pages(&[1, 1])).await.0.unwrap();
+            file.write_pages(0, TrackedBuf::new(pages(&[1, 1])))
+                .await
+                .0
+                .unwrap();
             file.sync().await.unwrap();
-            file.write_pages(1, pages(&[2, 2])).await.0.unwrap();
+            file.write_pages(1, TrackedBuf::new(pages(&[2, 2])))
+                .await
+                .0
+                .unwrap();
             assert_eq!(file.size().await.unwrap(), 3 * PAGE_SIZE as u64);
             let buf = AlignedBuf::with_cap(3 * PAGE_SIZE).unwrap();
             let (res, buf) = file.read_pages(0, 3, buf).await;
@@ -441,8 +448,14 @@ mod tests {
         block_on(async {
             let disk = MemDisk::new();
             let file = disk.storage();
-            file.write_pages(0, pages(&[1])).await.0.unwrap();
-            file.write_pages(1, pages(&[2, 3])).await.0.unwrap();
+            file.write_pages(0, TrackedBuf::new(pages(&[1])))
+                .await
+                .0
+                .unwrap();
+            file.write_pages(1, TrackedBuf::new(pages(&[2, 3])))
+                .await
+                .0
+                .unwrap();
             disk.crash(Crash::TearLast {
                 bytes: PAGE_SIZE + 100,
             });
@@ -466,13 +479,13 @@ mod tests {
             let file = disk.storage();
             disk.faults()
                 .fail_nth(IoKind::Write, 1, Fault::Torn { bytes: 10 });
-            let (res, _) = file.write_pages(0, pages(&[9])).await;
+            let (res, _) = file.write_pages(0, TrackedBuf::new(pages(&[9]))).await;
             assert_eq!(res.unwrap_err().raw_os_error(), Some(EIO));
             let live = disk.live_image();
             assert_eq!((live[9], live[10]), (9, 7));
             assert_eq!(disk.durable_image(), vec![7; PAGE_SIZE]);
             disk.faults().fail_nth(IoKind::Write, 1, Fault::NoSpace);
-            let (res, _) = file.write_pages(0, pages(&[8])).await;
+            let (res, _) = file.write_pages(0, TrackedBuf::new(pages(&[8]))).await;
             assert_eq!(res.unwrap_err().raw_os_error(), Some(super::super::ENOSPC));
             assert_eq!(disk.live_image(), live, "a failed write changes nothing");
         });
@@ -485,7 +498,7 @@ mod tests {
                 let disk = MemDisk::new();
                 let file = disk.storage();
                 for i in 0..20u8 {
-                    file.write_pages(u32::from(i % 5), pages(&[i + 1]))
+                    file.write_pages(u32::from(i % 5), TrackedBuf::new(pages(&[i + 1])))
                         .await
                         .0
                         .unwrap();
