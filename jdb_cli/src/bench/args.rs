@@ -144,17 +144,23 @@ impl BenchArgs {
     }
 }
 
-/// `64MiB`, `1.5GiB`, `512K`, `4096`, `100MB` as bytes.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
+/// Splits `12.5MiB` into `12.5` and `MiB`; `example` completes the error message.
+fn number_and_unit<'t>(text: &'t str, example: &str) -> Result<(f64, &'t str), String> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number
+    let number = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a size like 64MiB, 1GiB or 4096"))?;
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        .map_err(|_| format!("`{text}` is not {example}"))?;
+    Ok((number, unit.trim()))
+}
+
+/// `64MiB`, `1.5GiB`, `512K`, `4096`, `100MB` as bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = number_and_unit(text, "a size like 64MiB, 1GiB or 4096")?;
+    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kib" => 1024.0,
         "m" | "mib" => 1024.0 * 1024.0,
@@ -176,14 +182,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// `10s`, `500ms`, `1.5m`, `2` (seconds) as a duration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 10s, 500ms or 1m"))?;
-    let seconds = match unit.trim() {
+    let (number, unit) = number_and_unit(text, "a duration like 10s, 500ms or 1m")?;
+    let seconds = match unit {
         "" | "s" => number,
         "ms" => number / 1e3,
         "us" | "µs" => number / 1e6,
