@@ -220,16 +220,6 @@ impl<S: Storage> BufferPool<S> {
     }
 }
 
-impl<S: Storage> BufferPool<S> {
-    /// A buffer for a read of `n` pages: a spare if one is left, else one of exactly `n` pages.
-    fn take_io_buf(&mut self, n: usize) -> Result<AlignedBuf> {
-        match self.spares.pop() {
-            Some(buf) => Ok(buf),
-            None => Ok(AlignedBuf::with_cap(n * PAGE_SIZE)?),
-        }
-    }
-}
-
 /// One read of a run, owning everything it needs so it does not borrow the pool.
 async fn read_run<S: Storage>(
     storage: Rc<S>,

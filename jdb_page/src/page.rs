@@ -98,7 +98,7 @@ impl Page {
         let (ptr, _, _) = buf.into_raw_parts();
         let mut page = Self::with_ptr(ptr, None);
         page.id = id;
-        page.bytes_mut()[4..8].copy_from_slice(&id.to_le_bytes());
+        page.stamp_id();
         page
     }
 
@@ -288,11 +288,15 @@ impl Page {
 
     /// Stamps the page id and the checksum into the header, ready to be written.
     pub(crate) fn seal(&mut self) {
-        let id = self.id;
-        let bytes = self.bytes_mut();
-        bytes[4..8].copy_from_slice(&id.to_le_bytes());
+        self.stamp_id();
         // The buffer is exactly one page: sealing cannot fail.
-        let _ = jdb_layout::seal(bytes);
+        let _ = jdb_layout::seal(self.bytes_mut());
+    }
+
+    /// Writes this page's id into the header's page-id field (bytes 4..8, docs/format.md).
+    fn stamp_id(&mut self) {
+        let id = self.id;
+        self.bytes_mut()[4..8].copy_from_slice(&id.to_le_bytes());
     }
 
     pub(crate) fn set_clean(&mut self) {

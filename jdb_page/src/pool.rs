@@ -134,12 +134,8 @@ impl<S: Storage> BufferPool<S> {
     #[inline]
     pub async fn get(&mut self, id: PageId) -> Result<&mut Page> {
         // The hit is answered here, not through `fetch`'s future: ~10 instructions fewer a hit.
-        let frame = match self.table.get(&id) {
-            Some(&frame) => {
-                self.stats.hits += 1;
-                self.touch(frame);
-                frame
-            }
+        let frame = match self.hit(id) {
+            Some(frame) => frame,
             None => Box::pin(self.load(id, &[])).await?,
         };
         Ok(&mut self.pages[frame as usize])
@@ -233,12 +229,19 @@ impl<S: Storage> BufferPool<S> {
     /// future is a few words and only a miss (which waits for the device anyway) allocates.
     #[inline]
     pub(crate) async fn fetch(&mut self, id: PageId, protect: &[FrameId]) -> Result<FrameId> {
-        if let Some(&frame) = self.table.get(&id) {
-            self.stats.hits += 1;
-            self.touch(frame);
-            return Ok(frame);
+        match self.hit(id) {
+            Some(frame) => Ok(frame),
+            None => Box::pin(self.load(id, protect)).await,
         }
-        Box::pin(self.load(id, protect)).await
+    }
+
+    /// The frame of `id` if it is in memory, counted as a hit and marked just used.
+    #[inline]
+    fn hit(&mut self, id: PageId) -> Option<FrameId> {
+        let frame = *self.table.get(&id)?;
+        self.stats.hits += 1;
+        self.touch(frame);
+        Some(frame)
     }
 
     /// The miss path of [`BufferPool::fetch`]: reads, verifies and installs page `id`.
@@ -319,9 +322,15 @@ impl<S: Storage> BufferPool<S> {
 
     /// The spare I/O buffer of `MAX_RUN` pages, or a new one if an earlier I/O kept it.
     pub(crate) fn take_spare(&mut self) -> Result<AlignedBuf> {
+        self.take_io_buf(MAX_RUN)
+    }
+
+    /// An I/O buffer for `n` pages: a spare if one is left (spares hold `MAX_RUN` pages), else a
+    /// new one of exactly `n` pages.
+    pub(crate) fn take_io_buf(&mut self, n: usize) -> Result<AlignedBuf> {
         match self.spares.pop() {
             Some(buf) => Ok(buf),
-            None => Ok(AlignedBuf::with_cap(MAX_RUN * PAGE_SIZE)?),
+            None => Ok(AlignedBuf::with_cap(n * PAGE_SIZE)?),
         }
     }
 
