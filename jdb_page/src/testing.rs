@@ -43,4 +43,4 @@ mod mem;
 
 pub use faults::{EIO, ENOSPC, Fault, FaultController, IoKind};
 pub use faulty::FaultyStorage;
-pub use mem::{Crash, MemDisk, MemStorage};
+pub use mem::{Crash, MemDisk, MemStorage, Rng};

@@ -22,37 +22,19 @@
 mod common;
 mod fault_support;
 
-/// `jdb_page::FLUSH_DEPTH` as the fault counter's type.
-const FLUSH_DEPTH: u64 = jdb_page::FLUSH_DEPTH as u64;
-
 use std::collections::HashMap;
 
 use fault_support::*;
 use jdb_page::{
     BufferPool, Error, Page, PageId,
-    testing::{Crash, EIO, ENOSPC, Fault, IoKind, MemDisk},
+    testing::{Crash, EIO, ENOSPC, Fault, IoKind, MemDisk, Rng},
 };
+
+/// `jdb_page::FLUSH_DEPTH` as the fault counter's type.
+const FLUSH_DEPTH: u64 = jdb_page::FLUSH_DEPTH as u64;
 
 /// Most pages the model allocates.
 const MAX_PAGES: usize = 40;
-
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// What a page holds in the model.
 #[derive(Debug, Clone, PartialEq)]

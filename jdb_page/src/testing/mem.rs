@@ -221,19 +221,28 @@ fn write_image(image: &mut Vec<u8>, offset: usize, bytes: &[u8], end: usize) {
     image[offset..offset + bytes.len()].copy_from_slice(bytes);
 }
 
-/// xorshift64*: reproducible choices for [`Crash::Random`].
-struct Rng(u64);
+/// xorshift64*: reproducible choices for [`Crash::Random`] and for seeded tests.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    /// A generator for `seed` (any value, zero included).
+    pub fn new(seed: u64) -> Self {
         Self((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
     }
 }
 
