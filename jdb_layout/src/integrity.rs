@@ -5,8 +5,8 @@
 
 use crate::error::{Error, Result};
 use crate::header::{
-    CHECKSUM_OFFSET, CHECKSUMMED_FROM, FORMAT_VERSION, PAGE_MAGIC, PAGE_SIZE, PageHeader, PageId,
-    RawHeader, stored_checksum, stored_magic,
+    CHECKSUM_OFFSET, CHECKSUMMED_FROM, FORMAT_VERSION, MAGIC_OFFSET, PAGE_MAGIC, PAGE_SIZE,
+    PageHeader, PageId, RawHeader, stored_checksum, stored_magic,
 };
 
 /// CRC32C (Castagnoli, CRC-32/ISCSI) of `bytes`, hardware accelerated where the CPU allows.
@@ -98,6 +98,22 @@ pub fn verify(page: &[u8], expected_id: PageId) -> Result<PageHeader> {
     PageHeader::decode(page)
 }
 
+/// Whether `page` is a sealed jdb page whose only damage is in its magic (bytes 20..24): with
+/// `b"JDBP"` put back, its stored checksum matches. A page that [`verify`] calls
+/// [`Error::Foreign`] but that passes this is jdb's (a flipped bit in the magic), not another
+/// format's; for random bytes the chance of passing is 2^-32.
+pub fn magic_damaged(page: &[u8]) -> bool {
+    let (Ok(stored), Ok(magic)) = (stored_checksum(page), stored_magic(page)) else {
+        return false;
+    };
+    if magic == PAGE_MAGIC || page.len() != PAGE_SIZE {
+        return false;
+    }
+    let mut repaired = page.to_vec();
+    repaired[MAGIC_OFFSET..MAGIC_OFFSET + PAGE_MAGIC.len()].copy_from_slice(&PAGE_MAGIC);
+    page_checksum(&repaired) == Ok(stored)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +130,32 @@ mod tests {
                 bytes[at] = 0;
             }
         }
+    }
+
+    #[test]
+    fn magic_damaged_is_true_only_for_a_sealed_page_with_a_broken_magic() {
+        let mut page = vec![0u8; PAGE_SIZE];
+        PageHeader::new(5, crate::PageType::Data)
+            .encode(&mut page)
+            .unwrap();
+        page[100] = 7;
+        seal(&mut page).unwrap();
+        assert!(!magic_damaged(&page), "an intact page");
+        for bit in 0..32 {
+            let mut flipped = page.clone();
+            flipped[MAGIC_OFFSET + bit / 8] ^= 1 << (bit % 8);
+            assert!(matches!(verify(&flipped, 5), Err(Error::Foreign { .. })));
+            assert!(magic_damaged(&flipped), "magic bit {bit}");
+        }
+        let mut two_faults = page.clone();
+        two_faults[MAGIC_OFFSET] ^= 1;
+        two_faults[200] ^= 1;
+        assert!(!magic_damaged(&two_faults), "damage outside the magic too");
+        let random: Vec<u8> = (0..PAGE_SIZE as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert!(!magic_damaged(&random), "foreign bytes");
+        assert!(!magic_damaged(&page[..100]), "too short");
     }
 
     #[test]

@@ -59,4 +59,4 @@ pub use header::{
     FORMAT_VERSION, PAGE_HEADER_SIZE, PAGE_MAGIC, PAGE_SIZE, PageHeader, PageId, PageType,
     stored_checksum, stored_magic,
 };
-pub use integrity::{checksum, is_all_zero, page_checksum, seal, verify};
+pub use integrity::{checksum, is_all_zero, magic_damaged, page_checksum, seal, verify};

@@ -107,6 +107,31 @@ pub enum Error {
         source: jdb_layout::Error,
     },
 
+    /// An `fdatasync` of this pool failed earlier, so the kernel may have dropped pages it could
+    /// not write, and no later sync can prove them durable: every write and sync of the pool
+    /// fails with this error until the file is reopened (and the engine recovers from its log).
+    /// Reads still work. After a reopen the file holds, for each page changed since the last
+    /// successful sync, one of its versions (or a torn page, [`Error::Corrupt`]).
+    #[error(
+        "{}: the pool is poisoned by an earlier failed sync ({first}); changes since the last \
+         successful sync may be lost: reopen the file before writing again",
+        path.display()
+    )]
+    Poisoned {
+        /// The file.
+        path: PathBuf,
+        /// The failure that poisoned the pool, as it was reported then.
+        first: String,
+        /// Its OS error number (`EIO`, `ENOSPC`, ...), if it had one.
+        os_error: Option<i32>,
+    },
+
+    /// A slotted-page operation (insert, update, delete, get) failed: row too large, page full,
+    /// bad slot. Lets `page.rows_mut()?.insert(row)?` propagate with `?` into this crate's
+    /// `Result`; the page id is the one of the `rows`/`rows_mut` call.
+    #[error("data page: {0}")]
+    Layout(#[from] jdb_layout::Error),
+
     /// Reading, writing or syncing the file failed; the error names the file and operation.
     #[error(transparent)]
     Storage(#[from] jdb_fs::Error),

@@ -37,6 +37,7 @@ impl<S: Storage> BufferPool<S> {
     /// finished; the failed run's pages and every page not yet written stay dirty, so a later
     /// flush can finish the job.
     pub async fn flush_all(&mut self) -> Result<()> {
+        self.check_poisoned()?;
         let mut dirty: Vec<(PageId, FrameId)> = self
             .table
             .iter()
@@ -74,14 +75,18 @@ impl<S: Storage> BufferPool<S> {
     /// `Ok`, a reopen (even after a crash) sees exactly the pages as they are now.
     ///
     /// # Errors
-    /// As [`BufferPool::flush_all`], or the failed `fdatasync`. After a failed sync, treat every
-    /// change since the last successful one as possibly lost, even if a later sync succeeds: on
-    /// Linux a failed fsync may already have dropped the data it could not write.
+    /// As [`BufferPool::flush_all`], or the failed `fdatasync`. A failed `fdatasync` poisons the
+    /// pool: on Linux it may already have dropped the data it could not write, so every later
+    /// write and sync fails with [`crate::Error::Poisoned`] until the file is reopened. A failed
+    /// page write does not poison: the page stays dirty in memory and a later sync writes it.
     pub async fn sync(&mut self) -> Result<()> {
         // flush_all waits for every write in flight, its own and those of dropped calls.
         self.flush_all().await?;
         debug_assert_eq!(self.writes.in_flight(), 0);
-        self.storage.sync().await?;
+        if let Err(e) = self.storage.sync().await {
+            self.poison(&e);
+            return Err(e.into());
+        }
         self.stats.syncs += 1;
         Ok(())
     }
@@ -98,6 +103,7 @@ impl<S: Storage> BufferPool<S> {
     /// Seals and writes the pages of `run` (contiguous ids, ascending, at most `MAX_RUN`) with one
     /// request; marks them clean only once the write completed.
     pub(crate) async fn write_run(&mut self, run: &[(PageId, FrameId)]) -> Result<()> {
+        self.check_poisoned()?;
         self.writes.drained().await;
         let buf = self.seal_into_buf(run)?;
         let (res, buf) = self.storage.write_pages(run[0].0, buf).await;

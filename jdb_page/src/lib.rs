@@ -78,3 +78,8 @@ pub use jdb_layout::{PageHeader, PageId, PageType};
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+/// The README's code blocks, compiled as doc-tests so its snippet cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

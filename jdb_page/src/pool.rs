@@ -49,14 +49,26 @@ pub struct BufferPool<S: Storage = File> {
     pub(crate) stats: Stats,
     /// Writes the kernel may still be doing (also those of dropped futures).
     pub(crate) writes: crate::inflight::WriteTracker,
+    /// Set by the first failed `fdatasync`: every later write and sync fails (see
+    /// [`Error::Poisoned`]).
+    pub(crate) poisoned: Option<Poison>,
+}
+
+/// What poisoned a pool: the first failed `fdatasync`, as reported.
+#[derive(Debug, Clone)]
+pub(crate) struct Poison {
+    first: String,
+    os_error: Option<i32>,
 }
 
 impl<S: Storage> BufferPool<S> {
     /// Opens a pool of `cap` frames (`cap * 4096` bytes) over `storage`.
     ///
-    /// Checks that the file is a whole number of pages and that its first page, if any, is a
-    /// jdb page (an intact page with jdb's magic; a torn or zeroed first page is reported later
-    /// by `get`, not here). Never writes, truncates or extends the file.
+    /// Checks that the file is a whole number of pages and that it is a jdb file: its first page
+    /// carries jdb's magic, or is damaged rather than foreign (torn, zeroed or with a broken
+    /// magic, while the file is otherwise jdb's: see the crate docs). A damaged first page is
+    /// reported by `get(0)` as [`Error::Corrupt`] and rebuilt by [`BufferPool::init_page`].
+    /// Never writes, truncates or extends the file.
     ///
     /// # Errors
     /// [`Error::InvalidCapacity`], [`Error::NotPageMultiple`], [`Error::TooManyPages`],
@@ -86,12 +98,13 @@ impl<S: Storage> BufferPool<S> {
 
         let mut spare = AlignedBuf::with_cap(MAX_RUN * PAGE_SIZE)?;
         if page_count > 0 {
-            let (res, buf) = storage.read_pages(0, 1, spare).await;
+            let probed = (page_count as usize).min(MAX_RUN);
+            let (res, buf) = storage.read_pages(0, probed, spare).await;
             spare = buf;
             res?;
             if let Err(e @ jdb_layout::Error::Foreign { .. }) =
                 jdb_layout::verify(&spare[..PAGE_SIZE], 0)
-                && !torn_in_header(&spare[..PAGE_SIZE])
+                && !is_jdb_file(&spare[..probed * PAGE_SIZE])
             {
                 return Err(Error::NotJdbFile { path, source: e });
             }
@@ -120,6 +133,7 @@ impl<S: Storage> BufferPool<S> {
             // The format check above is not counted: a pool starts with all counters at zero.
             stats: Stats::default(),
             writes: Default::default(),
+            poisoned: None,
         })
     }
 
@@ -300,6 +314,33 @@ impl<S: Storage> BufferPool<S> {
         }
     }
 
+    /// `Err(Poisoned)` once a sync has failed: called before every write and sync.
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        match &self.poisoned {
+            None => Ok(()),
+            Some(poison) => Err(Error::Poisoned {
+                path: self.storage.path().to_path_buf(),
+                first: poison.first.clone(),
+                os_error: poison.os_error,
+            }),
+        }
+    }
+
+    /// Records a failed `fdatasync`: the pool is poisoned from now on.
+    pub(crate) fn poison(&mut self, failure: &jdb_fs::Error) {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(Poison {
+                first: failure.to_string(),
+                os_error: failure.raw_os_error(),
+            });
+        }
+    }
+
+    /// Whether a failed sync has poisoned the pool ([`Error::Poisoned`]).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
     pub(crate) fn check_id(&self, id: PageId) -> Result<()> {
         if id >= self.page_count {
             return Err(Error::PageNotFound {
@@ -402,9 +443,26 @@ impl<S: Storage> BufferPool<S> {
     }
 }
 
-/// Whether `page` is a jdb page whose first write was torn before its magic was complete: the
-/// magic is a prefix of jdb's followed by zeros and everything after the header is zero. Such a
-/// file is jdb's (`get(0)` reports the page as corrupt), not a foreign one.
+/// Whether a file whose first page has no jdb magic is still jdb's, judged from its first pages
+/// (`pages`, at most `MAX_RUN` of them): page 0 is damaged, not foreign, when
+///
+/// - its first write was torn before the magic was complete: the magic is a prefix of jdb's
+///   followed by zeros and everything after the header is zero;
+/// - or only its magic is damaged (a flipped bit): with jdb's magic put back, its checksum holds;
+/// - or another of the first pages carries jdb's magic (page 0 zeroed, torn or overwritten).
+///
+/// Then `open` accepts the file, `get(0)` reports the page as corrupt and `init_page(0)` rebuilds
+/// it. Random bytes or another format pass none of these (the last two by chance 2^-32 each).
+fn is_jdb_file(pages: &[u8]) -> bool {
+    let (page0, others) = pages.split_at(PAGE_SIZE);
+    torn_in_header(page0)
+        || jdb_layout::magic_damaged(page0)
+        || others
+            .chunks_exact(PAGE_SIZE)
+            .any(|page| jdb_layout::stored_magic(page) == Ok(jdb_layout::PAGE_MAGIC))
+}
+
+/// Whether `page` is a jdb page whose first write was torn before its magic was complete.
 fn torn_in_header(page: &[u8]) -> bool {
     let Ok(magic) = jdb_layout::stored_magic(page) else {
         return false;

@@ -238,19 +238,71 @@ fn a_failed_fdatasync_is_an_error_and_durability_waits_for_a_successful_one() {
             expect(&mut pool, id, 0).await;
         }
 
-        // The same again, but the retry succeeds before the crash.
+        // The same again, but a retry would succeed: the pool is poisoned, so it fails, and
+        // only a reopen writes again.
         for id in 0..4 {
             write(&mut pool, id, 2).await;
         }
+        let syncs = disk.syncs();
         disk.faults().fail_nth(IoKind::Sync, 1, Fault::Eio);
         assert_io_err(pool.sync().await, "fdatasync", EIO);
-        pool.sync().await.unwrap();
+        assert_poisoned(pool.sync().await);
+        assert_eq!(disk.syncs(), syncs, "no fdatasync once poisoned");
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
         let mut pool = open(&disk, 4).await;
         for id in 0..4 {
-            expect(&mut pool, id, 2).await;
+            expect(&mut pool, id, 0).await;
         }
+    });
+}
+
+/// Asserts `res` is `Err(Poisoned)` naming the injected `fdatasync` failure.
+#[track_caller]
+fn assert_poisoned<T: std::fmt::Debug>(res: jdb_page::Result<T>) {
+    match res {
+        Err(jdb_page::Error::Poisoned {
+            first, os_error, ..
+        }) => {
+            assert!(first.contains("fdatasync"), "{first}");
+            assert_eq!(os_error, Some(EIO));
+        }
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+}
+
+#[test]
+fn after_a_failed_fdatasync_every_write_and_sync_fails_until_reopen() {
+    block_on(async {
+        let (disk, mut pool) = synced_pool(4, 2).await;
+        write(&mut pool, 0, 1).await;
+        disk.faults().fail_nth(IoKind::Sync, 1, Fault::Eio);
+        assert_io_err(pool.sync().await, "fdatasync", EIO);
+        assert!(pool.is_poisoned());
+        let writes = disk.unsynced_writes();
+        // Each way the pool writes: all refused, the sync that would now succeed too. Both
+        // cached pages dirty, so `get(2)` needs a write-back.
+        write(&mut pool, 1, 1).await;
+        write(&mut pool, 0, 2).await;
+        assert_poisoned(pool.flush_page(1).await);
+        assert_poisoned(pool.flush_all().await);
+        assert_poisoned(pool.get(2).await.map(|_| ()));
+        assert_poisoned(pool.sync().await);
+        let (err, pool) = pool.close().await.expect_err("close of a poisoned pool");
+        assert_poisoned::<()>(Err(err));
+        assert_eq!(disk.unsynced_writes(), writes, "nothing written once poisoned");
+        // Reads of cached pages still work.
+        let mut pool = pool;
+        expect(&mut pool, 0, 2).await;
+        let text = pool.sync().await.unwrap_err().to_string();
+        assert!(text.contains("poisoned") && text.contains("reopen"), "{text}");
+
+        // Reopened, the pool writes again.
+        drop(pool);
+        let mut pool = open(&disk, 2).await;
+        write(&mut pool, 3, 9).await;
+        pool.sync().await.unwrap();
+        assert!(!pool.is_poisoned());
     });
 }
 
@@ -265,13 +317,18 @@ fn close_that_fails_hands_the_pool_back_with_its_dirty_pages() {
         assert_eq!(pool.dirty_count(), 1);
         expect(&mut pool, 2, 1).await;
 
-        disk.faults().fail_nth(IoKind::Sync, 1, Fault::Eio);
-        let (err, pool) = pool.close().await.expect_err("close must fail");
-        assert_io_err::<()>(Err(err), "fdatasync", EIO);
         pool.close().await.map_err(|(e, _)| e).unwrap();
         disk.crash(Crash::LoseUnsynced);
         let mut pool = open(&disk, 3).await;
         expect(&mut pool, 2, 1).await;
+
+        // A failed fdatasync in close: the pool comes back, poisoned.
+        write(&mut pool, 2, 2).await;
+        disk.faults().fail_nth(IoKind::Sync, 1, Fault::Eio);
+        let (err, pool) = pool.close().await.expect_err("close must fail");
+        assert_io_err::<()>(Err(err), "fdatasync", EIO);
+        let (err, _pool) = pool.close().await.expect_err("poisoned");
+        assert_poisoned::<()>(Err(err));
     });
 }
 
