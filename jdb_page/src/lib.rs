@@ -60,6 +60,7 @@ mod group;
 mod inflight;
 mod lru;
 mod page;
+mod policy;
 mod pool;
 mod stats;
 mod storage;
