@@ -71,6 +71,7 @@ pub use group::PREFETCH_DEPTH;
 pub use inflight::TrackedBuf;
 pub use lru::{FrameId, LruLinks, LruList, LruOrder, NIL, VecLinks};
 pub use page::{Page, PageState};
+pub use policy::{PolicyKind, UnknownPolicy};
 pub use pool::{BufferPool, MAX_CAP, MAX_RUN};
 pub use stats::Stats;
 pub use storage::Storage;
