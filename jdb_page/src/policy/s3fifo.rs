@@ -1,0 +1,579 @@
+//! S3-FIFO (Yang et al., SOSP'23), as libCacheSim's `S3FIFO` with its defaults
+//! (`small-size-ratio=0.10,ghost-size-ratio=0.90,move-to-main-threshold=2`).
+//!
+//! Three FIFO queues, small, main and a ghost of page ids only, sized as libCacheSim does:
+//! `S = ⌊cap · 0.1⌋`, `M = cap − S`, `G = ⌊cap · 0.9⌋` (floating-point product, truncated; no
+//! ghost when G = 0). Each frame has a frequency, counted up to 3 (libCacheSim's counter is wider
+//! but only ever read through `≥ 1`, `≥ 2` and `min(f, 3)`).
+//!
+//! - Miss: the page goes to main's head with frequency 0 if it was in the ghost (and leaves it);
+//!   otherwise to main's head if no eviction has happened yet and small holds S frames, else to
+//!   small's head.
+//! - Hit: frequency + 1 (in small or main); nothing moves.
+//! - Evict: from main if it holds more than M frames or small is empty, else from small.
+//!   From small: the tail frame moves to main's head with frequency 0 if its frequency is ≥ 2 (and
+//!   the search goes on in small), otherwise it is the victim and its page enters the ghost (the
+//!   ghost's oldest id leaves when it holds G). If small empties without a victim, the search
+//!   goes on in main. From main: a tail frame with frequency f ≥ 1 moves to the head with
+//!   `min(f, 3) − 1`, the first with 0 is the victim (no ghost entry).
+//!
+//! Differences, all outside what libCacheSim can run: libCacheSim refuses a cache with `S = 0`
+//! (below 10 objects) and, as its small queue admits only objects smaller than itself, caches
+//! nothing at all while `S = 1` (10..19 objects). A pool must keep every page it reads, so here
+//! `S = max(1, ⌊cap · 0.1⌋)` and a small queue of one frame admits its frame; from 20 frames on the
+//! behaviour is libCacheSim's exactly. The pool evicts before it inserts, while libCacheSim looks
+//! the new page up in the ghost before it evicts; the ghost therefore keeps one id beyond `G`
+//! from an eviction to the next insert, which then drops the ghost hit (if any) first and the
+//! surplus after, giving libCacheSim's ghost.
+//!
+//! Pinned frames met by the search are parked, frequency kept. `unpin` puts a parked frame back
+//! at small's tail (it is still the oldest there) or main's head (as if main's hand had passed it
+//! without a decrement); a hit on a parked frame does the same after counting the hit. Cold frames
+//! are evicted before any other, oldest first, and leave no ghost entry; a hit on one is its first
+//! use, the algorithm's insert (ghost lookup included).
+//!
+//! 13 bytes per frame ([`Queues`] and the page id, for the ghost) plus the ghost (`Ghost`).
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+
+use super::Policy;
+use super::queues::{Queue, Queues};
+use crate::lru::FrameId;
+use jdb_layout::PageId;
+
+/// The frequency at and above which a frame leaves the small queue for the main one.
+const MOVE_TO_MAIN: u8 = 2;
+/// The largest frequency kept.
+const MAX_FREQ: u8 = 3;
+
+/// S3-FIFO over frame ids.
+#[derive(Debug, Clone)]
+pub(crate) struct S3Fifo {
+    q: Queues,
+    /// The page in each frame, for the ghost.
+    pages: Box<[PageId]>,
+    /// Frames the small queue holds before eviction turns to the main one.
+    small_cap: usize,
+    /// Frames the main queue holds before eviction turns to it.
+    main_cap: usize,
+    ghost: Ghost,
+    /// Whether `evict` has run once: until then a miss finding small full goes to main.
+    has_evicted: bool,
+}
+
+impl S3Fifo {
+    /// The algorithm's insert of `page` on a miss: takes it out of the ghost and returns the
+    /// queue it enters (at the head, frequency 0).
+    fn admit(&mut self, page: PageId) -> Queue {
+        let was_ghost = self.ghost.remove(page);
+        self.ghost.trim();
+        if was_ghost || (!self.has_evicted && self.q.len(Queue::Small) >= self.small_cap) {
+            Queue::Main
+        } else {
+            Queue::Small
+        }
+    }
+
+    /// Links the unparked `frame` back into its home queue (small or main).
+    fn put_back(&mut self, home: Queue, frame: FrameId) {
+        match home {
+            Queue::Small => self.q.push_tail(Queue::Small, frame),
+            _ => self.q.push_head(Queue::Main, frame),
+        }
+    }
+
+    /// Whether eviction takes from main (rather than small) now.
+    fn evicts_main(&self) -> bool {
+        self.q.len(Queue::Main) > self.main_cap || self.q.is_empty(Queue::Small)
+    }
+
+    /// The victim from small, moving frequent frames to main and parking pinned ones; `None` if
+    /// small empties first.
+    fn evict_small(&mut self) -> Option<FrameId> {
+        while let Some(f) = self.q.tail(Queue::Small) {
+            if self.q.pinned(f) {
+                self.q.park(f);
+            } else if self.q.count(f) >= MOVE_TO_MAIN {
+                self.q.unlink(f);
+                self.q.set_count(f, 0);
+                self.q.push_head(Queue::Main, f);
+            } else {
+                self.ghost.push(self.pages[f as usize]);
+                self.q.remove(f);
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// The victim from main, reinserting used frames and parking pinned ones; `None` if main
+    /// empties first (all parked).
+    fn evict_main(&mut self) -> Option<FrameId> {
+        while let Some(f) = self.q.tail(Queue::Main) {
+            if self.q.pinned(f) {
+                self.q.park(f);
+            } else if self.q.count(f) > 0 {
+                self.q.set_count(f, self.q.count(f) - 1);
+                self.q.move_to_head(f);
+            } else {
+                self.q.remove(f);
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// Heap bytes of the ghost alone.
+    #[cfg(test)]
+    fn ghost_heap_bytes(&self) -> usize {
+        self.ghost.heap_bytes()
+    }
+}
+
+impl Policy for S3Fifo {
+    fn new(cap: usize) -> Self {
+        // libCacheSim: `(int64_t)(cache_size * ratio)`, a double product truncated.
+        let small_cap = ((cap as f64 * 0.1) as usize).max(1);
+        Self {
+            q: Queues::new(cap),
+            pages: vec![0; cap].into(),
+            small_cap,
+            main_cap: cap - small_cap,
+            ghost: Ghost::new((cap as f64 * 0.9) as usize),
+            has_evicted: false,
+        }
+    }
+
+    fn insert(&mut self, frame: FrameId, page: PageId, cold: bool) {
+        self.pages[frame as usize] = page;
+        let queue = if cold { Queue::Cold } else { self.admit(page) };
+        self.q.insert(queue, frame);
+    }
+
+    fn hit(&mut self, frame: FrameId) {
+        let parked = self.q.queue(frame) == Queue::Parked;
+        let home = if parked {
+            self.q.unpark(frame)
+        } else {
+            self.q.queue(frame)
+        };
+        if home == Queue::Cold {
+            // Its first use: the algorithm's insert (its counter is still 0).
+            if !parked {
+                self.q.unlink(frame);
+            }
+            let queue = self.admit(self.pages[frame as usize]);
+            self.q.push_head(queue, frame);
+            return;
+        }
+        let c = self.q.count(frame);
+        self.q.set_count(frame, (c + 1).min(MAX_FREQ));
+        if parked {
+            self.put_back(home, frame);
+        }
+    }
+
+    fn pin(&mut self, frame: FrameId) {
+        self.q.set_pinned(frame, true);
+    }
+
+    fn unpin(&mut self, frame: FrameId) {
+        if let Some(home) = self.q.unpin(frame) {
+            self.put_back(home, frame);
+        }
+    }
+
+    fn evict(&mut self) -> Option<FrameId> {
+        self.has_evicted = true;
+        if let Some(f) = self.q.pop_cold() {
+            return Some(f);
+        }
+        loop {
+            if self.evicts_main() {
+                if self.q.is_empty(Queue::Main) {
+                    return None; // S is empty too.
+                }
+                if let Some(f) = self.evict_main() {
+                    return Some(f);
+                }
+            } else if let Some(f) = self.evict_small() {
+                return Some(f);
+            }
+        }
+    }
+
+    fn remove(&mut self, frame: FrameId) {
+        self.q.remove(frame);
+    }
+
+    /// Cold frames, then the queue eviction turns to now (tail first), then the other one, then
+    /// parked frames.
+    fn order(&self) -> Vec<FrameId> {
+        let (first, second) = if self.evicts_main() {
+            (Queue::Main, Queue::Small)
+        } else {
+            (Queue::Small, Queue::Main)
+        };
+        [Queue::Cold, first, second, Queue::Parked]
+            .into_iter()
+            .flat_map(|q| self.q.oldest_first(q))
+            .collect()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.q.heap_bytes() + size_of_val(&*self.pages) + self.ghost.heap_bytes()
+    }
+}
+
+/// A FIFO of at most `cap` page ids (one more between an eviction and the next insert), with O(1)
+/// push, lookup-and-remove and trim.
+///
+/// `ring` holds ids in push order; the id at `ring[i]` has sequence number `first_seq + i`, and it
+/// is live while `live[id]` is that number. Removing an id only drops it from `live`, leaving a
+/// stale slot; trimming pops from the front, skipping stale slots. When stale slots fill the ring
+/// (twice `cap` slots), it is compacted: O(cap) once per at least `cap` pushes.
+#[derive(Debug, Clone)]
+struct Ghost {
+    cap: usize,
+    ring: VecDeque<PageId>,
+    first_seq: u32,
+    live: FxHashMap<PageId, u32>,
+}
+
+impl Ghost {
+    fn new(cap: usize) -> Self {
+        let slots = if cap == 0 { 0 } else { 2 * (cap + 1) };
+        let mut live = FxHashMap::default();
+        live.reserve(cap + 1);
+        Self {
+            cap,
+            ring: VecDeque::with_capacity(slots),
+            first_seq: 0,
+            live,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    fn contains(&self, page: PageId) -> bool {
+        self.live.contains_key(&page)
+    }
+
+    /// Adds `page` as the newest id, first trimming to `cap` (so the ghost may hold `cap + 1`
+    /// until the next [`Ghost::trim`]). An id already there stays where it is (libCacheSim's FIFO
+    /// treats it as a hit).
+    fn push(&mut self, page: PageId) {
+        if self.cap == 0 || self.contains(page) {
+            return;
+        }
+        self.trim();
+        if self.ring.len() == self.ring.capacity() {
+            self.compact();
+        }
+        let seq = self.first_seq.wrapping_add(self.ring.len() as u32);
+        self.ring.push_back(page);
+        self.live.insert(page, seq);
+    }
+
+    /// Removes `page`; returns whether it was there.
+    fn remove(&mut self, page: PageId) -> bool {
+        self.live.remove(&page).is_some()
+    }
+
+    /// Drops the oldest ids until at most `cap` are left.
+    fn trim(&mut self) {
+        while self.live.len() > self.cap {
+            let page = self.ring.pop_front().expect("a live id has a slot");
+            let seq = self.first_seq;
+            self.first_seq = seq.wrapping_add(1);
+            if self.live.get(&page) == Some(&seq) {
+                self.live.remove(&page);
+            }
+        }
+    }
+
+    /// Drops the stale slots, renumbering the live ones.
+    fn compact(&mut self) {
+        let (first, live) = (self.first_seq, &mut self.live);
+        let mut next = first;
+        let mut i = 0u32;
+        self.ring.retain(|page| {
+            let seq = first.wrapping_add(i);
+            i += 1;
+            match live.get_mut(page) {
+                Some(s) if *s == seq => {
+                    *s = next;
+                    next = next.wrapping_add(1);
+                    true
+                }
+                _ => false,
+            }
+        });
+    }
+
+    /// Heap bytes: the ring, and the map as hashbrown lays it out (a power-of-two number of
+    /// buckets, 7/8 of them usable, one control byte each plus a group of 16).
+    fn heap_bytes(&self) -> usize {
+        let ring = self.ring.capacity() * size_of::<PageId>();
+        let usable = self.live.capacity();
+        if usable == 0 {
+            return ring;
+        }
+        let buckets = if usable < 8 {
+            (usable + 1).next_power_of_two()
+        } else {
+            (usable * 8 / 7).next_power_of_two()
+        };
+        ring + buckets * (size_of::<(PageId, u32)>() + 1) + 16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, VecDeque};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::policy::tests::replay;
+
+    #[test]
+    fn queue_sizes_round_as_libcachesim_with_a_small_queue_of_at_least_one() {
+        let sizes = |cap| {
+            let p = S3Fifo::new(cap);
+            (p.small_cap, p.main_cap, p.ghost.cap)
+        };
+        assert_eq!(sizes(1), (1, 0, 0));
+        assert_eq!(sizes(2), (1, 1, 1));
+        assert_eq!(sizes(4), (1, 3, 3));
+        assert_eq!(sizes(9), (1, 8, 8));
+        assert_eq!(sizes(10), (1, 9, 9));
+        assert_eq!(sizes(20), (2, 18, 18));
+        assert_eq!(sizes(64), (6, 58, 57));
+        assert_eq!(sizes(256), (25, 231, 230));
+        assert_eq!(sizes(16384), (1638, 14746, 14745));
+    }
+
+    #[test]
+    fn new_pages_enter_small_then_main_once_small_is_full_before_any_eviction() {
+        let mut p = S3Fifo::new(20); // S = 2, M = 18
+        for f in 0..4 {
+            p.insert(f, 100 + f, false);
+        }
+        assert_eq!(p.q.oldest_first(Queue::Small).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(p.q.oldest_first(Queue::Main).collect::<Vec<_>>(), [2, 3]);
+        for f in 4..20 {
+            p.insert(f, 100 + f, false);
+        }
+        // The first eviction takes S's tail (0) and puts page 100 in the ghost.
+        p.hit(1);
+        p.hit(1);
+        assert_eq!(p.evict(), Some(0));
+        assert!(p.ghost.contains(100));
+        // From now on misses go to S; page 100 comes back from the ghost into M.
+        p.insert(0, 100, false);
+        assert_eq!(p.q.queue(0), Queue::Main);
+        assert!(!p.ghost.contains(100));
+    }
+
+    #[test]
+    fn small_promotes_at_two_hits_and_main_reinserts_with_a_capped_count() {
+        let mut p = S3Fifo::new(10); // S = 1, M = 9, G = 9
+        p.insert(0, 50, false);
+        p.hit(0);
+        p.hit(0);
+        for f in 1..10 {
+            p.insert(f, 50 + f, false); // S is full before any eviction: to M
+        }
+        for _ in 0..5 {
+            p.hit(1);
+        }
+        // M holds 9 = M: evict from S: 0 (count 2) moves to M, S is empty, evict from M: 1 has
+        // count 3 (capped) and is reinserted with 2; 2 is the victim.
+        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.q.count(1), 2);
+        assert_eq!(p.q.count(0), 0);
+        assert_eq!(p.order(), vec![3, 4, 5, 6, 7, 8, 9, 0, 1]);
+        // M's victims leave no ghost entry.
+        assert_eq!(p.ghost.len(), 0);
+    }
+
+    #[test]
+    fn pinned_frames_are_parked_and_come_back_home() {
+        let mut p = S3Fifo::new(20); // S = 2, M = 18
+        for f in 0..20 {
+            p.insert(f, f, false); // S = [0, 1], M = [2, .., 19]
+        }
+        for f in [0, 1, 2] {
+            p.pin(f);
+        }
+        p.hit(2);
+        // S's frames are parked, S is then empty: M's tail 2 is parked too, 3 is the victim.
+        assert_eq!(p.evict(), Some(3));
+        assert_eq!(p.q.len(Queue::Parked), 3);
+        assert_eq!(p.ghost.len(), 0);
+        // A parked main frame comes back at M's head, its count kept.
+        p.unpin(2);
+        let main_head = p.q.oldest_first(Queue::Main).last();
+        assert_eq!((main_head, p.q.count(2)), (Some(2), 1));
+        // A parked small frame comes back at S's tail; a hit on one counts and does the same.
+        p.insert(3, 103, false); // S = [3]
+        p.unpin(1); // S = [1, 3]
+        p.hit(0); // S = [0, 1, 3], 0 still pinned
+        assert_eq!(
+            p.q.oldest_first(Queue::Small).collect::<Vec<_>>(),
+            [0, 1, 3]
+        );
+        assert_eq!((p.q.count(0), p.q.pinned(0)), (1, true));
+        // 0 is parked again, 1 is the victim and its page enters the ghost.
+        assert_eq!(p.evict(), Some(1));
+        assert!(p.ghost.contains(1));
+        assert_eq!(p.order().len(), 19);
+    }
+
+    #[test]
+    fn all_pinned_gives_none_and_remove_leaves_no_ghost_entry() {
+        let mut p = S3Fifo::new(4);
+        for f in 0..4 {
+            p.insert(f, 10 + f, false);
+            p.pin(f);
+        }
+        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(), None);
+        p.remove(0);
+        p.unpin(1);
+        p.remove(1);
+        assert_eq!(p.ghost.len(), 0);
+        p.insert(0, 10, false);
+        assert_eq!(p.evict(), Some(0));
+        assert!(p.ghost.contains(10));
+    }
+
+    #[test]
+    fn cold_frames_go_first_leave_no_ghost_and_a_hit_admits_them() {
+        let mut p = S3Fifo::new(20);
+        for f in 0..18 {
+            p.insert(f, f, false);
+        }
+        p.insert(18, 18, true);
+        p.insert(19, 19, true);
+        assert_eq!(&p.order()[..2], [18, 19]);
+        assert_eq!(p.evict(), Some(18));
+        assert_eq!(p.ghost.len(), 0);
+        p.hit(19);
+        assert_eq!(p.q.queue(19), Queue::Small);
+        p.insert(18, 18, true);
+        assert_eq!(p.evict(), Some(18));
+    }
+
+    #[test]
+    fn ghost_is_a_bounded_fifo_that_compacts() {
+        let mut g = Ghost::new(3);
+        for page in 0..5 {
+            g.push(page);
+            g.trim();
+        }
+        assert_eq!(g.len(), 3);
+        assert!(!g.contains(1) && g.contains(2) && g.contains(4));
+        // Stale slots from removals are skipped and compacted; the ring never grows.
+        let slots = g.ring.capacity();
+        for page in 5..1000 {
+            g.push(page);
+            assert!(g.remove(page - 1));
+        }
+        assert_eq!(g.ring.capacity(), slots);
+        assert!(g.contains(999) && g.contains(2) && g.contains(3));
+        g.push(1000);
+        g.push(1001);
+        g.trim();
+        assert!(!g.contains(2) && !g.contains(3) && g.contains(999) && g.contains(1001));
+        // One more than `cap` between a push and the next trim.
+        g.push(1002);
+        assert_eq!(g.len(), 4);
+        g.trim();
+        assert_eq!(g.len(), 3);
+        assert!(!g.contains(999));
+        let mut none = Ghost::new(0);
+        none.push(1);
+        assert!(!none.remove(1));
+    }
+
+    /// S3-FIFO as libCacheSim's code reads, on `VecDeque`s (front = tail), with this module's
+    /// small-queue size for small caches; returns the misses.
+    fn reference(cap: usize, trace: &[u32]) -> u64 {
+        let s = ((cap as f64 * 0.1) as usize).max(1);
+        let (m, g) = (cap - s, (cap as f64 * 0.9) as usize);
+        let (mut small, mut main, mut ghost) = (VecDeque::new(), VecDeque::new(), VecDeque::new());
+        let mut freq: HashMap<u32, u8> = HashMap::new();
+        let (mut misses, mut has_evicted) = (0, false);
+        for &page in trace {
+            if let Some(f) = freq.get_mut(&page) {
+                *f = (*f + 1).min(3);
+                continue;
+            }
+            misses += 1;
+            let from_ghost = ghost.contains(&page);
+            ghost.retain(|&x| x != page);
+            if freq.len() == cap {
+                has_evicted = true;
+                'evict: loop {
+                    if main.len() > m || small.is_empty() {
+                        while let Some(x) = main.pop_front() {
+                            if freq[&x] >= 1 {
+                                *freq.get_mut(&x).unwrap() -= 1;
+                                main.push_back(x);
+                            } else {
+                                freq.remove(&x);
+                                break 'evict;
+                            }
+                        }
+                    } else {
+                        while let Some(x) = small.pop_front() {
+                            if freq[&x] >= 2 {
+                                freq.insert(x, 0);
+                                main.push_back(x);
+                            } else {
+                                freq.remove(&x);
+                                if g > 0 {
+                                    if ghost.len() == g {
+                                        ghost.pop_front();
+                                    }
+                                    ghost.push_back(x);
+                                }
+                                break 'evict;
+                            }
+                        }
+                    }
+                }
+            }
+            if from_ghost || (!has_evicted && small.len() >= s) {
+                main.push_back(page);
+            } else {
+                small.push_back(page);
+            }
+            freq.insert(page, 0);
+        }
+        misses
+    }
+
+    proptest! {
+        #[test]
+        fn misses_match_the_reference(
+            cap in 1..30usize,
+            trace in proptest::collection::vec(0..40u32, 1..500),
+        ) {
+            prop_assert_eq!(replay(&mut S3Fifo::new(cap), cap, &trace), reference(cap, &trace));
+        }
+    }
+
+    #[test]
+    fn ghost_memory_is_proportional_to_cap() {
+        let p = S3Fifo::new(16384);
+        let per_frame = p.ghost_heap_bytes() as f64 / 16384.0;
+        assert!(per_frame < 32.0, "{per_frame} ghost bytes per frame");
+    }
+}
