@@ -8,12 +8,13 @@ use jdb_layout::PageId;
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Room was needed for a page but every frame holds a pinned (or in-use) page.
-    #[error("buffer pool full: all {cap} frames in use, {pinned} pinned")]
+    /// Room was needed for a page but every frame holds a page that is pinned or held by a
+    /// guard (or is reserved by another call).
+    #[error("buffer pool full: all {cap} frames in use, {pinned} pinned or held by guards")]
     PoolFull {
         /// Frames in the pool.
         cap: usize,
-        /// Frames holding a pinned page.
+        /// Frames holding a page that is pinned or held by a guard.
         pinned: usize,
     },
 
@@ -79,11 +80,11 @@ pub enum Error {
         max: usize,
     },
 
-    /// The same page id was asked for twice in one `get_many`.
-    #[error("page {id} asked for twice in one get_many")]
-    DuplicatePage {
-        /// The repeated id.
-        id: PageId,
+    /// The pool was closed ([`crate::BufferPool::close`]); open the file again to go on.
+    #[error("{}: the buffer pool is closed", path.display())]
+    Closed {
+        /// The file.
+        path: PathBuf,
     },
 
     /// A group is empty, longer than the largest run, or runs past the page id space.

@@ -1,14 +1,18 @@
-//! [`Page`]: one 4 KiB page in memory, with its id, pin count and dirty state.
+//! [`Page`]: one 4 KiB page in memory, with its id, pin count and dirty state, and the [`Arena`]
+//! its bytes and flags live in.
 
-use std::{ptr::NonNull, sync::Arc};
+use std::{
+    ptr::NonNull,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+};
 
 use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 use jdb_layout::{DataPage, PAGE_HEADER_SIZE, PageHeader, PageId, PageType};
 
-use crate::{
-    Error, Result,
-    lru::{FrameId, LruLinks, NIL},
-};
+use crate::{Error, FrameId, Result};
 
 /// Whether a page's bytes differ from what is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,59 +26,178 @@ pub enum PageState {
 /// One page in memory: 4096 bytes (a 32-byte header the pool owns, then the payload), the page id,
 /// a pin count and the dirty state.
 ///
-/// Pages in a [`BufferPool`](crate::BufferPool) live in the pool's arena; [`Page::new`] and
-/// [`Page::from_buf`] make standalone pages that own their memory. Either way a `Page` keeps its
-/// memory alive, so even a page swapped out of the pool with `std::mem::swap` stays valid.
+/// Pages of a [`BufferPool`](crate::BufferPool) are reached through its guards
+/// ([`PageMut`](crate::PageMut), [`PageRef`](crate::PageRef)); [`Page::new`] and
+/// [`Page::from_buf`] make standalone pages. Either way a `Page` keeps its memory alive, so even a
+/// page swapped out of the pool with `std::mem::swap` stays valid.
 ///
 /// The header (id, type, LSN, checksum) belongs to the pool: [`Page::data`] and
 /// [`Page::data_mut`] give the payload after it, [`Page::rows`] / [`Page::rows_mut`] view the
 /// payload as a slotted [`DataPage`]. Every mutable access marks the page dirty.
 ///
-/// Replacing a pool's page with another `Page` (`std::mem::swap` through the `&mut Page` the pool
-/// hands out) is a logic error: memory stays safe, but the pool's bookkeeping for that frame is
-/// then unspecified.
+/// Replacing a pool's page with another `Page` (`std::mem::swap` through a `PageMut`) is a logic
+/// error: memory stays safe, but the pool's bookkeeping for that frame is then unspecified.
 pub struct Page {
-    /// Start of the 4096 bytes.
-    ptr: NonNull<u8>,
-    /// `Some(arena)` when the bytes are a frame of that arena; `None` when this page owns a
-    /// 4096-byte `AlignedBuf` allocation (freed on drop).
-    arena: Option<Arc<AlignedBuf>>,
+    /// The memory: frame `frame` of `arena`.
+    arena: Arc<Arena>,
+    frame: FrameId,
     id: PageId,
-    /// Bit 31: dirty; bits 0..31: pin count.
-    pins_dirty: u32,
-    /// LRU links of this frame (the pool's `LruOrder` keeps them here, next to the page's other
-    /// fields, so a hit touches one record).
-    pub(crate) lru_prev: FrameId,
-    pub(crate) lru_next: FrameId,
 }
 
-/// Bit of `pins_dirty` that says the page is dirty.
-const DIRTY: u32 = 1 << 31;
-/// Largest pin count.
-const MAX_PINS: u32 = DIRTY - 1;
-
 const _: () = assert!(
-    std::mem::size_of::<Page>() == 32,
-    "a page record is half a cache line"
+    std::mem::size_of::<Page>() == 16,
+    "a page record is a quarter of a cache line"
 );
 
-// SAFETY: a `Page` has exclusive use of its 4096 bytes (its own allocation, or one arena frame that
-// no other `Page` points to); the arena handle is an `Arc` of a `Send + Sync` buffer.
-unsafe impl Send for Page {}
-// SAFETY: `&Page` only reads the bytes; writes need `&mut Page`.
-unsafe impl Sync for Page {}
+/// Frames of 4096 bytes (one allocation, 4 KiB-aligned, zeroed) and one [`FrameFlags`] word per
+/// frame. A pool's frames are one arena; a standalone page is an arena of one frame.
+///
+/// The flags live beside the pages rather than in them so that the pool can see and update a
+/// page's dirty state and pins while a guard holds the page (`&mut Page` covers only the record).
+pub(crate) struct Arena {
+    base: NonNull<u8>,
+    frames: usize,
+    flags: Box<[FrameFlags]>,
+}
+
+// SAFETY: the arena's bytes are reached only through `Page`s, one per frame (see `Page::bytes`),
+// which follow the borrow rules; the flags are atomics. Nothing in `Arena` is tied to a thread.
+unsafe impl Send for Arena {}
+// SAFETY: as above: `&Arena` gives no access to the bytes by itself, and the flags are atomics.
+unsafe impl Sync for Arena {}
+
+impl Arena {
+    /// An arena of `frames` zeroed frames.
+    pub(crate) fn new(frames: usize) -> Result<Self> {
+        let bytes = frames.checked_mul(PAGE_SIZE).ok_or(Error::InvalidCapacity {
+            cap: frames,
+            max: crate::MAX_CAP,
+        })?;
+        Ok(Self::from_buf(AlignedBuf::zeroed(bytes)?))
+    }
+
+    /// Takes over `buf` (its capacity a multiple of 4096, all of it initialised) as an arena.
+    fn from_buf(buf: AlignedBuf) -> Self {
+        debug_assert_eq!(buf.len(), buf.cap());
+        let frames = buf.cap() / PAGE_SIZE;
+        let (base, _, _) = buf.into_raw_parts();
+        Self {
+            base,
+            frames,
+            flags: (0..frames).map(|_| FrameFlags::default()).collect(),
+        }
+    }
+
+    /// The flags of `frame`.
+    #[inline]
+    pub(crate) fn flags(&self, frame: FrameId) -> &FrameFlags {
+        &self.flags[frame as usize]
+    }
+
+    /// Heap bytes of bookkeeping (the flags; the frames themselves are the pages).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.flags.len() * std::mem::size_of::<FrameFlags>()
+    }
+
+    /// One `Page` per frame, each with id 0: the only records that will ever point into this
+    /// arena (see `Page::bytes`).
+    pub(crate) fn into_pages(self: &Arc<Self>) -> Vec<Page> {
+        (0..self.frames as FrameId)
+            .map(|frame| Page {
+                arena: Arc::clone(self),
+                frame,
+                id: 0,
+            })
+            .collect()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        let len = self.frames * PAGE_SIZE;
+        // SAFETY: `base` came from `AlignedBuf::into_raw_parts` of a buffer of exactly this
+        // length and capacity (`from_buf`), and is rebuilt and freed exactly once, here.
+        drop(unsafe { AlignedBuf::from_raw_parts(self.base, len, len) });
+    }
+}
+
+/// A frame's dirty state, change counter and pin count, in one word:
+/// bits 0..32 pin count, bit 32 dirty, bits 33..64 a change generation bumped by every change.
+///
+/// Relaxed atomics: every access is from the pool's thread (or, after a `std::mem::swap`, from a
+/// thread the page was sent to), and no other memory is ordered by them. On x86 and ARM a relaxed
+/// load or store is a plain move.
+#[derive(Default)]
+pub(crate) struct FrameFlags(AtomicU64);
+
+const PINS: u64 = u32::MAX as u64;
+const DIRTY: u64 = 1 << 32;
+const GEN_ONE: u64 = 1 << 33;
+
+impl FrameFlags {
+    /// The word, to compare generations with [`FrameFlags::clean_if_unchanged`].
+    #[inline]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+
+    #[inline]
+    fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.get() & DIRTY != 0
+    }
+
+    #[inline]
+    pub(crate) fn pins(&self) -> u32 {
+        (self.get() & PINS) as u32
+    }
+
+    /// Dirty, and a new generation.
+    #[inline]
+    pub(crate) fn mark_dirty(&self) {
+        self.set((self.get() | DIRTY).wrapping_add(GEN_ONE));
+    }
+
+    /// Clean, if nothing changed since the word was `seen` (a write copied the page then).
+    pub(crate) fn clean_if_unchanged(&self, seen: u64) {
+        let now = self.get();
+        if now >> 33 == seen >> 33 {
+            self.set(now & !DIRTY);
+        }
+    }
+
+    /// Clean and unpinned: a page just read from disk, or a frame about to be reused.
+    pub(crate) fn reset(&self) {
+        self.set(self.get() & !(DIRTY | PINS));
+    }
+
+    fn pin(&self) {
+        let v = self.get();
+        if v & PINS < PINS {
+            self.set(v + 1);
+        }
+    }
+
+    fn unpin(&self) {
+        let v = self.get();
+        if v & PINS > 0 {
+            self.set(v - 1);
+        }
+    }
+}
 
 impl Page {
     /// A standalone empty data page `id` (header written, empty slot directory), clean.
     ///
     /// Like `Vec`, aborts only if the allocator has no memory for 4 KiB.
     pub fn new(id: PageId) -> Self {
-        let buf = AlignedBuf::page().unwrap_or_else(|_| {
-            std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; PAGE_SIZE]>())
-        });
-        let mut page = Self::from_buf(id, buf);
+        let mut page = Self::standalone(AlignedBuf::zeroed(PAGE_SIZE));
         page.format(id);
-        page.set_clean();
+        page.flags().reset();
         page
     }
 
@@ -82,46 +205,27 @@ impl Page {
     /// of exactly one page is taken over without copying; any other is copied (cut or
     /// zero-padded to 4096 bytes). The header's page id is set to `id`.
     pub fn from_buf(id: PageId, buf: AlignedBuf) -> Self {
-        let mut buf = if buf.cap() == PAGE_SIZE {
-            buf
+        let mut page = if buf.cap() == PAGE_SIZE && buf.len() == PAGE_SIZE {
+            Self::standalone(Ok(buf))
         } else {
-            let mut page = AlignedBuf::with_cap(PAGE_SIZE).unwrap_or_else(|_| {
-                std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; PAGE_SIZE]>())
-            });
-            // Cannot overflow: at most PAGE_SIZE bytes into a one-page buffer.
-            let _ = page.extend(&buf[..buf.len().min(PAGE_SIZE)]);
+            let mut page = Self::standalone(AlignedBuf::zeroed(PAGE_SIZE));
+            let n = buf.len().min(PAGE_SIZE);
+            page.bytes_mut()[..n].copy_from_slice(&buf[..n]);
             page
         };
-        let tail = PAGE_SIZE - buf.len();
-        // Cannot overflow: `len + tail == PAGE_SIZE == cap`.
-        let _ = buf.extend(&[0u8; PAGE_SIZE][..tail]);
-        let (ptr, _, _) = buf.into_raw_parts();
-        let mut page = Self::with_ptr(ptr, None);
         page.id = id;
         page.stamp_id();
         page
     }
 
-    /// A page over frame `ptr` of `arena` (pool use).
-    ///
-    /// `ptr` must point to 4096 bytes inside `arena`, initialised, used by no other `Page`.
-    pub(crate) fn in_arena(arena: Arc<AlignedBuf>, ptr: NonNull<u8>) -> Self {
-        debug_assert!({
-            let start = arena.as_ptr() as usize;
-            let p = ptr.as_ptr() as usize;
-            p >= start && p + PAGE_SIZE <= start + arena.len()
+    fn standalone(buf: jdb_alloc::Result<AlignedBuf>) -> Self {
+        let buf = buf.unwrap_or_else(|_| {
+            std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; PAGE_SIZE]>())
         });
-        Self::with_ptr(ptr, Some(arena))
-    }
-
-    fn with_ptr(ptr: NonNull<u8>, arena: Option<Arc<AlignedBuf>>) -> Self {
         Self {
-            ptr,
-            arena,
+            arena: Arc::new(Arena::from_buf(buf)),
+            frame: 0,
             id: 0,
-            pins_dirty: 0,
-            lru_prev: NIL,
-            lru_next: NIL,
         }
     }
 
@@ -164,15 +268,21 @@ impl Page {
         Ok(())
     }
 
+    #[inline]
+    fn flags(&self) -> &FrameFlags {
+        self.arena.flags(self.frame)
+    }
+
     /// Marks the page changed: it will be written before it leaves memory.
+    #[inline]
     pub fn mark_dirty(&mut self) {
-        self.pins_dirty |= DIRTY;
+        self.flags().mark_dirty();
     }
 
     /// Whether the page has changes not yet written.
     #[inline]
     pub fn is_dirty(&self) -> bool {
-        self.pins_dirty & DIRTY != 0
+        self.flags().is_dirty()
     }
 
     /// Clean or dirty.
@@ -184,20 +294,16 @@ impl Page {
         }
     }
 
-    /// Pins the page: the pool will not evict it until it is unpinned as often as pinned.
-    /// (The count saturates at 2^31 - 1.)
+    /// Pins the page: the pool will not evict it until it is unpinned as often as pinned, even
+    /// when no guard holds it. (The count saturates at 2^32 - 1.)
     pub fn pin(&mut self) {
-        if self.pin_count() < MAX_PINS {
-            self.pins_dirty += 1;
-        }
+        self.flags().pin();
     }
 
     /// Undoes one [`Page::pin`]. Unpinning an unpinned page does nothing.
     pub fn unpin(&mut self) {
         debug_assert!(self.is_pinned(), "unpin of unpinned page {}", self.id);
-        if self.is_pinned() {
-            self.pins_dirty -= 1;
-        }
+        self.flags().unpin();
     }
 
     /// Whether the page is pinned.
@@ -209,7 +315,7 @@ impl Page {
     /// How many times the page is pinned.
     #[inline]
     pub fn pin_count(&self) -> u32 {
-        self.pins_dirty & MAX_PINS
+        self.flags().pins()
     }
 
     /// The payload: bytes 32..4096, after the header.
@@ -257,60 +363,63 @@ impl Page {
         DataPage::init(self.bytes_mut()).map_err(|source| Error::Rows { page: id, source })
     }
 
+    fn ptr(&self) -> *mut u8 {
+        debug_assert!((self.frame as usize) < self.arena.frames);
+        // In bounds: `frame < arena.frames`, and the arena holds `frames * PAGE_SIZE` bytes.
+        self.arena
+            .base
+            .as_ptr()
+            .wrapping_add(self.frame as usize * PAGE_SIZE)
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` points to 4096 initialised bytes kept alive by `self` (own allocation or
-        // an `Arc` of the arena) and used by no other `Page`; `&self` excludes writers.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), PAGE_SIZE) }
+        // SAFETY: `ptr` points to the 4096 initialised bytes of frame `frame` of `arena`, which
+        // `self.arena` keeps alive. Exactly one `Page` record exists per frame (`Arena::into_pages`
+        // and `Page::standalone` make one each; `Page` is not `Clone`), so every access to these
+        // bytes goes through this record, and `&self` excludes writers.
+        unsafe { std::slice::from_raw_parts(self.ptr(), PAGE_SIZE) }
     }
 
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `bytes`; `&mut self` makes the access exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), PAGE_SIZE) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr(), PAGE_SIZE) }
     }
 
     /// Turns this frame into page `id` holding `bytes` (verified), clean and unpinned.
     pub(crate) fn install(&mut self, id: PageId, bytes: &[u8]) {
         self.bytes_mut().copy_from_slice(bytes);
         self.id = id;
-        self.pins_dirty = 0;
+        self.flags().reset();
     }
 
-    /// Turns this frame into a new, empty data page `id`: zeroed, header written, dirty.
+    /// Turns this frame into a new, empty data page `id`: zeroed, header written, dirty and
+    /// unpinned.
     pub(crate) fn format(&mut self, id: PageId) {
         self.bytes_mut().fill(0);
         self.id = id;
-        self.pins_dirty = 0;
+        self.flags().reset();
         // A 4096-byte buffer and a `Data` type: neither can fail.
         let _ = PageHeader::new(id, PageType::Data).encode(self.bytes_mut());
         let _ = DataPage::init(self.bytes_mut());
         self.mark_dirty();
     }
 
-    /// Stamps the page id and the checksum into the header, ready to be written.
-    pub(crate) fn seal(&mut self) {
-        self.stamp_id();
-        // The buffer is exactly one page: sealing cannot fail.
-        let _ = jdb_layout::seal(self.bytes_mut());
+    /// Appends this page to `buf` as it will be written: its page id stamped into the header and
+    /// sealed with its checksum (the copy, not the page in memory, is sealed).
+    pub(crate) fn copy_sealed_into(&self, buf: &mut AlignedBuf) -> Result<()> {
+        let start = buf.len();
+        buf.extend(self.bytes())?;
+        let copy = &mut buf[start..start + PAGE_SIZE];
+        copy[4..8].copy_from_slice(&self.id.to_le_bytes());
+        // One whole page: sealing cannot fail.
+        let _ = jdb_layout::seal(copy);
+        Ok(())
     }
 
     /// Writes this page's id into the header's page-id field (bytes 4..8, docs/format.md).
     fn stamp_id(&mut self) {
         let id = self.id;
         self.bytes_mut()[4..8].copy_from_slice(&id.to_le_bytes());
-    }
-
-    pub(crate) fn set_clean(&mut self) {
-        self.pins_dirty &= !DIRTY;
-    }
-}
-
-impl Drop for Page {
-    fn drop(&mut self) {
-        if self.arena.is_none() {
-            // SAFETY: a page without an arena owns a one-page `AlignedBuf` allocation, taken
-            // apart with `into_raw_parts` in `from_buf` and rebuilt exactly once, here.
-            drop(unsafe { AlignedBuf::from_raw_parts(self.ptr, PAGE_SIZE, PAGE_SIZE) });
-        }
     }
 }
 
@@ -324,22 +433,49 @@ impl std::fmt::Debug for Page {
     }
 }
 
-/// The pool's page records are the links of its LRU list.
-impl LruLinks for [Page] {
-    #[inline]
-    fn prev(&self, frame: FrameId) -> FrameId {
-        self[frame as usize].lru_prev
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_track_dirty_generations_and_pins() {
+        let f = FrameFlags::default();
+        assert!(!f.is_dirty() && f.pins() == 0);
+        f.mark_dirty();
+        let seen = f.get();
+        f.pin();
+        f.pin();
+        assert_eq!(f.pins(), 2);
+        f.clean_if_unchanged(seen);
+        assert!(!f.is_dirty(), "a pin is not a change");
+        f.mark_dirty();
+        let seen = f.get();
+        f.mark_dirty();
+        f.clean_if_unchanged(seen);
+        assert!(f.is_dirty(), "changed after the copy: stays dirty");
+        f.unpin();
+        f.unpin();
+        f.unpin();
+        assert_eq!(f.pins(), 0);
+        f.reset();
+        assert!(!f.is_dirty());
     }
-    #[inline]
-    fn next(&self, frame: FrameId) -> FrameId {
-        self[frame as usize].lru_next
-    }
-    #[inline]
-    fn set_prev(&mut self, frame: FrameId, prev: FrameId) {
-        self[frame as usize].lru_prev = prev;
-    }
-    #[inline]
-    fn set_next(&mut self, frame: FrameId, next: FrameId) {
-        self[frame as usize].lru_next = next;
+
+    #[test]
+    fn standalone_pages_format_copy_and_seal() {
+        let mut page = Page::new(7);
+        assert_eq!((page.id(), page.state()), (7, PageState::Clean));
+        page.rows_mut().unwrap().insert(b"row").unwrap();
+        assert!(page.is_dirty());
+        let mut buf = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
+        page.copy_sealed_into(&mut buf).unwrap();
+        jdb_layout::verify(&buf, 7).unwrap();
+
+        let copy = Page::from_buf(9, buf);
+        assert_eq!(copy.id(), 9);
+        assert_eq!(copy.rows().unwrap().get(0).unwrap(), b"row");
+        assert_eq!(copy.header().page_id, 9);
+        let short = Page::from_buf(3, AlignedBuf::with_cap(100).unwrap());
+        assert!(short.data().iter().all(|&b| b == 0));
     }
 }

@@ -1,68 +1,115 @@
-//! [`BufferPool`]: the page cache over one file.
+//! [`BufferPool`]: the page cache over one file, shared by the tasks of one runtime. `get` reads
+//! top-down: hit, else make room, read, install.
 
-use std::{collections::HashMap, path::Path, ptr::NonNull, rc::Rc, sync::Arc};
+use std::{
+    cell::{Cell, RefCell},
+    future::poll_fn,
+    path::{Path, PathBuf},
+    rc::Rc,
+    sync::Arc,
+    task::Poll,
+};
 
 use jdb_alloc::{AlignedBuf, PAGE_SIZE};
 use jdb_fs::File;
 use jdb_layout::PageId;
-use rustc_hash::FxBuildHasher;
 
 use crate::{
-    Error, Page, Result, Stats, Storage,
-    lru::{FrameId, LruOrder},
+    Error, FrameId, Page, PageMut, PageRef, PolicyKind, Result, Stats, Storage,
+    frames::{Frames, Lost, Mode},
+    guard::LatchWait,
+    page::Arena,
+    policy::AnyPolicy,
+    write::{Poison, WriteTracker},
 };
 
 /// Longest run of contiguous pages read or written with one request (16 pages = 64 KiB, the
 /// largest TreeLine segment).
 pub const MAX_RUN: usize = 16;
 
-/// I/O buffers of `MAX_RUN` pages kept for reuse. Reads in flight beyond these (`prefetch`) get
-/// buffers of their own size, freed on completion, so an idle pool holds at most 256 KiB of them.
+/// I/O buffers of `MAX_RUN` pages kept for reuse. Reads in flight beyond these get buffers of
+/// their own size, freed on completion, so an idle pool holds at most 256 KiB of them.
 const MAX_SPARES: usize = 4;
 
 /// Largest pool capacity in frames (frame ids are `u32`, one value is reserved).
 pub const MAX_CAP: usize = (u32::MAX - 1) as usize;
 
-/// A buffer pool: up to `cap` pages of one file in memory, evicted in exact LRU order.
+/// How to open a pool: its size and its eviction policy.
 ///
-/// Single-threaded by design (one pool per thread, compio style): every method takes `&mut self`,
-/// so there are no locks on the hit path. See the crate docs for the durability contract.
-pub struct BufferPool<S: Storage = File> {
-    /// Shared with in-flight reads of `prefetch`, so they do not borrow the pool.
-    pub(crate) storage: Rc<S>,
-    /// One `Page` per frame; frame `f` is `pages[f]`.
-    pub(crate) pages: Box<[Page]>,
-    /// Resident pages: page id -> frame.
-    pub(crate) table: HashMap<PageId, FrameId, FxBuildHasher>,
-    /// Resident, evictable-looking frames, most recently used first.
-    pub(crate) lru: LruOrder,
-    /// Resident frames found pinned when they reached the LRU end, oldest first. They leave the
-    /// LRU list so victim search stays O(1); the next `get` or an unpin puts them back.
-    pub(crate) parked: Vec<FrameId>,
-    /// Frames holding no page.
-    pub(crate) free: Vec<FrameId>,
-    /// Pages in the file plus pages allocated since open: the next new page id.
-    pub(crate) page_count: u32,
-    /// Spare I/O buffers of `MAX_RUN` pages each (taken while an I/O runs; lost, and replaced, if
-    /// that I/O's future is dropped).
-    pub(crate) spares: Vec<AlignedBuf>,
-    pub(crate) stats: Stats,
-    /// Writes the kernel may still be doing (also those of dropped futures).
-    pub(crate) writes: crate::inflight::WriteTracker,
-    /// Set by the first failed `fdatasync`: every later write and sync fails (see
-    /// [`Error::Poisoned`]).
-    pub(crate) poisoned: Option<Poison>,
+/// ```
+/// use jdb_page::{PolicyKind, PoolOptions};
+///
+/// let options = PoolOptions::new(16_384).policy(PolicyKind::Sieve); // 64 MiB, SIEVE
+/// assert_eq!(options.cap, 16_384);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolOptions {
+    /// Frames (pages of 4096 bytes) in the pool.
+    pub cap: usize,
+    /// Which page leaves when room is needed; exact LRU by default.
+    pub policy: PolicyKind,
 }
 
-/// What poisoned a pool: the first failed `fdatasync`, as reported.
-#[derive(Debug, Clone)]
-pub(crate) struct Poison {
-    first: String,
-    os_error: Option<i32>,
+impl PoolOptions {
+    /// A pool of `cap` frames with exact LRU eviction.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            policy: PolicyKind::Lru,
+        }
+    }
+
+    /// The eviction policy.
+    pub fn policy(mut self, policy: PolicyKind) -> Self {
+        self.policy = policy;
+        self
+    }
+}
+
+/// A buffer pool: up to `cap` pages of one file in memory, shared by the tasks of one runtime.
+///
+/// Every method takes `&self`: share the pool between tasks with `Rc<BufferPool>`. Pages are
+/// handed out as guards, [`PageMut`] (exclusive) and [`PageRef`] (shared), which latch and pin
+/// the page while they live. A miss lets go of the pool while its read is in flight, so many
+/// tasks keep many reads in flight; tasks missing the same page share one read. The pool is
+/// thread-per-core: it is `!Send`, and needs no atomics or locks; use one pool per core (each
+/// over its own file) to use several cores. See the crate docs for the durability contract.
+pub struct BufferPool<S: Storage = File> {
+    pub(crate) core: Core,
+    /// `None` once closed. In an `Rc` so that calls in flight keep it alive without borrowing
+    /// this cell.
+    pub(crate) storage: RefCell<Option<Rc<S>>>,
+    pub(crate) path: PathBuf,
+}
+
+/// The part of a pool that does not depend on the storage type, which guards point to.
+pub(crate) struct Core {
+    pub(crate) frames: RefCell<Frames>,
+    /// One page record per frame: frame `f` is `pages[f]`.
+    pub(crate) pages: Box<[RefCell<Page>]>,
+    /// The frames' bytes and flags (dirty, change generation, pins).
+    pub(crate) arena: Arc<Arena>,
+    pub(crate) writes: Rc<WriteTracker>,
+    /// Spare I/O buffers of `MAX_RUN` pages each.
+    spares: RefCell<Vec<AlignedBuf>>,
+    /// Pages in the file plus pages allocated since open: the next new page id.
+    pub(crate) page_count: Cell<u32>,
+    pub(crate) poisoned: RefCell<Option<Poison>>,
+    pub(crate) closed: Cell<bool>,
+    pub(crate) path: PathBuf,
 }
 
 impl<S: Storage> BufferPool<S> {
-    /// Opens a pool of `cap` frames (`cap * 4096` bytes) over `storage`.
+    /// Opens a pool of `cap` frames (`cap * 4096` bytes) over `storage`, with exact LRU eviction.
+    ///
+    /// # Errors
+    /// As [`BufferPool::open_with`].
+    pub async fn open(storage: S, cap: usize) -> Result<Self> {
+        Self::open_with(storage, PoolOptions::new(cap)).await
+    }
+
+    /// Opens a pool over `storage` as `options` say.
     ///
     /// Checks that the file is a whole number of pages and that it is a jdb file: its first page
     /// carries jdb's magic, or is damaged rather than foreign (torn, zeroed or with a broken
@@ -73,7 +120,8 @@ impl<S: Storage> BufferPool<S> {
     /// # Errors
     /// [`Error::InvalidCapacity`], [`Error::NotPageMultiple`], [`Error::TooManyPages`],
     /// [`Error::NotJdbFile`], [`Error::Storage`] (naming the file), [`Error::Alloc`].
-    pub async fn open(storage: S, cap: usize) -> Result<Self> {
+    pub async fn open_with(storage: S, options: PoolOptions) -> Result<Self> {
+        let cap = options.cap;
         if cap == 0 || cap > MAX_CAP {
             return Err(Error::InvalidCapacity { cap, max: MAX_CAP });
         }
@@ -110,336 +158,436 @@ impl<S: Storage> BufferPool<S> {
             }
         }
 
-        let arena = Arc::new(AlignedBuf::zeroed(cap * PAGE_SIZE)?);
-        // SAFETY: every frame gets exactly one `Page`, which keeps `arena` alive through its own
-        // `Arc`; the arena is zeroed, so every frame is initialised, and it is never accessed
-        // other than through these pages.
-        let frames: Vec<_> = unsafe { arena.slice_into_raws(PAGE_SIZE) }.collect();
-        let pages: Box<[Page]> = frames
-            .into_iter()
-            .filter_map(|frame| NonNull::new(frame.as_mut_ptr()))
-            .map(|ptr| Page::in_arena(Arc::clone(&arena), ptr))
-            .collect();
-        debug_assert_eq!(pages.len(), cap);
+        let arena = Arc::new(Arena::new(cap)?);
+        let pages: Box<[RefCell<Page>]> = arena.into_pages().into_iter().map(RefCell::new).collect();
+        let policy = AnyPolicy::with_kind(options.policy, cap);
         Ok(Self {
-            storage: Rc::new(storage),
-            pages,
-            table: HashMap::with_capacity_and_hasher(cap, FxBuildHasher),
-            lru: LruOrder::new(),
-            parked: Vec::new(),
-            free: (0..cap as FrameId).rev().collect(),
-            page_count,
-            spares: vec![spare],
-            // The format check above is not counted: a pool starts with all counters at zero.
-            stats: Stats::default(),
-            writes: Default::default(),
-            poisoned: None,
+            core: Core {
+                frames: RefCell::new(Frames::new(cap, policy, Arc::clone(&arena))),
+                pages,
+                arena,
+                writes: WriteTracker::new(cap),
+                spares: RefCell::new(vec![spare]),
+                page_count: Cell::new(page_count),
+                poisoned: RefCell::new(None),
+                closed: Cell::new(false),
+                path: path.clone(),
+            },
+            storage: RefCell::new(Some(Rc::new(storage))),
+            path,
         })
     }
 
-    /// The page `id`, from memory or read (and verified) from the file. It becomes the most
-    /// recently used page.
+    /// Page `id`, held exclusively: from memory, or read (and verified) from the file. It counts
+    /// as a use for the eviction policy. Waits while another task holds the page (in either
+    /// mode) or is reading it (then the two share that one read).
     ///
     /// # Errors
     /// [`Error::PageNotFound`] for an id at or past [`BufferPool::page_count`];
     /// [`Error::Corrupt`] when the page on disk fails verification (nothing is cached);
-    /// [`Error::PoolFull`] when every frame is pinned; [`Error::Storage`] on I/O errors.
-    /// After any error the pool is unchanged apart from clean pages it may have evicted.
+    /// [`Error::PoolFull`] when every frame is held or pinned; [`Error::Storage`] on I/O errors
+    /// (also of a dirty victim's write-back); [`Error::Closed`]. After any error the pool is
+    /// unchanged apart from clean pages it may have evicted.
     #[inline]
-    pub async fn get(&mut self, id: PageId) -> Result<&mut Page> {
-        // The hit is answered here, not through `fetch`'s future: ~10 instructions fewer a hit.
-        let frame = match self.hit(id) {
+    pub async fn get(&self, id: PageId) -> Result<PageMut<'_>> {
+        let frame = match self.hit(id, Mode::Exclusive) {
             Some(frame) => frame,
-            None => Box::pin(self.load(id, &[])).await?,
+            None => Box::pin(self.fetch(id, Mode::Exclusive)).await?,
         };
-        Ok(&mut self.pages[frame as usize])
+        Ok(PageMut::new(&self.core, frame))
     }
 
-    /// Several distinct pages at once, e.g. a parent and two children during a B-tree split.
-    /// Each becomes most recently used, in order; loading one never evicts another of the set.
+    /// Page `id`, shared: any number of tasks may read it at once; waits while a task holds it
+    /// exclusively (and behind a task waiting to). Otherwise as [`BufferPool::get`].
     ///
     /// # Errors
-    /// [`Error::DuplicatePage`] when an id repeats; otherwise as [`BufferPool::get`]
-    /// ([`Error::PoolFull`] also when `N` exceeds the free frames).
-    pub async fn get_many<const N: usize>(&mut self, ids: [PageId; N]) -> Result<[&mut Page; N]> {
-        for (i, id) in ids.iter().enumerate() {
-            if ids[..i].contains(id) {
-                return Err(Error::DuplicatePage { id: *id });
+    /// As [`BufferPool::get`].
+    #[inline]
+    pub async fn read(&self, id: PageId) -> Result<PageRef<'_>> {
+        let frame = match self.hit(id, Mode::Shared) {
+            Some(frame) => frame,
+            None => Box::pin(self.fetch(id, Mode::Shared)).await?,
+        };
+        Ok(PageRef::new(&self.core, frame))
+    }
+
+    /// The frame of `id` if it is in memory and free to latch now, latched and counted as a hit.
+    ///
+    /// The hit is answered here, not through `fetch`'s future: a future holding the miss path
+    /// inline would be over a kilobyte, built and moved on every hit; boxed, only a miss (which
+    /// waits for the device anyway) allocates.
+    #[inline]
+    fn hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
+        let mut frames = self.core.frames.borrow_mut();
+        let frame = frames.lookup(id)?;
+        if self.core.closed.get() || !frames.try_latch(frame, mode, true) {
+            return None;
+        }
+        frames.stats.hits += 1;
+        Some(frame)
+    }
+
+    /// The miss path: wait for the page's latch (or for another task's read of it), or make
+    /// room, read and install.
+    async fn fetch(&self, id: PageId, mode: Mode) -> Result<FrameId> {
+        loop {
+            self.check_open()?;
+            let found = self.core.frames.borrow().lookup(id);
+            if let Some(frame) = found {
+                // In memory, held by another task, or being read by one: wait for it.
+                let reading = !self.core.frames.borrow().is_resident(frame);
+                match LatchWait::new(&self.core, frame, id, mode, true).await {
+                    Ok(()) => {
+                        let stats = &mut self.core.frames.borrow_mut().stats;
+                        if reading {
+                            stats.misses += 1;
+                            stats.shared_reads += 1;
+                        } else {
+                            stats.hits += 1;
+                        }
+                        return Ok(frame);
+                    }
+                    Err(Lost) => continue,
+                }
             }
+            self.check_id(id)?;
+            let room = self.make_room().await?;
+            // Another task may have begun reading `id` while this one made room.
+            if self.core.frames.borrow().lookup(id).is_some() {
+                continue;
+            }
+            return self.read_into(room, id, mode).await;
         }
-        let mut frames = [0 as FrameId; N];
-        for i in 0..N {
-            frames[i] = self.fetch(ids[i], &frames[..i]).await?;
-        }
-        let (cap, pinned) = (self.cap(), self.pinned_count());
-        // The ids are distinct, so the frames are: this cannot fail.
-        self.pages
-            .get_disjoint_mut(frames.map(|f| f as usize))
-            .map_err(|_| Error::PoolFull { cap, pinned })
     }
 
     /// Allocates a new page with the next id (`page_count()`), formatted as an empty data page,
-    /// dirty, most recently used. It reaches the file when flushed or evicted.
+    /// dirty, held exclusively. It reaches the file when flushed or evicted.
     ///
     /// `async` because making room may write a dirty page back.
     ///
     /// # Errors
-    /// [`Error::PoolFull`], [`Error::TooManyPages`], or a failed write-back ([`Error::Storage`]).
-    pub async fn alloc(&mut self) -> Result<&mut Page> {
-        if self.page_count == u32::MAX - 1 {
-            let path = self.storage.path().to_path_buf();
-            return Err(Error::TooManyPages {
-                path,
-                pages: u64::from(u32::MAX),
-                max: u32::MAX - 1,
-            });
-        }
-        self.make_room(&[]).await?;
-        let frame = self.take_free_frame()?;
-        let id = self.page_count;
-        self.page_count += 1;
-        self.pages[frame as usize].format(id);
-        self.table.insert(id, frame);
-        self.lru.push_front(&mut *self.pages, frame);
-        Ok(&mut self.pages[frame as usize])
+    /// [`Error::PoolFull`], [`Error::TooManyPages`], a failed write-back ([`Error::Storage`]),
+    /// [`Error::Closed`].
+    pub async fn alloc(&self) -> Result<PageMut<'_>> {
+        self.check_open()?;
+        self.check_new_pages(1)?;
+        let room = self.make_room().await?;
+        // Other tasks may have allocated while this one made room.
+        self.check_new_pages(1)?;
+        let id = self.page_count();
+        self.core.page_count.set(id + 1);
+        let frame = self.core.install_new(room, id);
+        self.core
+            .frames
+            .borrow_mut()
+            .latch_installed(frame, Mode::Exclusive);
+        Ok(PageMut::new(&self.core, frame))
     }
 
     /// Replaces page `id` (an existing id, `< page_count()`) with an empty data page, dirty and
-    /// most recently used, without reading it: for recovery, where a page that fails
-    /// verification (torn by a crash, never written) is rebuilt from a log. A cached copy is
-    /// overwritten.
+    /// held exclusively, without reading it: for recovery, where a page that fails verification
+    /// (torn by a crash, never written) is rebuilt from a log. A cached copy is overwritten (its
+    /// pins are kept).
     ///
     /// # Errors
-    /// [`Error::PageNotFound`], [`Error::PoolFull`], or a failed write-back.
-    pub async fn init_page(&mut self, id: PageId) -> Result<&mut Page> {
-        self.check_id(id)?;
-        let frame = match self.table.get(&id) {
-            Some(&frame) => {
-                self.touch(frame);
-                frame
+    /// [`Error::PageNotFound`], [`Error::PoolFull`], a failed write-back, [`Error::Closed`].
+    pub async fn init_page(&self, id: PageId) -> Result<PageMut<'_>> {
+        loop {
+            self.check_open()?;
+            self.check_id(id)?;
+            let found = self.core.frames.borrow().lookup(id);
+            if let Some(frame) = found {
+                if LatchWait::new(&self.core, frame, id, Mode::Exclusive, true)
+                    .await
+                    .is_ok()
+                {
+                    let mut page = PageMut::new(&self.core, frame);
+                    page.format(id);
+                    return Ok(page);
+                }
+                continue;
             }
-            None => {
-                self.make_room(&[]).await?;
-                let frame = self.take_free_frame()?;
-                self.table.insert(id, frame);
-                self.lru.push_front(&mut *self.pages, frame);
-                frame
+            let room = self.make_room().await?;
+            if self.core.frames.borrow().lookup(id).is_some() {
+                continue;
             }
-        };
-        let page = &mut self.pages[frame as usize];
-        let pins = page.pin_count();
-        page.format(id);
-        for _ in 0..pins {
-            page.pin();
-        }
-        Ok(page)
-    }
-
-    /// Makes `id` resident (reading it if needed), marks it used, returns its frame. `protect`
-    /// lists frames that must not be evicted to make room.
-    ///
-    /// The hit path is inline; the miss path is a separate, boxed future. A future holding the
-    /// miss path inline would be over a kilobyte, built and moved on every hit; boxed, a hit's
-    /// future is a few words and only a miss (which waits for the device anyway) allocates.
-    #[inline]
-    pub(crate) async fn fetch(&mut self, id: PageId, protect: &[FrameId]) -> Result<FrameId> {
-        match self.hit(id) {
-            Some(frame) => Ok(frame),
-            None => Box::pin(self.load(id, protect)).await,
+            let frame = self.core.install_new(room, id);
+            self.core
+                .frames
+                .borrow_mut()
+                .latch_installed(frame, Mode::Exclusive);
+            return Ok(PageMut::new(&self.core, frame));
         }
     }
 
-    /// The frame of `id` if it is in memory, counted as a hit and marked just used.
-    #[inline]
-    fn hit(&mut self, id: PageId) -> Option<FrameId> {
-        let frame = *self.table.get(&id)?;
-        self.stats.hits += 1;
-        self.touch(frame);
-        Some(frame)
-    }
-
-    /// The miss path of [`BufferPool::fetch`]: reads, verifies and installs page `id`.
-    async fn load(&mut self, id: PageId, protect: &[FrameId]) -> Result<FrameId> {
-        self.check_id(id)?;
-        self.stats.misses += 1;
-        self.make_room(protect).await?;
-        let buf = self.take_spare()?;
-        let (res, buf) = self.storage.read_pages(id, 1, buf).await;
-        self.stats.read_ios += 1;
-        let installed = match res {
-            Ok(()) => self.install_verified(id, &buf[..PAGE_SIZE], false),
-            Err(e) => {
-                self.stats.io_errors += 1;
-                Err(e.into())
+    /// Makes room for one page: a frame taken from the free list, or freed by evicting the
+    /// policy's victim (written back first if dirty, while other tasks go on). Waits when no
+    /// frame can be freed yet but some will be without user action (reads in flight, victims
+    /// being written back); fails with [`Error::PoolFull`] when every frame is held or pinned.
+    pub(crate) async fn make_room(&self) -> Result<Reservation<'_>> {
+        loop {
+            if let Some(room) = self.try_make_room(true).await? {
+                return Ok(room);
             }
-        };
-        self.put_spare(buf);
-        installed
-    }
-
-    /// Verifies `bytes` as page `id` and puts it in a free frame, at the front of the LRU list
-    /// (`cold == false`) or at the back (`cold == true`, for scans).
-    pub(crate) fn install_verified(
-        &mut self,
-        id: PageId,
-        bytes: &[u8],
-        cold: bool,
-    ) -> Result<FrameId> {
-        if let Err(source) = jdb_layout::verify(bytes, id) {
-            self.stats.checksum_failures += 1;
-            return Err(Error::Corrupt {
-                path: self.storage.path().to_path_buf(),
-                page: id,
-                source,
-            });
-        }
-        let frame = self.take_free_frame()?;
-        self.pages[frame as usize].install(id, bytes);
-        self.table.insert(id, frame);
-        if cold {
-            self.lru.push_back(&mut *self.pages, frame);
-        } else {
-            self.lru.push_front(&mut *self.pages, frame);
-        }
-        self.stats.pages_read += 1;
-        Ok(frame)
-    }
-
-    /// Marks a resident frame as just used.
-    #[inline]
-    pub(crate) fn touch(&mut self, frame: FrameId) {
-        self.lru.touch(&mut *self.pages, frame);
-        if !self.parked.is_empty() {
-            self.parked.retain(|&f| f != frame);
         }
     }
 
-    /// `Err(Poisoned)` once a sync has failed: called before every write and sync.
-    pub(crate) fn check_poisoned(&self) -> Result<()> {
-        match &self.poisoned {
-            None => Ok(()),
-            Some(poison) => Err(Error::Poisoned {
-                path: self.storage.path().to_path_buf(),
-                first: poison.first.clone(),
-                os_error: poison.os_error,
-            }),
+    /// [`BufferPool::make_room`], except that with `may_wait == false` it returns `None` instead
+    /// of waiting for other calls' reads or write-backs: for a caller that has reads of its own
+    /// in flight, which it must go on polling.
+    pub(crate) async fn try_make_room(&self, may_wait: bool) -> Result<Option<Reservation<'_>>> {
+        loop {
+            let victim = {
+                let mut frames = self.core.frames.borrow_mut();
+                if let Some(frame) = frames.take_free() {
+                    return Ok(Some(Reservation::new(&self.core, frame)));
+                }
+                match frames.choose_victim() {
+                    Some(victim) => victim,
+                    None if !may_wait => return Ok(None),
+                    None if frames.room_coming() => {
+                        drop(frames);
+                        self.core.wait_room().await;
+                        continue;
+                    }
+                    None => return Err(frames.pool_full()),
+                }
+            };
+            let victim = Victim::new(&self.core, victim);
+            if let Some(room) = victim.try_evict() {
+                return Ok(Some(room));
+            }
+            self.clean_victim(victim.frame).await?;
+            if let Some(room) = victim.try_evict() {
+                return Ok(Some(room));
+            }
+            // Asked for (or dirtied again) while it was written: try the next victim.
         }
-    }
-
-    /// Records a failed `fdatasync`: the pool is poisoned from now on.
-    pub(crate) fn poison(&mut self, failure: &jdb_fs::Error) {
-        if self.poisoned.is_none() {
-            self.poisoned = Some(Poison {
-                first: failure.to_string(),
-                os_error: failure.raw_os_error(),
-            });
-        }
-    }
-
-    /// Whether a failed sync has poisoned the pool ([`Error::Poisoned`]).
-    pub fn is_poisoned(&self) -> bool {
-        self.poisoned.is_some()
     }
 
     pub(crate) fn check_id(&self, id: PageId) -> Result<()> {
-        if id >= self.page_count {
-            return Err(Error::PageNotFound {
-                id,
-                page_count: self.page_count,
+        let page_count = self.page_count();
+        if id >= page_count {
+            return Err(Error::PageNotFound { id, page_count });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.core.closed.get() {
+            return Err(Error::Closed {
+                path: self.path.clone(),
             });
         }
         Ok(())
     }
 
-    pub(crate) fn take_free_frame(&mut self) -> Result<FrameId> {
-        match self.free.pop() {
-            Some(frame) => Ok(frame),
-            None => Err(Error::PoolFull {
-                cap: self.cap(),
-                pinned: self.pinned_count(),
-            }),
+    /// `TooManyPages` unless `n` more pages fit in the page id space.
+    pub(crate) fn check_new_pages(&self, n: usize) -> Result<()> {
+        let pages = u64::from(self.page_count()) + n as u64;
+        if pages >= u64::from(u32::MAX) {
+            return Err(Error::TooManyPages {
+                path: self.path.clone(),
+                pages,
+                max: u32::MAX - 1,
+            });
         }
+        Ok(())
     }
 
-    /// The spare I/O buffer of `MAX_RUN` pages, or a new one if an earlier I/O kept it.
-    pub(crate) fn take_spare(&mut self) -> Result<AlignedBuf> {
-        self.take_io_buf(MAX_RUN)
+    /// The storage, for a call that is about to do I/O.
+    pub(crate) fn storage_rc(&self) -> Result<Rc<S>> {
+        self.storage.borrow().clone().ok_or_else(|| Error::Closed {
+            path: self.path.clone(),
+        })
+    }
+
+    /// Whether page `id` is in memory (does not count as a use).
+    pub fn is_cached(&self, id: PageId) -> bool {
+        let frames = self.core.frames.borrow();
+        frames
+            .lookup(id)
+            .is_some_and(|frame| frames.is_resident(frame))
+    }
+
+    /// Pages in memory.
+    pub fn len(&self) -> usize {
+        self.core.frames.borrow().resident()
+    }
+
+    /// Whether no page is in memory.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Frames in the pool.
+    pub fn cap(&self) -> usize {
+        self.core.pages.len()
+    }
+
+    /// Pages in the file plus pages allocated since open; valid ids are `0..page_count()`.
+    pub fn page_count(&self) -> u32 {
+        self.core.page_count.get()
+    }
+
+    /// Dirty pages in memory (O(cap)).
+    pub fn dirty_count(&self) -> usize {
+        self.core.frames.borrow().dirty_count()
+    }
+
+    /// The counters since open or the last [`BufferPool::reset_stats`].
+    pub fn stats(&self) -> Stats {
+        self.core.frames.borrow().stats
+    }
+
+    /// Sets every counter to zero.
+    pub fn reset_stats(&self) {
+        self.core.frames.borrow_mut().stats = Stats::default();
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The storage the pool runs on (`None` once closed).
+    pub fn storage(&self) -> Option<Rc<S>> {
+        self.storage.borrow().clone()
+    }
+
+    /// Writes (or `fdatasync`s) the kernel may still be doing for this pool, also those of
+    /// dropped calls.
+    pub fn writes_in_flight(&self) -> usize {
+        self.core.writes.in_flight()
+    }
+
+    /// Bytes of bookkeeping the pool keeps besides the pages' 4096 bytes each: page records,
+    /// frame states, flags, the policy and the page table.
+    pub fn bookkeeping_bytes(&self) -> usize {
+        self.core.pages.len() * std::mem::size_of::<RefCell<Page>>()
+            + self.core.arena.heap_bytes()
+            + self.core.frames.borrow().heap_bytes()
+    }
+
+    /// Of [`BufferPool::bookkeeping_bytes`], the page table's (which follows the part of the
+    /// file the pool has touched, not the pool's size).
+    pub fn page_table_bytes(&self) -> usize {
+        self.core.frames.borrow().table_bytes()
+    }
+
+    /// Frames in eviction order, the next victim first (tests).
+    #[cfg(any(test, feature = "testing"))]
+    #[doc(hidden)]
+    pub fn eviction_order(&self) -> Vec<PageId> {
+        let frames = self.core.frames.borrow();
+        frames
+            .policy_order()
+            .into_iter()
+            .filter_map(|f| frames.page_of(f))
+            .collect()
+    }
+}
+
+impl Core {
+    /// Formats reserved frame `room` as new page `id` (dirty) and installs it, hot.
+    pub(crate) fn install_new(&self, room: Reservation<'_>, id: PageId) -> FrameId {
+        let frame = room.into_frame();
+        // A reserved frame: no guard holds its page.
+        self.pages[frame as usize].borrow_mut().format(id);
+        self.frames.borrow_mut().install(frame, id, false);
+        frame
     }
 
     /// An I/O buffer for `n` pages: a spare if one is left (spares hold `MAX_RUN` pages), else a
     /// new one of exactly `n` pages.
-    pub(crate) fn take_io_buf(&mut self, n: usize) -> Result<AlignedBuf> {
-        match self.spares.pop() {
+    pub(crate) fn take_io_buf(&self, n: usize) -> Result<AlignedBuf> {
+        match self.spares.borrow_mut().pop() {
             Some(buf) => Ok(buf),
             None => Ok(AlignedBuf::with_cap(n * PAGE_SIZE)?),
         }
     }
 
     /// Returns an I/O buffer for reuse (keeping at most `MAX_SPARES`).
-    pub(crate) fn put_spare(&mut self, buf: AlignedBuf) {
-        if self.spares.len() < MAX_SPARES && buf.cap() >= MAX_RUN * PAGE_SIZE {
-            self.spares.push(buf);
+    pub(crate) fn put_spare(&self, buf: AlignedBuf) {
+        let mut spares = self.spares.borrow_mut();
+        if spares.len() < MAX_SPARES && buf.cap() >= MAX_RUN * PAGE_SIZE {
+            spares.push(buf);
         }
     }
 
-    pub(crate) fn pinned_count(&self) -> usize {
-        self.table
-            .values()
-            .filter(|&&f| self.pages[f as usize].is_pinned())
-            .count()
+    /// Waits until a frame is freed or becomes evictable (or a transient state ends).
+    async fn wait_room(&self) {
+        let mut registered = false;
+        poll_fn(|cx| {
+            if registered {
+                return Poll::Ready(());
+            }
+            registered = true;
+            self.frames.borrow_mut().wait_room(cx.waker());
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+/// A frame taken for a new page; given back to the free list unless installed.
+pub(crate) struct Reservation<'a> {
+    core: &'a Core,
+    frame: Option<FrameId>,
+}
+
+impl<'a> Reservation<'a> {
+    fn new(core: &'a Core, frame: FrameId) -> Self {
+        Self {
+            core,
+            frame: Some(frame),
+        }
     }
 
-    /// Whether page `id` is in memory (does not count as a use).
-    pub fn is_cached(&self, id: PageId) -> bool {
-        self.table.contains_key(&id)
+    /// The frame, now the caller's to install or read into.
+    pub(crate) fn into_frame(mut self) -> FrameId {
+        // `frame` is `None` only after this call, which consumes `self`.
+        self.frame.take().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(frame) = self.frame.take() {
+            self.core.frames.borrow_mut().release_reserved(frame);
+        }
+    }
+}
+
+/// A victim being cleaned; put back into the policy (at the cold end) unless evicted or rescued.
+struct Victim<'a> {
+    core: &'a Core,
+    frame: FrameId,
+}
+
+impl<'a> Victim<'a> {
+    fn new(core: &'a Core, frame: FrameId) -> Self {
+        Self { core, frame }
     }
 
-    /// Pages in memory.
-    pub fn len(&self) -> usize {
-        self.table.len()
+    /// Evicts the victim if it can go now (clean, unpinned, no write in flight, not rescued).
+    fn try_evict(&self) -> Option<Reservation<'a>> {
+        let writing = self.core.writes.is_writing(self.frame);
+        let mut frames = self.core.frames.borrow_mut();
+        if !frames.evictable(self.frame, writing) {
+            return None;
+        }
+        frames.evict(self.frame);
+        Some(Reservation::new(self.core, self.frame))
     }
+}
 
-    /// Whether no page is in memory.
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-
-    /// Frames in the pool.
-    pub fn cap(&self) -> usize {
-        self.pages.len()
-    }
-
-    /// Pages in the file plus pages allocated since open; valid ids are `0..page_count()`.
-    pub fn page_count(&self) -> u32 {
-        self.page_count
-    }
-
-    /// Dirty pages in memory (O(len)).
-    pub fn dirty_count(&self) -> usize {
-        self.table
-            .values()
-            .filter(|&&f| self.pages[f as usize].is_dirty())
-            .count()
-    }
-
-    /// The counters since open or the last [`BufferPool::reset_stats`].
-    pub fn stats(&self) -> Stats {
-        self.stats
-    }
-
-    /// Sets every counter to zero.
-    pub fn reset_stats(&mut self) {
-        self.stats = Stats::default();
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        self.storage.path()
-    }
-
-    /// The storage the pool runs on.
-    pub fn storage(&self) -> &S {
-        &self.storage
+impl Drop for Victim<'_> {
+    fn drop(&mut self) {
+        let mut frames = self.core.frames.borrow_mut();
+        if frames.is_victim(self.frame) {
+            frames.unevict(self.frame, true);
+        }
     }
 }
 
@@ -476,10 +624,10 @@ fn torn_in_header(page: &[u8]) -> bool {
 impl<S: Storage> Drop for BufferPool<S> {
     fn drop(&mut self) {
         let dirty = self.dirty_count();
-        if dirty > 0 {
+        if dirty > 0 && !self.core.closed.get() {
             log::warn!(
                 "{}: buffer pool dropped with {dirty} dirty pages not written; call close() or sync() first",
-                self.storage.path().display()
+                self.path.display()
             );
         }
     }

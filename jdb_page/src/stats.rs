@@ -6,10 +6,13 @@
 /// request is 16 `pages_read` and 1 `read_ios`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Requests (`get`, `get_many`, ...) answered from memory.
+    /// Requests (`get`, `read`, `get_group`, ...) answered from memory.
     pub hits: u64,
-    /// Requests that had to read the page from the file.
+    /// Requests that had to read the page from the file (or wait for another task's read of it).
     pub misses: u64,
+    /// Of the misses, those that waited for a read another task had begun of the same page
+    /// (one read served them all).
+    pub shared_reads: u64,
     /// Pages read from the file.
     pub pages_read: u64,
     /// Pages written to the file.

@@ -15,12 +15,12 @@ use jdb_page::{
 #[test]
 fn synced_pages_survive_a_crash_and_unsynced_changes_are_lost() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(10, 3).await;
+        let (disk, pool) = synced_pool(10, 3).await;
         for id in 0..10 {
-            write(&mut pool, id, 1).await; // cap 3: most of these are written back on eviction
+            write(&pool, id, 1).await; // cap 3: most of these are written back on eviction
         }
         for _ in 0..2 {
-            let page = pool.alloc().await.unwrap();
+            let mut page = pool.alloc().await.unwrap();
             let id = page.id();
             page.data_mut()[..64].copy_from_slice(&pattern(id, 1));
         }
@@ -28,10 +28,10 @@ fn synced_pages_survive_a_crash_and_unsynced_changes_are_lost() {
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
 
-        let mut pool = open(&disk, 3).await;
+        let pool = open(&disk, 3).await;
         assert_eq!(pool.page_count(), 10);
         for id in 0..10 {
-            expect(&mut pool, id, 0).await;
+            expect(&pool, id, 0).await;
         }
         assert!(matches!(
             pool.get(10).await,
@@ -67,17 +67,17 @@ fn after(id: PageId) -> After {
 /// Synced state: 12 pages at version 1; then pages `CHANGED` go to version 2 (some written back
 /// by eviction, page 3 flushed) and pages 12 and 13 are allocated at version 2; then a crash.
 async fn crash_after_changes(crash: Crash) -> MemDisk {
-    let (disk, mut pool) = synced_pool(12, 4).await;
+    let (disk, pool) = synced_pool(12, 4).await;
     for id in 0..12 {
-        write(&mut pool, id, 1).await;
+        write(&pool, id, 1).await;
     }
     pool.sync().await.unwrap();
     for id in CHANGED {
-        write(&mut pool, id, 2).await;
+        write(&pool, id, 2).await;
     }
     pool.flush_page(3).await.unwrap();
     for _ in 0..2 {
-        let page = pool.alloc().await.unwrap();
+        let mut page = pool.alloc().await.unwrap();
         let id = page.id();
         page.data_mut()[..64].copy_from_slice(&pattern(id, 2));
     }
@@ -99,7 +99,7 @@ fn every_crash_mode_keeps_what_sync_covered() {
     for crash in modes {
         block_on(async {
             let disk = crash_after_changes(crash).await;
-            let mut pool = open(&disk, 4).await;
+            let pool = open(&disk, 4).await;
             let count = pool.page_count();
             assert!((12..=14).contains(&count), "{crash:?}: {count} pages");
             for id in 0..count {
@@ -126,7 +126,7 @@ fn every_crash_mode_keeps_what_sync_covered() {
             }
             match crash {
                 Crash::LoseUnsynced => assert_eq!(count, 12),
-                Crash::KeepUnsynced => expect(&mut pool, 3, 2).await,
+                Crash::KeepUnsynced => expect(&pool, 3, 2).await,
                 _ => {}
             }
         });
@@ -137,20 +137,20 @@ fn every_crash_mode_keeps_what_sync_covered() {
 #[test]
 fn a_page_torn_by_a_crash_reads_as_corrupt_never_as_data() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(6, 6).await;
-        write(&mut pool, 3, 1).await;
+        let (disk, pool) = synced_pool(6, 6).await;
+        write(&pool, 3, 1).await;
         pool.flush_page(3).await.unwrap();
         drop(pool);
         // The header and 8 bytes of payload reached the disk, the rest of the page is old.
         disk.crash(Crash::TearLast { bytes: 40 });
 
-        let mut pool = open(&disk, 6).await;
+        let pool = open(&disk, 6).await;
         assert_torn(pool.get(3).await, 3);
         assert!(!pool.is_cached(3), "a corrupt page is never cached");
         assert_torn(pool.get(3).await, 3);
         assert_eq!(pool.stats().checksum_failures, 2);
         for id in [0, 1, 2, 4, 5] {
-            expect(&mut pool, id, 0).await;
+            expect(&pool, id, 0).await;
         }
     });
 }
@@ -158,9 +158,9 @@ fn a_page_torn_by_a_crash_reads_as_corrupt_never_as_data() {
 #[test]
 fn a_crash_inside_a_multi_page_write_tears_only_the_page_it_stopped_in() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(8, 8).await;
+        let (disk, pool) = synced_pool(8, 8).await;
         for id in 2..6 {
-            write(&mut pool, id, 1).await;
+            write(&pool, id, 1).await;
         }
         let writes = disk.faults().calls(IoKind::Write);
         pool.flush_all().await.unwrap();
@@ -174,9 +174,9 @@ fn a_crash_inside_a_multi_page_write_tears_only_the_page_it_stopped_in() {
             bytes: 2 * 4096 + 40,
         });
 
-        let mut pool = open(&disk, 8).await;
+        let pool = open(&disk, 8).await;
         for (id, v) in [(0, 0), (1, 0), (2, 1), (3, 1), (5, 0), (6, 0), (7, 0)] {
-            expect(&mut pool, id, v).await;
+            expect(&pool, id, v).await;
         }
         assert_torn(pool.get(4).await, 4);
     });
@@ -186,20 +186,21 @@ fn a_crash_inside_a_multi_page_write_tears_only_the_page_it_stopped_in() {
 fn a_new_page_torn_by_a_crash_past_the_synced_end_is_corrupt() {
     block_on(async {
         for (bytes, pages_after) in [(40, 3), (0, 2)] {
-            let (disk, mut pool) = synced_pool(2, 4).await;
-            let page = pool.alloc().await.unwrap();
+            let (disk, pool) = synced_pool(2, 4).await;
+            let mut page = pool.alloc().await.unwrap();
             page.data_mut()[..64].copy_from_slice(&pattern(2, 1));
+            drop(page);
             pool.flush_page(2).await.unwrap();
             drop(pool);
             disk.crash(Crash::TearLast { bytes });
-            let mut pool = open(&disk, 4).await;
+            let pool = open(&disk, 4).await;
             assert_eq!(pool.page_count(), pages_after);
             if pages_after == 3 {
                 assert_torn(pool.get(2).await, 2);
             } else {
                 assert!(matches!(pool.get(2).await, Err(Error::PageNotFound { .. })));
             }
-            expect(&mut pool, 1, 0).await;
+            expect(&pool, 1, 0).await;
         }
     });
 }
@@ -212,13 +213,13 @@ fn a_new_page_torn_by_a_crash_past_the_synced_end_is_corrupt() {
 fn a_first_page_torn_inside_its_header_is_reported_by_get_not_by_open() {
     block_on(async {
         let disk = MemDisk::new();
-        let mut pool = open(&disk, 4).await;
+        let pool = open(&disk, 4).await;
         pool.alloc().await.unwrap();
         pool.flush_all().await.unwrap();
         drop(pool);
         disk.crash(Crash::TearLast { bytes: 16 });
 
-        let mut pool = jdb_page::BufferPool::open(disk.storage(), 4)
+        let pool = jdb_page::BufferPool::open(disk.storage(), 4)
             .await
             .expect("a torn first page must not make the file unopenable");
         assert!(matches!(
@@ -232,17 +233,17 @@ fn a_first_page_torn_inside_its_header_is_reported_by_get_not_by_open() {
 fn opening_and_reading_after_a_crash_never_writes_to_the_file() {
     for seed in 0..16 {
         block_on(async {
-            let (disk, mut pool) = synced_pool(16, 4).await;
+            let (disk, pool) = synced_pool(16, 4).await;
             for i in 0..24u32 {
                 let id = (i * 7 + seed as u32) % 16;
-                write(&mut pool, id, (i % 5) as u8 + 1).await;
+                write(&pool, id, (i % 5) as u8 + 1).await;
             }
             drop(pool);
             disk.crash(Crash::Random { seed });
             let (live, durable) = (disk.live_image(), disk.durable_image());
             let writes = disk.faults().calls(IoKind::Write);
 
-            let mut pool = open(&disk, 3).await;
+            let pool = open(&disk, 3).await;
             for round in 0..2 {
                 for id in 0..pool.page_count() {
                     match pool.get(id).await {
@@ -251,7 +252,7 @@ fn opening_and_reading_after_a_crash_never_writes_to_the_file() {
                     }
                 }
             }
-            pool.close().await.map_err(|(e, _)| e).unwrap();
+            pool.close().await.unwrap();
             assert_eq!(disk.faults().calls(IoKind::Write), writes, "seed {seed}");
             assert!(disk.live_image() == live, "seed {seed}: live image changed");
             assert!(
@@ -269,9 +270,9 @@ fn opening_and_reading_a_real_file_after_a_crash_never_writes_to_it() {
         let path = common::db_path(dir.path());
         let file = FaultyStorage::new(jdb_fs::File::create(&path).await.unwrap());
         let faults = file.faults().clone();
-        let mut pool = jdb_page::BufferPool::open(file, 2).await.unwrap();
+        let pool = jdb_page::BufferPool::open(file, 2).await.unwrap();
         for _ in 0..6 {
-            let page = pool.alloc().await.unwrap();
+            let mut page = pool.alloc().await.unwrap();
             let id = page.id();
             page.data_mut()[..64].copy_from_slice(&pattern(id, 0));
         }
@@ -284,7 +285,7 @@ fn opening_and_reading_a_real_file_after_a_crash_never_writes_to_it() {
         drop(pool); // the process dies: dirty pages are gone, a torn page is on disk
 
         let before = std::fs::read(&path).unwrap();
-        let mut pool = common::reopen_pool(&path, 2).await;
+        let pool = common::reopen_pool(&path, 2).await;
         let mut corrupt = 0;
         for _ in 0..2 {
             for id in 0..pool.page_count() {
@@ -296,7 +297,7 @@ fn opening_and_reading_a_real_file_after_a_crash_never_writes_to_it() {
             }
         }
         assert!(corrupt > 0, "the torn page is reported");
-        pool.close().await.map_err(|(e, _)| e).unwrap();
+        pool.close().await.unwrap();
         assert!(std::fs::read(&path).unwrap() == before, "the file changed");
     });
 }

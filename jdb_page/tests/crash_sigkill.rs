@@ -97,13 +97,13 @@ fn sigkill_child() {
     let first: u64 = first.parse().unwrap();
     common::block_on(async {
         let file = File::open_rw(path).await.unwrap();
-        let mut pool = BufferPool::open(file, CHILD_CAP).await.unwrap();
+        let pool = BufferPool::open(file, CHILD_CAP).await.unwrap();
         assert_eq!(pool.page_count(), pages_at(first - 1));
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut out = std::io::stdout();
         for g in first.. {
             while pool.page_count() < pages_at(g) {
-                let page = pool.alloc().await.unwrap();
+                let mut page = pool.alloc().await.unwrap();
                 let id = page.id();
                 page.data_mut().copy_from_slice(&payload(id, g));
             }
@@ -151,7 +151,7 @@ async fn check_file(path: &Path, synced: u64) -> Found {
     let before = std::fs::read(path).unwrap();
     let in_flight = synced + 1;
     let pool_file = File::open_rw(path).await.unwrap();
-    let mut pool = BufferPool::open(pool_file, 8).await.unwrap();
+    let pool = BufferPool::open(pool_file, 8).await.unwrap();
     let count = pool.page_count();
     assert!(
         (pages_at(synced)..=pages_at(in_flight)).contains(&count),
@@ -237,13 +237,13 @@ fn sigkill_at_random_moments_loses_no_synced_page() {
 
     // Generation 0, written in-process.
     common::block_on(async {
-        let mut pool = common::create_pool(&path, 16).await;
+        let pool = common::create_pool(&path, 16).await;
         for _ in 0..pages_at(0) {
-            let page = pool.alloc().await.unwrap();
+            let mut page = pool.alloc().await.unwrap();
             let id = page.id();
             page.data_mut().copy_from_slice(&payload(id, 0));
         }
-        pool.close().await.map_err(|(e, _)| e).unwrap();
+        pool.close().await.unwrap();
     });
 
     let exe = std::env::current_exe().unwrap();

@@ -14,12 +14,12 @@ use jdb_page::{
 fn a_full_disk_fails_every_write_until_cleared_and_loses_nothing() {
     block_on(async {
         let disk = MemDisk::new();
-        let mut pool = open(&disk, 4).await;
+        let pool = open(&disk, 4).await;
         disk.faults().fail_always(IoKind::Write, Fault::NoSpace);
 
         // Four pages fit in free frames; the fifth needs a write-back, which fails.
         for id in 0..4 {
-            let page = pool.alloc().await.unwrap();
+            let mut page = pool.alloc().await.unwrap();
             assert_eq!(page.id(), id);
             page.data_mut()[..64].copy_from_slice(&pattern(id, 1));
         }
@@ -29,8 +29,7 @@ fn a_full_disk_fails_every_write_until_cleared_and_loses_nothing() {
         assert_io_err(pool.flush_page(2).await, "write", ENOSPC);
         assert_io_err(pool.flush_all().await, "write", ENOSPC);
         assert_io_err(pool.sync().await, "write", ENOSPC);
-        let (err, returned) = pool.close().await.expect_err("close must fail");
-        pool = returned;
+        let err = pool.close().await.expect_err("close must fail");
         assert_io_err::<()>(Err(err), "write", ENOSPC);
         assert_eq!(disk.faults().calls(IoKind::Sync), 0, "never synced");
         assert!(disk.live_image().is_empty(), "nothing reached the file");
@@ -41,9 +40,9 @@ fn a_full_disk_fails_every_write_until_cleared_and_loses_nothing() {
             (4, 4, 4)
         );
         for id in 0..4 {
-            expect(&mut pool, id, 1).await;
+            expect(&pool, id, 1).await;
         }
-        write(&mut pool, 3, 2).await;
+        write(&pool, 3, 2).await;
 
         // Space is freed: one sync writes everything.
         disk.faults().clear();
@@ -51,10 +50,10 @@ fn a_full_disk_fails_every_write_until_cleared_and_loses_nothing() {
         assert_eq!(pool.alloc().await.unwrap().id(), 4);
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 4).await;
+        let pool = open(&disk, 4).await;
         assert_eq!(pool.page_count(), 4, "page 4 was never synced");
         for (id, v) in [(0, 1), (1, 1), (2, 1), (3, 2)] {
-            expect(&mut pool, id, v).await;
+            expect(&pool, id, v).await;
         }
     });
 }
@@ -62,8 +61,8 @@ fn a_full_disk_fails_every_write_until_cleared_and_loses_nothing() {
 #[test]
 fn a_torn_write_is_an_error_and_the_next_flush_repairs_the_page() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(4, 4).await;
-        write(&mut pool, 2, 1).await;
+        let (disk, pool) = synced_pool(4, 4).await;
+        write(&pool, 2, 1).await;
 
         // Header and 8 bytes of payload reach the file, the rest of the page stays old.
         disk.faults()
@@ -82,32 +81,32 @@ fn a_torn_write_is_an_error_and_the_next_flush_repairs_the_page() {
         // Anyone reading the file now sees a corrupt page, never its bytes.
         {
             let copy = MemDisk::with_image(live);
-            let mut reader = BufferPool::open(copy.storage(), 4).await.unwrap();
+            let reader = BufferPool::open(copy.storage(), 4).await.unwrap();
             assert_torn(reader.get(2).await, 2);
             assert!(!reader.is_cached(2));
             assert_eq!(reader.stats().checksum_failures, 1);
             assert_torn(reader.get(2).await, 2);
-            expect(&mut reader, 1, 0).await;
+            expect(&reader, 1, 0).await;
         }
 
         // The owner still has the page and writes it whole.
-        expect(&mut pool, 2, 1).await;
+        expect(&pool, 2, 1).await;
         pool.flush_page(2).await.unwrap();
         assert!(jdb_layout::verify(image_page(&disk.live_image(), 2), 2).is_ok());
         pool.sync().await.unwrap();
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 4).await;
-        expect(&mut pool, 2, 1).await;
+        let pool = open(&disk, 4).await;
+        expect(&pool, 2, 1).await;
     });
 }
 
 #[test]
 fn a_torn_multi_page_write_keeps_the_whole_run_dirty() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(6, 8).await;
+        let (disk, pool) = synced_pool(6, 8).await;
         for id in 1..5 {
-            write(&mut pool, id, 1).await;
+            write(&pool, id, 1).await;
         }
         // One request for pages 1..=4; it stops in the middle of page 3.
         disk.faults().fail_nth(
@@ -128,9 +127,9 @@ fn a_torn_multi_page_write_keeps_the_whole_run_dirty() {
         // A crash before the retry: the torn write was never synced, the old pages come back.
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 8).await;
+        let pool = open(&disk, 8).await;
         for id in 0..6 {
-            expect(&mut pool, id, 0).await;
+            expect(&pool, id, 0).await;
         }
     });
 }

@@ -17,8 +17,8 @@ fn a_failed_read_returns_eio_and_caches_nothing() {
     block_on(async {
         let (disk, pool) = synced_pool(4, 2).await;
         drop(pool);
-        let mut pool = open(&disk, 2).await;
-        expect(&mut pool, 0, 0).await;
+        let pool = open(&disk, 2).await;
+        expect(&pool, 0, 0).await;
 
         disk.faults().fail_nth(IoKind::Read, 1, Fault::Eio);
         assert_io_err(pool.get(3).await, "read", EIO);
@@ -28,42 +28,42 @@ fn a_failed_read_returns_eio_and_caches_nothing() {
         assert_eq!(pool.stats().pages_read, 1);
 
         // The pool still works, and the page reads back once the disk does.
-        expect(&mut pool, 3, 0).await;
-        expect(&mut pool, 0, 0).await;
+        expect(&pool, 3, 0).await;
+        expect(&pool, 0, 0).await;
     });
 }
 
 #[test]
 fn while_reads_fail_cached_pages_are_still_served_and_writable() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(4, 4).await;
+        let (disk, pool) = synced_pool(4, 4).await;
         drop(pool);
-        pool = open(&disk, 4).await;
-        expect(&mut pool, 1, 0).await;
+        let pool = open(&disk, 4).await;
+        expect(&pool, 1, 0).await;
         disk.faults().fail_always(IoKind::Read, Fault::Eio);
         for _ in 0..3 {
             assert_io_err(pool.get(2).await, "read", EIO);
         }
-        write(&mut pool, 1, 1).await;
-        expect(&mut pool, 1, 1).await;
+        write(&pool, 1, 1).await;
+        expect(&pool, 1, 1).await;
         assert_eq!(pool.len(), 1);
 
         disk.faults().clear();
-        expect(&mut pool, 2, 0).await;
+        expect(&pool, 2, 0).await;
         pool.sync().await.unwrap();
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 4).await;
-        expect(&mut pool, 1, 1).await;
+        let pool = open(&disk, 4).await;
+        expect(&pool, 1, 1).await;
     });
 }
 
 #[test]
 fn a_failed_eviction_write_keeps_the_victim_dirty_and_in_memory() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(4, 2).await;
-        write(&mut pool, 0, 1).await;
-        write(&mut pool, 1, 1).await;
+        let (disk, pool) = synced_pool(4, 2).await;
+        write(&pool, 0, 1).await;
+        write(&pool, 1, 1).await;
         let durable = disk.durable_image();
         pool.reset_stats();
 
@@ -81,26 +81,26 @@ fn a_failed_eviction_write_keeps_the_victim_dirty_and_in_memory() {
         assert_eq!(disk.durable_image(), durable, "nothing became durable");
 
         // The disk recovers: the same requests succeed, the victims are written.
-        expect(&mut pool, 2, 0).await;
+        expect(&pool, 2, 0).await;
         assert_eq!(pool.alloc().await.unwrap().id(), 4);
-        expect(&mut pool, 0, 1).await;
-        expect(&mut pool, 1, 1).await;
+        expect(&pool, 0, 1).await;
+        expect(&pool, 1, 1).await;
         pool.sync().await.unwrap();
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 2).await;
+        let pool = open(&disk, 2).await;
         assert_eq!(pool.page_count(), 5);
-        expect(&mut pool, 0, 1).await;
-        expect(&mut pool, 1, 1).await;
-        expect(&mut pool, 2, 0).await;
+        expect(&pool, 0, 1).await;
+        expect(&pool, 1, 1).await;
+        expect(&pool, 2, 0).await;
     });
 }
 
 #[test]
 fn a_failed_flush_page_keeps_the_page_dirty_until_a_flush_succeeds() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(3, 4).await;
-        write(&mut pool, 1, 1).await;
+        let (disk, pool) = synced_pool(3, 4).await;
+        write(&pool, 1, 1).await;
         let live = disk.live_image();
 
         disk.faults().fail_nth(IoKind::Write, 1, Fault::Eio);
@@ -114,19 +114,19 @@ fn a_failed_flush_page_keeps_the_page_dirty_until_a_flush_succeeds() {
         pool.sync().await.unwrap();
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 4).await;
-        expect(&mut pool, 1, 1).await;
+        let pool = open(&disk, 4).await;
+        expect(&pool, 1, 1).await;
     });
 }
 
 #[test]
 fn a_failed_flush_all_leaves_the_failed_and_unwritten_runs_dirty() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(8, 8).await;
+        let (disk, pool) = synced_pool(8, 8).await;
         // Three runs: 0..=1, 4, 6..=7, written in page order, one request each, up to
         // FLUSH_DEPTH (2) in flight: the run after the failed one may already be on its way.
         for id in [0, 1, 4, 6, 7] {
-            write(&mut pool, id, 1).await;
+            write(&pool, id, 1).await;
         }
         let writes = disk.faults().calls(IoKind::Write);
         disk.faults().fail_nth(IoKind::Write, 2, Fault::Eio);
@@ -163,10 +163,10 @@ fn a_failed_flush_all_leaves_the_failed_and_unwritten_runs_dirty() {
         pool.sync().await.unwrap();
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 8).await;
+        let pool = open(&disk, 8).await;
         for id in 0..8 {
             let v = u8::from([0, 1, 4, 6, 7].contains(&id));
-            expect(&mut pool, id, v).await;
+            expect(&pool, id, v).await;
         }
     });
 }
@@ -174,9 +174,9 @@ fn a_failed_flush_all_leaves_the_failed_and_unwritten_runs_dirty() {
 #[test]
 fn a_failed_write_during_sync_is_an_error_and_nothing_new_is_durable() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(4, 4).await;
+        let (disk, pool) = synced_pool(4, 4).await;
         for id in 0..4 {
-            write(&mut pool, id, 1).await;
+            write(&pool, id, 1).await;
         }
         let durable = disk.durable_image();
         let syncs = disk.syncs();
@@ -190,9 +190,9 @@ fn a_failed_write_during_sync_is_an_error_and_nothing_new_is_durable() {
         // A crash now keeps the last synced state.
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 4).await;
+        let pool = open(&disk, 4).await;
         for id in 0..4 {
-            expect(&mut pool, id, 0).await;
+            expect(&pool, id, 0).await;
         }
     });
 }
@@ -200,9 +200,9 @@ fn a_failed_write_during_sync_is_an_error_and_nothing_new_is_durable() {
 #[test]
 fn after_a_failed_sync_a_retry_makes_every_page_durable() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(4, 2).await;
+        let (disk, pool) = synced_pool(4, 2).await;
         for id in 0..4 {
-            write(&mut pool, id, 1).await; // cap 2: pages 0 and 1 are written back on eviction
+            write(&pool, id, 1).await; // cap 2: pages 0 and 1 are written back on eviction
         }
         disk.faults().fail_nth(IoKind::Write, 1, Fault::Eio);
         assert_io_err(pool.sync().await, "write", EIO);
@@ -210,9 +210,9 @@ fn after_a_failed_sync_a_retry_makes_every_page_durable() {
         assert_eq!(pool.dirty_count(), 0);
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 2).await;
+        let pool = open(&disk, 2).await;
         for id in 0..4 {
-            expect(&mut pool, id, 1).await;
+            expect(&pool, id, 1).await;
         }
     });
 }
@@ -220,9 +220,9 @@ fn after_a_failed_sync_a_retry_makes_every_page_durable() {
 #[test]
 fn a_failed_fdatasync_is_an_error_and_durability_waits_for_a_successful_one() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(4, 4).await;
+        let (disk, pool) = synced_pool(4, 4).await;
         for id in 0..4 {
-            write(&mut pool, id, 1).await;
+            write(&pool, id, 1).await;
         }
         let durable = disk.durable_image();
         disk.faults().fail_nth(IoKind::Sync, 1, Fault::Eio);
@@ -233,15 +233,15 @@ fn a_failed_fdatasync_is_an_error_and_durability_waits_for_a_successful_one() {
         // Crash before a retry: the last synced state, exactly.
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 4).await;
+        let pool = open(&disk, 4).await;
         for id in 0..4 {
-            expect(&mut pool, id, 0).await;
+            expect(&pool, id, 0).await;
         }
 
         // The same again, but a retry would succeed: the pool is poisoned, so it fails, and
         // only a reopen writes again.
         for id in 0..4 {
-            write(&mut pool, id, 2).await;
+            write(&pool, id, 2).await;
         }
         let syncs = disk.syncs();
         disk.faults().fail_nth(IoKind::Sync, 1, Fault::Eio);
@@ -250,9 +250,9 @@ fn a_failed_fdatasync_is_an_error_and_durability_waits_for_a_successful_one() {
         assert_eq!(disk.syncs(), syncs, "no fdatasync once poisoned");
         drop(pool);
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 4).await;
+        let pool = open(&disk, 4).await;
         for id in 0..4 {
-            expect(&mut pool, id, 0).await;
+            expect(&pool, id, 0).await;
         }
     });
 }
@@ -274,33 +274,32 @@ fn assert_poisoned<T: std::fmt::Debug>(res: jdb_page::Result<T>) {
 #[test]
 fn after_a_failed_fdatasync_every_write_and_sync_fails_until_reopen() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(4, 2).await;
-        write(&mut pool, 0, 1).await;
+        let (disk, pool) = synced_pool(4, 2).await;
+        write(&pool, 0, 1).await;
         disk.faults().fail_nth(IoKind::Sync, 1, Fault::Eio);
         assert_io_err(pool.sync().await, "fdatasync", EIO);
         assert!(pool.is_poisoned());
         let writes = disk.unsynced_writes();
         // Each way the pool writes: all refused, the sync that would now succeed too. Both
         // cached pages dirty, so `get(2)` needs a write-back.
-        write(&mut pool, 1, 1).await;
-        write(&mut pool, 0, 2).await;
+        write(&pool, 1, 1).await;
+        write(&pool, 0, 2).await;
         assert_poisoned(pool.flush_page(1).await);
         assert_poisoned(pool.flush_all().await);
         assert_poisoned(pool.get(2).await.map(|_| ()));
         assert_poisoned(pool.sync().await);
-        let (err, pool) = pool.close().await.expect_err("close of a poisoned pool");
+        let err = pool.close().await.expect_err("close of a poisoned pool");
         assert_poisoned::<()>(Err(err));
         assert_eq!(disk.unsynced_writes(), writes, "nothing written once poisoned");
         // Reads of cached pages still work.
-        let mut pool = pool;
-        expect(&mut pool, 0, 2).await;
+        expect(&pool, 0, 2).await;
         let text = pool.sync().await.unwrap_err().to_string();
         assert!(text.contains("poisoned") && text.contains("reopen"), "{text}");
 
         // Reopened, the pool writes again.
         drop(pool);
-        let mut pool = open(&disk, 2).await;
-        write(&mut pool, 3, 9).await;
+        let pool = open(&disk, 2).await;
+        write(&pool, 3, 9).await;
         pool.sync().await.unwrap();
         assert!(!pool.is_poisoned());
     });
@@ -309,39 +308,40 @@ fn after_a_failed_fdatasync_every_write_and_sync_fails_until_reopen() {
 #[test]
 fn close_that_fails_hands_the_pool_back_with_its_dirty_pages() {
     block_on(async {
-        let (disk, mut pool) = synced_pool(3, 3).await;
-        write(&mut pool, 2, 1).await;
+        let (disk, pool) = synced_pool(3, 3).await;
+        write(&pool, 2, 1).await;
         disk.faults().fail_nth(IoKind::Write, 1, Fault::Eio);
-        let (err, mut pool) = pool.close().await.expect_err("close must fail");
+        let err = pool.close().await.expect_err("close must fail");
         assert_io_err::<()>(Err(err), "write", EIO);
         assert_eq!(pool.dirty_count(), 1);
-        expect(&mut pool, 2, 1).await;
+        expect(&pool, 2, 1).await;
 
-        pool.close().await.map_err(|(e, _)| e).unwrap();
+        pool.close().await.unwrap();
         disk.crash(Crash::LoseUnsynced);
-        let mut pool = open(&disk, 3).await;
-        expect(&mut pool, 2, 1).await;
+        let pool = open(&disk, 3).await;
+        expect(&pool, 2, 1).await;
 
         // A failed fdatasync in close: the pool comes back, poisoned.
-        write(&mut pool, 2, 2).await;
+        write(&pool, 2, 2).await;
         disk.faults().fail_nth(IoKind::Sync, 1, Fault::Eio);
-        let (err, pool) = pool.close().await.expect_err("close must fail");
+        let err = pool.close().await.expect_err("close must fail");
         assert_io_err::<()>(Err(err), "fdatasync", EIO);
-        let (err, _pool) = pool.close().await.expect_err("poisoned");
+        let err = pool.close().await.expect_err("poisoned");
         assert_poisoned::<()>(Err(err));
     });
 }
 
 #[test]
-fn get_many_that_fails_on_its_second_read_leaves_the_first_page_usable() {
+fn a_failed_read_while_holding_another_page_leaves_that_page_held_and_usable() {
     block_on(async {
         let (disk, pool) = synced_pool(4, 4).await;
         drop(pool);
-        let mut pool = open(&disk, 4).await;
-        disk.faults().fail_nth(IoKind::Read, 2, Fault::Eio);
-        assert_io_err(pool.get_many([1, 3]).await, "read", EIO);
+        let pool = open(&disk, 4).await;
+        let a = pool.get(1).await.unwrap();
+        disk.faults().fail_nth(IoKind::Read, 1, Fault::Eio);
+        assert_io_err(pool.get(3).await.map(|_| ()), "read", EIO);
         assert!(pool.is_cached(1) && !pool.is_cached(3));
-        let [a, b] = pool.get_many([1, 3]).await.unwrap();
+        let b = pool.get(3).await.unwrap();
         assert_eq!(
             (a.data()[..64].to_vec(), b.data()[..64].to_vec()),
             (pattern(1, 0), pattern(3, 0))
@@ -357,9 +357,9 @@ fn on_a_real_file_failed_writes_lose_nothing_and_a_torn_one_reads_as_corrupt() {
         let path = common::db_path(dir.path());
         let file = FaultyStorage::new(jdb_fs::File::create(&path).await.unwrap());
         let faults = file.faults().clone();
-        let mut pool = BufferPool::open(file, 2).await.unwrap();
+        let pool = BufferPool::open(file, 2).await.unwrap();
         for v in 0..3u8 {
-            let page = pool.alloc().await.unwrap();
+            let mut page = pool.alloc().await.unwrap();
             let id = page.id();
             page.data_mut()[..64].copy_from_slice(&pattern(id, v));
         }
@@ -379,14 +379,14 @@ fn on_a_real_file_failed_writes_lose_nothing_and_a_torn_one_reads_as_corrupt() {
         assert_io_err(pool.flush_page(1).await, "write", EIO);
         assert!(pool.is_cached(1));
         {
-            let mut reader = common::reopen_pool(&path, 4).await;
+            let reader = common::reopen_pool(&path, 4).await;
             assert_torn(reader.get(1).await, 1);
             assert_eq!(reader.get(0).await.unwrap().data()[..64], pattern(0, 0)[..]);
         }
 
         // The disk recovers: closing writes everything.
-        pool.close().await.map_err(|(e, _)| e).unwrap();
-        let mut pool = common::reopen_pool(&path, 2).await;
+        pool.close().await.unwrap();
+        let pool = common::reopen_pool(&path, 2).await;
         for (id, v) in [(0, 9), (1, 9), (2, 2)] {
             assert_eq!(pool.get(id).await.unwrap().data()[..64], pattern(id, v)[..]);
         }
@@ -399,8 +399,8 @@ fn a_failed_multi_page_read_caches_none_of_its_pages() {
     block_on(async {
         let (disk, pool) = synced_pool(12, 16).await;
         drop(pool);
-        let mut pool = open(&disk, 16).await;
-        expect(&mut pool, 2, 0).await;
+        let pool = open(&disk, 16).await;
+        expect(&pool, 2, 0).await;
 
         // get_group(0, 6): page 2 is cached, so runs 0..=1 and 3..=5; the second read fails.
         disk.faults().fail_nth(IoKind::Read, 2, Fault::Eio);

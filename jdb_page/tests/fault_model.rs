@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use fault_support::*;
 use jdb_page::{
-    BufferPool, Error, Page, PageId,
+    BufferPool, Error, Page, PageId, PageMut,
     testing::{Crash, EIO, ENOSPC, Fault, IoKind, MemDisk, Rng},
 };
 
@@ -178,7 +178,7 @@ impl Sim {
 
     /// `get(id)` with every check that does not depend on the caller: content, errors, and
     /// that a failure cached nothing and lost no dirty page. Returns the page on success.
-    async fn get(&mut self, id: PageId) -> Option<&mut Page> {
+    async fn get(&mut self, id: PageId) -> Option<PageMut<'_>> {
         let was_cached = self.pool().is_cached(id);
         let dirty = self.pool().dirty_count();
         let reads = self.disk.faults().calls(IoKind::Read);
@@ -477,6 +477,7 @@ impl Sim {
                     for id in first..first + n as PageId {
                         let page = self.pool().get(id).await.unwrap();
                         assert!(page.is_dirty() && page.data() == &fresh[..]);
+                        drop(page);
                         self.m.live.push(Slot::Known(fresh.clone()));
                         self.m.since_sync.push(vec![fresh.clone()]);
                     }
@@ -557,23 +558,26 @@ impl Sim {
                 self.check_cached(sorted.into_iter()).await;
             }
             Op::Write(id, range, byte) => {
-                if let Some(page) = self.get(id).await {
+                let payload = self.get(id).await.map(|mut page| {
                     page.data_mut()[range].fill(byte);
                     assert!(page.is_dirty());
-                    let payload = page.data().to_vec();
+                    page.data().to_vec()
+                });
+                if let Some(payload) = payload {
                     self.m.changed(id, payload);
                 }
             }
             Op::Pin(id) => {
-                if let Some(page) = self.get(id).await {
-                    page.pin();
+                let pinned = self.get(id).await.map(|mut page| page.pin()).is_some();
+                if pinned {
                     *self.m.pins.entry(id).or_default() += 1;
                 }
             }
             Op::Unpin(id) => {
-                let page = self.get(id).await.expect("a pinned page is a hit");
+                let mut page = self.get(id).await.expect("a pinned page is a hit");
                 assert!(page.is_pinned());
                 page.unpin();
+                drop(page);
                 *self.m.pins.get_mut(&id).unwrap() -= 1;
             }
             Op::FlushPage(id) => {
@@ -605,15 +609,14 @@ impl Sim {
             }
             Op::CloseAndOpen => {
                 self.counts.reopens += 1;
-                let pool = self.pool.take().unwrap();
-                match pool.close().await {
+                match self.pool().close().await {
                     Ok(()) => {
                         self.outcome(&Ok::<(), Error>(()));
                         self.m.synced();
+                        drop(self.pool.take());
                         self.reopen().await;
                     }
-                    Err((e, pool)) => {
-                        self.pool = Some(pool);
+                    Err(e) => {
                         assert!(self.outcome_upto(&Err::<(), _>(e), FLUSH_DEPTH));
                     }
                 }

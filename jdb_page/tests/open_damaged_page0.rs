@@ -11,13 +11,13 @@ use jdb_page::{BufferPool, Error};
 
 /// Writes a synced file of `n` pages, page `id` holding `pattern(id, 1)`; returns its bytes.
 async fn make_file(path: &std::path::Path, n: u32) -> Vec<u8> {
-    let mut pool = create_pool(path, 4).await;
+    let pool = create_pool(path, 4).await;
     for _ in 0..n {
-        let page = pool.alloc().await.unwrap();
+        let mut page = pool.alloc().await.unwrap();
         let id = page.id();
         page.data_mut()[..64].copy_from_slice(&pattern(id, 1));
     }
-    pool.close().await.map_err(|(e, _)| e).unwrap();
+    pool.close().await.unwrap();
     std::fs::read(path).unwrap()
 }
 
@@ -56,7 +56,7 @@ fn a_damaged_page_0_opens_reports_corrupt_and_is_rebuilt_by_init_page() {
             damage(kind, &mut image);
             std::fs::write(&path, &image).unwrap();
 
-            let mut pool = BufferPool::open(File::open_rw(&path).await.unwrap(), 4)
+            let pool = BufferPool::open(File::open_rw(&path).await.unwrap(), 4)
                 .await
                 .unwrap_or_else(|e| panic!("{kind}: open refused the file: {e}"));
             assert_eq!(pool.page_count(), 8, "{kind}");
@@ -72,11 +72,11 @@ fn a_damaged_page_0_opens_reports_corrupt_and_is_rebuilt_by_init_page() {
             assert_eq!(std::fs::read(&path).unwrap(), image, "{kind}: open wrote");
 
             // Rebuild page 0 (as redo recovery would), then everything verifies.
-            let mut pool = reopen_pool(&path, 4).await;
-            let page = pool.init_page(0).await.unwrap();
+            let pool = reopen_pool(&path, 4).await;
+            let mut page = pool.init_page(0).await.unwrap();
             page.data_mut()[..64].copy_from_slice(&pattern(0, 2));
-            pool.close().await.map_err(|(e, _)| e).unwrap();
-            let mut pool = reopen_pool(&path, 4).await;
+            pool.close().await.unwrap();
+            let pool = reopen_pool(&path, 4).await;
             assert_eq!(pool.get(0).await.unwrap().data()[..64], pattern(0, 2)[..]);
             for id in 1..8 {
                 assert_eq!(pool.get(id).await.unwrap().data()[..64], pattern(id, 1)[..]);
@@ -93,7 +93,7 @@ fn a_one_page_file_with_a_flipped_magic_bit_still_opens() {
         let mut image = make_file(&path, 1).await;
         damage("flipped magic bit", &mut image);
         std::fs::write(&path, &image).unwrap();
-        let mut pool = reopen_pool(&path, 4).await;
+        let pool = reopen_pool(&path, 4).await;
         assert!(matches!(
             pool.get(0).await.map(|_| ()),
             Err(Error::Corrupt { page: 0, .. })

@@ -7,10 +7,10 @@ use jdb_page::{BufferPool, Error, MAX_RUN};
 
 /// A file of `n` pages, page `id` holding `pattern(id, 0)`, written in groups.
 async fn make_file(path: &std::path::Path, n: u32) {
-    let mut pool = create_pool(path, 1024).await;
+    let pool = create_pool(path, 1024).await;
     for _ in 0..n / MAX_RUN as u32 {
         let first = pool.alloc_group(MAX_RUN).await.unwrap();
-        for (k, page) in pool
+        for (k, mut page) in pool
             .get_group(first, MAX_RUN)
             .await
             .unwrap()
@@ -22,7 +22,7 @@ async fn make_file(path: &std::path::Path, n: u32) {
             page.data_mut()[..64].copy_from_slice(&pattern(id, 0));
         }
     }
-    pool.close().await.map_err(|(e, _)| e).unwrap();
+    pool.close().await.unwrap();
 }
 
 #[test]
@@ -31,7 +31,7 @@ fn a_cold_scan_by_groups_of_16_costs_one_read_per_group() {
         let dir = tempdir();
         let path = db_path(dir.path());
         make_file(&path, 1024).await;
-        let mut pool = reopen_pool(&path, 1100).await;
+        let pool = reopen_pool(&path, 1100).await;
         assert_eq!(pool.stats().read_ios, 0, "a new pool starts at zero");
         for g in 0..64 {
             let first = g * 16;
@@ -59,7 +59,7 @@ fn get_group_reads_only_the_missing_runs() {
         let dir = tempdir();
         let path = db_path(dir.path());
         make_file(&path, 64).await;
-        let mut pool = reopen_pool(&path, 64).await;
+        let pool = reopen_pool(&path, 64).await;
         for id in [3, 4, 9] {
             pool.get(id).await.unwrap();
         }
@@ -89,9 +89,9 @@ fn flush_all_of_1024_contiguous_dirty_pages_takes_64_writes_and_round_trips() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 1024).await;
+        let pool = create_pool(&path, 1024).await;
         for _ in 0..1024 {
-            let page = pool.alloc().await.unwrap();
+            let mut page = pool.alloc().await.unwrap();
             let id = page.id();
             page.data_mut()[..64].copy_from_slice(&pattern(id, 3));
         }
@@ -104,7 +104,7 @@ fn flush_all_of_1024_contiguous_dirty_pages_takes_64_writes_and_round_trips() {
         assert_eq!(pool.stats().write_ios, s.write_ios, "nothing left to write");
         drop(pool);
 
-        let mut pool = reopen_pool(&path, 64).await;
+        let pool = reopen_pool(&path, 64).await;
         for id in (0..1024).step_by(7) {
             assert_eq!(pool.get(id).await.unwrap().data()[..64], pattern(id, 3)[..]);
         }
@@ -116,7 +116,7 @@ fn alloc_group_gives_contiguous_ids_written_with_one_request() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 32).await;
+        let pool = create_pool(&path, 32).await;
         pool.alloc().await.unwrap();
         assert_eq!(pool.alloc_group(16).await.unwrap(), 1);
         assert_eq!(pool.alloc_group(3).await.unwrap(), 17);
@@ -136,7 +136,7 @@ fn eviction_writes_contiguous_dirty_neighbours_with_the_victim() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 8).await;
+        let pool = create_pool(&path, 8).await;
         for _ in 0..8 {
             pool.alloc().await.unwrap();
         }
@@ -154,7 +154,7 @@ fn prefetch_reads_runs_concurrently_and_caches_everything() {
         let dir = tempdir();
         let path = db_path(dir.path());
         make_file(&path, 512).await;
-        let mut pool = reopen_pool(&path, 512).await;
+        let pool = reopen_pool(&path, 512).await;
         let mut x = 7u32;
         let mut ids: Vec<u32> = (0..300)
             .map(|_| {
@@ -203,7 +203,7 @@ fn prefetch_of_more_pages_than_fit_reads_in_batches() {
         let dir = tempdir();
         let path = db_path(dir.path());
         make_file(&path, 256).await;
-        let mut pool = reopen_pool(&path, 40).await;
+        let pool = reopen_pool(&path, 40).await;
         let ids: Vec<u32> = (0..256).step_by(2).collect();
         assert_eq!(pool.prefetch(&ids).await.unwrap(), 128);
         assert_eq!(pool.len(), 40);
@@ -218,7 +218,7 @@ async fn hot_set_after_scan(by_groups: bool) -> f64 {
     let dir = tempdir();
     let path = db_path(dir.path());
     make_file(&path, (CAP * 11) as u32).await;
-    let mut pool = reopen_pool(&path, CAP).await;
+    let pool = reopen_pool(&path, CAP).await;
     let hot: Vec<u32> = (0..CAP as u32 / 2).collect();
     for _ in 0..3 {
         for &id in &hot {
@@ -272,7 +272,7 @@ fn a_group_page_asked_for_by_get_becomes_hot() {
         let dir = tempdir();
         let path = db_path(dir.path());
         make_file(&path, 64).await;
-        let mut pool = reopen_pool(&path, 20).await;
+        let pool = reopen_pool(&path, 20).await;
         pool.get_group(0, 16).await.unwrap();
         pool.get(5).await.unwrap();
         // Next group needs 16 frames: 4 free, then 12 cold group pages go; page 5 stays.

@@ -8,9 +8,9 @@ use jdb_fs::File;
 use jdb_page::{BufferPool, Error};
 
 /// Allocates `n` pages, writes `pattern(id, 0)` into each, syncs.
-async fn fill(pool: &mut BufferPool, n: u32) {
+async fn fill(pool: &BufferPool, n: u32) {
     for _ in 0..n {
-        let page = pool.alloc().await.unwrap();
+        let mut page = pool.alloc().await.unwrap();
         let id = page.id();
         page.data_mut()[..64].copy_from_slice(&pattern(id, 0));
     }
@@ -22,12 +22,12 @@ fn two_pinned_frames_make_the_pool_full_until_one_is_unpinned() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 2).await;
-        fill(&mut pool, 3).await;
+        let pool = create_pool(&path, 2).await;
+        fill(&pool, 3).await;
 
         // Pin pages 0 and 1 and change them.
         for id in 0..2 {
-            let p = pool.get(id).await.unwrap();
+            let mut p = pool.get(id).await.unwrap();
             p.pin();
             p.data_mut()[..64].copy_from_slice(&pattern(id, 1));
         }
@@ -57,10 +57,10 @@ fn unpinning_five_of_ten_and_loading_four_evicts_the_four_least_recently_used() 
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 10).await;
-        fill(&mut pool, 20).await;
-        pool.close().await.map_err(|(e, _)| e).unwrap();
-        let mut pool = reopen_pool(&path, 10).await;
+        let pool = create_pool(&path, 10).await;
+        fill(&pool, 20).await;
+        pool.close().await.unwrap();
+        let pool = reopen_pool(&path, 10).await;
 
         // Load 0..10, pinning each.
         for id in 0..10 {
@@ -85,8 +85,8 @@ fn a_dirty_page_evicted_and_read_again_has_its_bytes() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 3).await;
-        fill(&mut pool, 8).await;
+        let pool = create_pool(&path, 3).await;
+        fill(&pool, 8).await;
         pool.get(5).await.unwrap().data_mut()[100..110].copy_from_slice(b"dirty byte");
         let before = pool.stats();
         for id in [0, 1, 2, 3] {
@@ -107,8 +107,8 @@ fn reopen_after_sync_returns_every_page() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 4).await;
-        fill(&mut pool, 40).await;
+        let pool = create_pool(&path, 4).await;
+        fill(&pool, 40).await;
         for id in (0..40).step_by(3) {
             pool.get(id).await.unwrap().data_mut()[..64].copy_from_slice(&pattern(id, 7));
         }
@@ -116,7 +116,7 @@ fn reopen_after_sync_returns_every_page() {
         assert_eq!(pool.dirty_count(), 0);
         drop(pool);
 
-        let mut pool = reopen_pool(&path, 4).await;
+        let pool = reopen_pool(&path, 4).await;
         assert_eq!(pool.page_count(), 40);
         for id in 0..40u32 {
             let v = if id.is_multiple_of(3) { 7 } else { 0 };
@@ -135,10 +135,10 @@ fn lru_victims_match_a_reference_lru_on_a_fixed_trace() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 8).await;
-        fill(&mut pool, 64).await;
-        pool.close().await.map_err(|(e, _)| e).unwrap();
-        let mut pool = reopen_pool(&path, 8).await;
+        let pool = create_pool(&path, 8).await;
+        fill(&pool, 64).await;
+        pool.close().await.unwrap();
+        let pool = reopen_pool(&path, 8).await;
 
         let mut reference = lru::LruCache::new(std::num::NonZeroUsize::new(8).unwrap());
         let mut x = 12345u32;
@@ -187,15 +187,15 @@ fn a_flipped_byte_on_disk_is_a_checksum_error_and_other_pages_still_load() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 4).await;
-        fill(&mut pool, 6).await;
+        let pool = create_pool(&path, 4).await;
+        fill(&pool, 6).await;
         drop(pool);
 
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[3 * 4096 + 2000] ^= 0x01;
         std::fs::write(&path, &bytes).unwrap();
 
-        let mut pool = reopen_pool(&path, 4).await;
+        let pool = reopen_pool(&path, 4).await;
         match pool.get(3).await {
             Err(Error::Corrupt {
                 page: 3,
@@ -227,8 +227,8 @@ fn a_page_id_past_the_end_is_page_not_found() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 4).await;
-        fill(&mut pool, 2).await;
+        let pool = create_pool(&path, 4).await;
+        fill(&pool, 2).await;
         assert!(matches!(
             pool.get(2).await,
             Err(Error::PageNotFound {
@@ -290,8 +290,8 @@ fn a_get_dropped_mid_read_leaves_the_pool_consistent() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 2).await;
-        fill(&mut pool, 6).await;
+        let pool = create_pool(&path, 2).await;
+        fill(&pool, 6).await;
         pool.get(0).await.unwrap().data_mut()[..5].copy_from_slice(b"dirty");
         pool.get(1).await.unwrap();
         // Page 5 is cold: the get must evict dirty page 0 (a write), then read. Drop it after
@@ -314,33 +314,40 @@ fn a_get_dropped_mid_read_leaves_the_pool_consistent() {
         }
         pool.sync().await.unwrap();
         drop(pool);
-        let mut pool = reopen_pool(&path, 2).await;
+        let pool = reopen_pool(&path, 2).await;
         assert_eq!(&pool.get(0).await.unwrap().data()[..5], b"dirty");
     });
 }
 
 #[test]
-fn get_many_returns_distinct_pages_and_refuses_duplicates() {
+fn one_task_holds_several_guards_and_a_full_pool_says_so() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 3).await;
-        fill(&mut pool, 10).await;
-        let [a, b, c] = pool.get_many([7, 2, 9]).await.unwrap();
+        let pool = create_pool(&path, 3).await;
+        fill(&pool, 10).await;
+        let mut a = pool.get(7).await.unwrap();
+        let mut b = pool.get(2).await.unwrap();
+        let mut c = pool.get(9).await.unwrap();
         assert_eq!((a.id(), b.id(), c.id()), (7, 2, 9));
         a.data_mut()[0] = 1;
         b.data_mut()[0] = 2;
         c.data_mut()[0] = 3;
+        // Every frame is held: a fourth page has no room, and nothing is lost.
         assert!(matches!(
-            pool.get_many([1, 1]).await,
-            Err(Error::DuplicatePage { id: 1 })
+            pool.get(4).await,
+            Err(Error::PoolFull { cap: 3, pinned: 3 })
         ));
         assert!(matches!(
-            pool.get_many([1, 2, 3, 4]).await,
+            pool.alloc().await,
             Err(Error::PoolFull { cap: 3, .. })
         ));
-        let [x, y] = pool.get_many([9, 7]).await.unwrap();
+        drop((a, b, c));
+        let x = pool.get(9).await.unwrap();
+        let y = pool.read(7).await.unwrap();
         assert_eq!((x.data()[0], y.data()[0]), (3, 1));
+        drop((x, y));
+        assert_eq!(pool.get(4).await.unwrap().id(), 4);
     });
 }
 
@@ -349,23 +356,24 @@ fn init_page_rebuilds_a_corrupt_page_without_reading_it() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 4).await;
-        fill(&mut pool, 4).await;
+        let pool = create_pool(&path, 4).await;
+        fill(&pool, 4).await;
         drop(pool);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[2 * 4096 + 100] ^= 0xFF;
         std::fs::write(&path, &bytes).unwrap();
 
-        let mut pool = reopen_pool(&path, 4).await;
+        let pool = reopen_pool(&path, 4).await;
         assert!(matches!(
             pool.get(2).await,
             Err(Error::Corrupt { page: 2, .. })
         ));
         let reads = pool.stats().read_ios;
-        let page = pool.init_page(2).await.unwrap();
+        let mut page = pool.init_page(2).await.unwrap();
         assert_eq!((page.id(), page.is_dirty()), (2, true));
         assert_eq!(page.rows().unwrap().live_count(), 0, "an empty data page");
         page.rows_mut().unwrap().insert(b"redone").unwrap();
+        drop(page);
         assert_eq!(pool.stats().read_ios, reads, "init_page does not read");
         assert!(matches!(
             pool.init_page(4).await,
@@ -374,7 +382,7 @@ fn init_page_rebuilds_a_corrupt_page_without_reading_it() {
         pool.sync().await.unwrap();
         drop(pool);
 
-        let mut pool = reopen_pool(&path, 4).await;
+        let pool = reopen_pool(&path, 4).await;
         assert_eq!(
             pool.get(2).await.unwrap().rows().unwrap().get(0).unwrap(),
             b"redone"
@@ -392,8 +400,8 @@ fn a_write_of_a_dropped_flush_never_lands_after_a_newer_write() {
     block_on(async {
         let dir = tempdir();
         let path = db_path(dir.path());
-        let mut pool = create_pool(&path, 2).await;
-        fill(&mut pool, 2).await;
+        let pool = create_pool(&path, 2).await;
+        fill(&pool, 2).await;
         for round in 1..=100u8 {
             pool.get(1).await.unwrap().data_mut()[..64].copy_from_slice(&pattern(1, round));
             // Submit the write of version `round`, then drop the call.
@@ -410,7 +418,7 @@ fn a_write_of_a_dropped_flush_never_lands_after_a_newer_write() {
             );
         }
         drop(pool);
-        let mut pool = reopen_pool(&path, 2).await;
+        let pool = reopen_pool(&path, 2).await;
         assert_eq!(pool.get(1).await.unwrap().data()[..64], pattern(1, 200)[..]);
     });
 }

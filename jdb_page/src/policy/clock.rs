@@ -15,7 +15,7 @@
 
 use super::Policy;
 use super::queues::{Queue, Queues};
-use crate::lru::FrameId;
+use crate::FrameId;
 use jdb_layout::PageId;
 
 /// Clock (second chance) over frame ids.

@@ -11,7 +11,7 @@
 
 use super::Policy;
 use super::queues::{Queue, Queues};
-use crate::lru::FrameId;
+use crate::FrameId;
 use jdb_layout::PageId;
 
 /// Exact LRU over frame ids.

@@ -37,7 +37,7 @@ use std::str::FromStr;
 
 use jdb_layout::PageId;
 
-use crate::lru::FrameId;
+use crate::FrameId;
 pub(crate) use clock::Clock;
 pub(crate) use lru::Lru;
 pub(crate) use s3fifo::S3Fifo;

@@ -13,7 +13,7 @@
 //! The state byte also holds the frame's pin bit and a 2-bit counter (Clock's reference bit,
 //! Sieve's visited bit, S3-FIFO's frequency).
 
-use crate::lru::FrameId;
+use crate::FrameId;
 
 /// The link value meaning "none".
 pub(super) const NIL: FrameId = FrameId::MAX;

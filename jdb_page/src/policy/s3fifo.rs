@@ -40,7 +40,7 @@ use rustc_hash::FxHashMap;
 
 use super::Policy;
 use super::queues::{Queue, Queues};
-use crate::lru::FrameId;
+use crate::FrameId;
 use jdb_layout::PageId;
 
 /// The frequency at and above which a frame leaves the small queue for the main one.

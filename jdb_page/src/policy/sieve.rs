@@ -16,7 +16,7 @@
 
 use super::Policy;
 use super::queues::{NIL, Queue, Queues};
-use crate::lru::FrameId;
+use crate::FrameId;
 use jdb_layout::PageId;
 
 /// SIEVE over frame ids.

@@ -38,9 +38,9 @@ pub async fn open(disk: &MemDisk, cap: usize) -> MemPool {
 /// frames on it (all pages clean).
 pub async fn synced_pool(n: u32, cap: usize) -> (MemDisk, MemPool) {
     let disk = MemDisk::new();
-    let mut pool = open(&disk, cap).await;
+    let pool = open(&disk, cap).await;
     for _ in 0..n {
-        let page = pool.alloc().await.unwrap();
+        let mut page = pool.alloc().await.unwrap();
         let id = page.id();
         page.data_mut()[..64].copy_from_slice(&pattern(id, 0));
     }
@@ -50,12 +50,12 @@ pub async fn synced_pool(n: u32, cap: usize) -> (MemDisk, MemPool) {
 }
 
 /// Writes `pattern(id, v)` into page `id`.
-pub async fn write(pool: &mut MemPool, id: PageId, v: u8) {
+pub async fn write(pool: &MemPool, id: PageId, v: u8) {
     pool.get(id).await.unwrap().data_mut()[..64].copy_from_slice(&pattern(id, v));
 }
 
 /// Asserts page `id` reads as `pattern(id, v)`.
-pub async fn expect(pool: &mut MemPool, id: PageId, v: u8) {
+pub async fn expect(pool: &MemPool, id: PageId, v: u8) {
     let page = pool.get(id).await.unwrap();
     assert_eq!(
         page.data()[..64],

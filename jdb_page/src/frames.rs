@@ -1,0 +1,611 @@
+//! Residency, with no I/O: which page each frame holds and in what state, the page table, the
+//! latches and their waiters, the free frames, and the eviction policy.
+//!
+//! Everything here is synchronous and O(1) per hit, latch, release and eviction (the policy's
+//! own operations are O(1) amortised however many frames are pinned). The pool calls it inside
+//! short borrows that never span an `.await`; the futures that wait (for a latch, for a read of
+//! the same page, for room) keep a ticket here and poll [`Frames::poll_latch`].
+//!
+//! A frame is in one of four states:
+//!
+//! ```text
+//!            take_free                begin_read              install
+//!   Free ───────────────► Reserved ───────────────► Reading ───────────► Resident
+//!    ▲                      │  ▲   (alloc: install)                        │
+//!    └── release_reserved ──┘  └──────────── evict (clean victim) ─────────┘
+//!    ▲                                 end_read_failed                     
+//!    └─────────────────────────────────── Reading ◄──  (read failed or cancelled)
+//! ```
+//!
+//! Only `Resident` frames are in the policy, except those chosen as victims (`EVICTING`) while
+//! the pool cleans them. A `Resident` frame is *busy* while a guard latches it, a task waits for
+//! it, or it is pinned ([`Page::pin`](crate::Page::pin)); the policy is told of every change
+//! (`pin`/`unpin`), so it never chooses a busy frame.
+
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    task::{Poll, Waker},
+};
+
+use jdb_layout::PageId;
+use rustc_hash::FxHashMap;
+
+use crate::{
+    Error, Stats,
+    page::Arena,
+    policy::{AnyPolicy, Policy},
+    table::{NO_FRAME, PageTable},
+};
+
+/// Index of a frame in the pool's arena.
+pub(crate) type FrameId = u32;
+
+/// How a guard holds a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Any number of readers ([`PageRef`](crate::PageRef)).
+    Shared,
+    /// One writer ([`PageMut`](crate::PageMut)).
+    Exclusive,
+}
+
+/// What a frame holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Nothing; on the free list.
+    Free,
+    /// Taken for a new page by a task that has not installed it yet.
+    Reserved,
+    /// A read of `page` is in flight into it; tasks asking for `page` wait.
+    Reading,
+    /// Holds `page`.
+    Resident,
+}
+
+/// `latch` of a frame held by one writer.
+const EXCLUSIVE: u16 = u16::MAX;
+
+/// Tasks wait in the frame's queue.
+const WAITERS: u8 = 1;
+/// Chosen as a victim and being cleaned; out of the policy until evicted or rescued.
+const EVICTING: u8 = 2;
+/// The policy was told the frame is pinned.
+const POLICY_PINNED: u8 = 4;
+
+/// Per frame: 8 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
+    /// The page held (Reading, Resident); the next free frame (Free).
+    page: PageId,
+    /// Readers, or `EXCLUSIVE`.
+    latch: u16,
+    state: State,
+    flags: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Meta>() == 8);
+
+/// A task waiting for a frame's latch (or for the read into it to finish).
+struct Waiter {
+    ticket: u64,
+    mode: Mode,
+    waker: Waker,
+}
+
+/// The frame no longer holds the page a waiter asked for (its read failed, or it was evicted):
+/// look the page up again.
+#[derive(Debug)]
+pub(crate) struct Lost;
+
+/// Residency of a pool: see the module docs.
+pub(crate) struct Frames {
+    table: PageTable,
+    meta: Box<[Meta]>,
+    policy: AnyPolicy,
+    /// The pool's arena, for each frame's dirty bit and pin count.
+    arena: Arc<Arena>,
+    /// Free frames, linked through `Meta::page`.
+    free_head: FrameId,
+    free: usize,
+    /// Frames holding a page (`Resident`).
+    resident: usize,
+    /// Frames that will change state without any user action: reads in flight and victims being
+    /// cleaned. A task that finds no victim waits for them rather than failing.
+    transient: usize,
+    /// Waiters per frame, oldest first (only frames with waiters have an entry).
+    waiters: FxHashMap<FrameId, VecDeque<Waiter>>,
+    next_ticket: u64,
+    /// Tasks waiting for a frame to become free or evictable.
+    room: Vec<Waker>,
+    pub(crate) stats: Stats,
+}
+
+impl Frames {
+    /// `cap` free frames.
+    pub(crate) fn new(cap: usize, policy: AnyPolicy, arena: Arc<Arena>) -> Self {
+        let meta = (0..cap as FrameId)
+            .map(|f| Meta {
+                page: if f + 1 < cap as FrameId { f + 1 } else { NO_FRAME },
+                latch: 0,
+                state: State::Free,
+                flags: 0,
+            })
+            .collect();
+        Self {
+            table: PageTable::default(),
+            meta,
+            policy,
+            arena,
+            free_head: if cap > 0 { 0 } else { NO_FRAME },
+            free: cap,
+            resident: 0,
+            transient: 0,
+            waiters: FxHashMap::default(),
+            next_ticket: 0,
+            room: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Frames in the pool.
+    pub(crate) fn cap(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Pages held (`Resident` frames).
+    pub(crate) fn resident(&self) -> usize {
+        self.resident
+    }
+
+    /// The frame of page `id` (resident, or being read).
+    #[inline]
+    pub(crate) fn lookup(&self, id: PageId) -> Option<FrameId> {
+        self.table.get(id)
+    }
+
+    /// Whether frame `f` holds (or is reading) page `id`.
+    #[inline]
+    pub(crate) fn holds(&self, f: FrameId, id: PageId) -> bool {
+        let m = &self.meta[f as usize];
+        m.page == id && matches!(m.state, State::Reading | State::Resident)
+    }
+
+    /// Page `id` is resident in `f` and no guard holds it exclusively: its bytes can be copied
+    /// for a write now.
+    pub(crate) fn readable(&self, f: FrameId, id: PageId) -> bool {
+        let m = &self.meta[f as usize];
+        m.page == id && m.state == State::Resident && m.latch != EXCLUSIVE
+    }
+
+    /// Whether frame `f` holds its page (rather than reading it, or nothing).
+    pub(crate) fn is_resident(&self, f: FrameId) -> bool {
+        self.meta[f as usize].state == State::Resident
+    }
+
+    /// The page in resident frame `f`.
+    pub(crate) fn page_of(&self, f: FrameId) -> Option<PageId> {
+        let m = &self.meta[f as usize];
+        (m.state == State::Resident).then_some(m.page)
+    }
+
+    // ---- latches -----------------------------------------------------------------------------
+
+    /// Latches `f` at once if nothing stands in the way (resident, compatible, nobody waiting,
+    /// not being evicted): the hit path. `touch`: count it as a use for the policy.
+    #[inline]
+    pub(crate) fn try_latch(&mut self, f: FrameId, mode: Mode, touch: bool) -> bool {
+        let m = &self.meta[f as usize];
+        if m.state != State::Resident || m.flags & (WAITERS | EVICTING) != 0 {
+            return false;
+        }
+        if !compatible(m.latch, mode) {
+            return false;
+        }
+        self.grant(f, mode, touch);
+        true
+    }
+
+    /// One poll of a task waiting to latch `f` for page `id`. `ticket` is its place in the
+    /// frame's queue (`None` before it joined). Fair: a task joins behind every waiter, so a
+    /// writer is never overtaken by later readers; readers at the front go in together.
+    pub(crate) fn poll_latch(
+        &mut self,
+        f: FrameId,
+        id: PageId,
+        mode: Mode,
+        touch: bool,
+        ticket: &mut Option<u64>,
+        waker: &Waker,
+    ) -> Poll<Result<(), Lost>> {
+        let queued = ticket.map(|t| self.position(f, t));
+        if !self.holds(f, id) || queued == Some(None) {
+            // The read failed (its queue was emptied) or the frame went on to another page.
+            if let Some(t) = ticket.take() {
+                self.leave(f, t);
+            }
+            return Poll::Ready(Err(Lost));
+        }
+        let at_front = match queued {
+            Some(pos) => pos == Some(0),
+            None => self.meta[f as usize].flags & WAITERS == 0,
+        };
+        let m = &self.meta[f as usize];
+        if at_front && m.state == State::Resident && compatible(m.latch, mode) {
+            if let Some(t) = ticket.take() {
+                self.remove_waiter(f, t);
+            }
+            self.grant(f, mode, touch);
+            // Readers behind a reader can go in too.
+            if mode == Mode::Shared && self.front_mode(f) == Some(Mode::Shared) {
+                self.wake_front(f);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        match ticket {
+            Some(t) => {
+                let t = *t;
+                if let Some(w) = self
+                    .waiters
+                    .get_mut(&f)
+                    .and_then(|q| q.iter_mut().find(|w| w.ticket == t))
+                {
+                    w.waker.clone_from(waker);
+                }
+            }
+            None => {
+                let t = self.next_ticket;
+                self.next_ticket += 1;
+                self.waiters.entry(f).or_default().push_back(Waiter {
+                    ticket: t,
+                    mode,
+                    waker: waker.clone(),
+                });
+                self.meta[f as usize].flags |= WAITERS;
+                self.sync_pin(f);
+                *ticket = Some(t);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// A waiter gives up (its future was dropped): it leaves the queue, and the next one is
+    /// woken if it was at the front.
+    pub(crate) fn leave(&mut self, f: FrameId, ticket: u64) {
+        if self.position(f, ticket) == Some(0) {
+            self.remove_waiter(f, ticket);
+            self.wake_front(f);
+        } else {
+            self.remove_waiter(f, ticket);
+        }
+    }
+
+    /// Releases a latch taken in `mode`.
+    pub(crate) fn release(&mut self, f: FrameId, mode: Mode) {
+        let m = &mut self.meta[f as usize];
+        debug_assert!(m.latch != 0, "release of an unlatched frame {f}");
+        m.latch = match mode {
+            Mode::Shared => m.latch.saturating_sub(1),
+            Mode::Exclusive => 0,
+        };
+        self.sync_pin(f);
+        if self.meta[f as usize].flags & WAITERS != 0 {
+            self.wake_front(f);
+        }
+    }
+
+    fn grant(&mut self, f: FrameId, mode: Mode, touch: bool) {
+        let m = &mut self.meta[f as usize];
+        m.latch = match mode {
+            Mode::Shared => m.latch + 1,
+            Mode::Exclusive => EXCLUSIVE,
+        };
+        if m.flags & EVICTING != 0 {
+            // Asked for while its victim's write-back ran: it stays.
+            m.flags &= !EVICTING;
+            self.transient -= 1;
+            let page = m.page;
+            self.policy.insert(f, page, false);
+        } else if touch {
+            self.policy.hit(f);
+        }
+        self.sync_pin(f);
+    }
+
+    /// Tells the policy whether `f` is busy (latched, waited for or pinned), if that changed.
+    pub(crate) fn sync_pin(&mut self, f: FrameId) {
+        let m = self.meta[f as usize];
+        if m.state != State::Resident || m.flags & EVICTING != 0 {
+            return;
+        }
+        let busy = m.latch != 0 || m.flags & WAITERS != 0 || self.arena.flags(f).pins() > 0;
+        let told = m.flags & POLICY_PINNED != 0;
+        if busy && !told {
+            self.policy.pin(f);
+            self.meta[f as usize].flags |= POLICY_PINNED;
+        } else if !busy && told {
+            self.policy.unpin(f);
+            self.meta[f as usize].flags &= !POLICY_PINNED;
+            self.wake_room();
+        }
+    }
+
+    fn position(&self, f: FrameId, ticket: u64) -> Option<usize> {
+        self.waiters
+            .get(&f)
+            .and_then(|q| q.iter().position(|w| w.ticket == ticket))
+    }
+
+    fn front_mode(&self, f: FrameId) -> Option<Mode> {
+        self.waiters.get(&f).and_then(|q| q.front()).map(|w| w.mode)
+    }
+
+    fn remove_waiter(&mut self, f: FrameId, ticket: u64) {
+        let Some(q) = self.waiters.get_mut(&f) else {
+            return;
+        };
+        q.retain(|w| w.ticket != ticket);
+        if q.is_empty() {
+            self.waiters.remove(&f);
+            self.meta[f as usize].flags &= !WAITERS;
+            self.sync_pin(f);
+        }
+    }
+
+    fn wake_front(&self, f: FrameId) {
+        if let Some(w) = self.waiters.get(&f).and_then(|q| q.front()) {
+            w.waker.wake_by_ref();
+        }
+    }
+
+    /// Empties `f`'s queue and wakes everyone in it: they find their page gone and look again.
+    fn wake_all(&mut self, f: FrameId) {
+        if let Some(q) = self.waiters.remove(&f) {
+            self.meta[f as usize].flags &= !WAITERS;
+            for w in q {
+                w.waker.wake();
+            }
+        }
+    }
+
+    // ---- room: free frames and victims ---------------------------------------------------------
+
+    /// A free frame, now `Reserved` for the caller.
+    pub(crate) fn take_free(&mut self) -> Option<FrameId> {
+        let f = self.free_head;
+        if f == NO_FRAME {
+            return None;
+        }
+        let m = &mut self.meta[f as usize];
+        debug_assert_eq!(m.state, State::Free);
+        self.free_head = m.page;
+        m.state = State::Reserved;
+        self.free -= 1;
+        Some(f)
+    }
+
+    /// Gives a reserved frame back.
+    pub(crate) fn release_reserved(&mut self, f: FrameId) {
+        debug_assert_eq!(self.meta[f as usize].state, State::Reserved);
+        self.push_free(f);
+        self.wake_room();
+    }
+
+    fn push_free(&mut self, f: FrameId) {
+        let m = &mut self.meta[f as usize];
+        m.state = State::Free;
+        m.page = self.free_head;
+        m.latch = 0;
+        m.flags = 0;
+        self.free_head = f;
+        self.free += 1;
+    }
+
+    /// The policy's next victim, now `EVICTING` (out of the policy, still resident and readable,
+    /// rescued if a task asks for it). `None` when every resident frame is busy.
+    pub(crate) fn choose_victim(&mut self) -> Option<FrameId> {
+        let v = self.policy.evict()?;
+        let m = &mut self.meta[v as usize];
+        debug_assert!(m.state == State::Resident && m.flags & POLICY_PINNED == 0);
+        m.flags |= EVICTING;
+        self.transient += 1;
+        Some(v)
+    }
+
+    /// Whether victim `v` can go now: still a victim (not rescued), unpinned, clean, no write of
+    /// it in flight (`writing`).
+    pub(crate) fn evictable(&self, v: FrameId, writing: bool) -> bool {
+        let m = &self.meta[v as usize];
+        let flags = self.arena.flags(v);
+        m.flags & EVICTING != 0
+            && m.latch == 0
+            && m.flags & WAITERS == 0
+            && flags.pins() == 0
+            && !flags.is_dirty()
+            && !writing
+    }
+
+    /// Whether `v` is still a victim (no task asked for it since it was chosen).
+    pub(crate) fn is_victim(&self, v: FrameId) -> bool {
+        self.meta[v as usize].flags & EVICTING != 0
+    }
+
+    /// Evicts victim `v` (see [`Frames::evictable`]); the frame is now `Reserved` for the caller.
+    pub(crate) fn evict(&mut self, v: FrameId) {
+        let m = &mut self.meta[v as usize];
+        debug_assert!(m.flags & EVICTING != 0);
+        m.flags = 0;
+        m.state = State::Reserved;
+        let page = m.page;
+        self.transient -= 1;
+        self.table.remove(page);
+        self.resident -= 1;
+        self.stats.evictions += 1;
+    }
+
+    /// Victim `v` stays after all (a failed write-back, a cancelled eviction, a page dirtied
+    /// again): back into the policy, at the cold end when `cold`.
+    pub(crate) fn unevict(&mut self, v: FrameId, cold: bool) {
+        let m = &mut self.meta[v as usize];
+        if m.flags & EVICTING == 0 {
+            return;
+        }
+        m.flags &= !EVICTING;
+        let page = m.page;
+        self.transient -= 1;
+        self.policy.insert(v, page, cold);
+        self.sync_pin(v);
+        self.wake_room();
+    }
+
+    /// Whether a task that found no free frame and no victim should wait (frames will become
+    /// free or evictable without user action) rather than fail with `PoolFull`.
+    pub(crate) fn room_coming(&self) -> bool {
+        self.transient > 0
+    }
+
+    /// Registers a task waiting for room; woken when a frame is freed or becomes evictable.
+    pub(crate) fn wait_room(&mut self, waker: &Waker) {
+        if !self.room.iter().any(|w| w.will_wake(waker)) {
+            self.room.push(waker.clone());
+        }
+    }
+
+    fn wake_room(&mut self) {
+        for w in self.room.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// `PoolFull`, with the number of busy frames.
+    pub(crate) fn pool_full(&self) -> Error {
+        let pinned = (0..self.cap() as FrameId)
+            .filter(|&f| {
+                let m = &self.meta[f as usize];
+                m.state == State::Resident && (m.latch != 0 || self.arena.flags(f).pins() > 0)
+            })
+            .count();
+        Error::PoolFull {
+            cap: self.cap(),
+            pinned,
+        }
+    }
+
+    // ---- reads and installs --------------------------------------------------------------------
+
+    /// Reserved frame `f` is about to be read into for page `id` (not mapped): tasks asking for
+    /// `id` from now on wait for this read.
+    pub(crate) fn begin_read(&mut self, f: FrameId, id: PageId) {
+        let m = &mut self.meta[f as usize];
+        debug_assert_eq!(m.state, State::Reserved);
+        m.state = State::Reading;
+        m.page = id;
+        self.table.insert(id, f);
+        self.transient += 1;
+    }
+
+    /// The read into `f` failed or was cancelled: the frame is free again and its waiters look
+    /// the page up again (one of them reads it).
+    pub(crate) fn end_read_failed(&mut self, f: FrameId) {
+        let m = &self.meta[f as usize];
+        debug_assert_eq!(m.state, State::Reading);
+        let page = m.page;
+        self.table.remove(page);
+        self.transient -= 1;
+        self.wake_all(f);
+        self.push_free(f);
+        self.wake_room();
+    }
+
+    /// Frame `f` (`Reading` page `id`, or `Reserved`) now holds page `id`: into the policy, at the
+    /// cold end when `cold` (prefetched or scanned, not asked for). Waiters are woken after the
+    /// installer took its own latch, if any ([`Frames::latch_installed`]).
+    pub(crate) fn install(&mut self, f: FrameId, id: PageId, cold: bool) {
+        let m = &mut self.meta[f as usize];
+        match m.state {
+            State::Reading => {
+                debug_assert_eq!(m.page, id);
+                self.transient -= 1;
+            }
+            State::Reserved => {
+                m.page = id;
+                self.table.insert(id, f);
+            }
+            other => unreachable!("install into a {other:?} frame"),
+        }
+        let m = &mut self.meta[f as usize];
+        m.state = State::Resident;
+        m.latch = 0;
+        m.flags &= WAITERS;
+        self.resident += 1;
+        self.policy.insert(f, id, cold);
+        self.sync_pin(f);
+        self.wake_room();
+    }
+
+    /// The task that installed `f` latches it ahead of the waiters (it did the read), then the
+    /// first waiter is woken.
+    pub(crate) fn latch_installed(&mut self, f: FrameId, mode: Mode) {
+        self.grant(f, mode, false);
+        if self.meta[f as usize].flags & WAITERS != 0 {
+            self.wake_front(f);
+        }
+    }
+
+    /// Wakes the first waiter of a freshly installed, unlatched frame.
+    pub(crate) fn wake_installed(&mut self, f: FrameId) {
+        if self.meta[f as usize].flags & WAITERS != 0 {
+            self.wake_front(f);
+        }
+    }
+
+    // ---- snapshots -----------------------------------------------------------------------------
+
+    /// Resident pages that are dirty or have a write in flight, in page order: what a sync must
+    /// see written.
+    pub(crate) fn unwritten(&self, writing: impl Fn(FrameId) -> bool) -> Vec<(PageId, FrameId)> {
+        let mut out: Vec<(PageId, FrameId)> = (0..self.cap() as FrameId)
+            .filter(|&f| {
+                self.meta[f as usize].state == State::Resident
+                    && (self.arena.flags(f).is_dirty() || writing(f))
+            })
+            .map(|f| (self.meta[f as usize].page, f))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Dirty resident pages (O(cap)).
+    pub(crate) fn dirty_count(&self) -> usize {
+        (0..self.cap() as FrameId)
+            .filter(|&f| {
+                self.meta[f as usize].state == State::Resident && self.arena.flags(f).is_dirty()
+            })
+            .count()
+    }
+
+    /// Heap bytes of bookkeeping: per-frame records, the page table and the policy.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.meta.len() * std::mem::size_of::<Meta>()
+            + self.table.heap_bytes()
+            + self.policy.heap_bytes()
+    }
+
+    /// The page table's heap bytes alone.
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.table.heap_bytes()
+    }
+
+    /// Frames in eviction order, the next victim first (tests).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn policy_order(&self) -> Vec<FrameId> {
+        self.policy.order()
+    }
+}
+
+fn compatible(latch: u16, mode: Mode) -> bool {
+    match mode {
+        Mode::Shared => latch < EXCLUSIVE - 1,
+        Mode::Exclusive => latch == 0,
+    }
+}

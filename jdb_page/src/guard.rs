@@ -1,0 +1,178 @@
+//! [`PageRef`] and [`PageMut`]: a latch and a pin on one page, released on drop on every path
+//! (`?`, panic unwinding, a dropped future), and [`LatchWait`], the cancel-safe wait for one.
+
+use std::{
+    cell::{Ref, RefMut},
+    future::Future,
+    ops::{Deref, DerefMut},
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use jdb_layout::PageId;
+
+use crate::{
+    FrameId, Page,
+    frames::{Lost, Mode},
+    pool::Core,
+};
+
+/// Shared access to a page of a [`BufferPool`](crate::BufferPool): any number of `PageRef`s of
+/// one page can live at once, and none while a [`PageMut`] of it does. The page stays in memory
+/// (pinned) while the guard lives.
+///
+/// Dropping the guard releases the latch and the pin; so does a `?` or a panic that unwinds past
+/// it, and dropping a future that holds it.
+pub struct PageRef<'a> {
+    core: &'a Core,
+    frame: FrameId,
+    page: Option<Ref<'a, Page>>,
+}
+
+/// Exclusive access to a page of a [`BufferPool`](crate::BufferPool) (what `&mut Page` is to a
+/// value): no other guard of the page lives at the same time. The page stays in memory (pinned)
+/// while the guard lives; changes made through it (which mark the page dirty) are covered by a
+/// `sync` called after the guard is dropped.
+///
+/// Dropping the guard releases the latch and the pin; so does a `?` or a panic that unwinds past
+/// it, and dropping a future that holds it.
+pub struct PageMut<'a> {
+    core: &'a Core,
+    frame: FrameId,
+    page: Option<RefMut<'a, Page>>,
+}
+
+impl<'a> PageRef<'a> {
+    /// The guard of a frame the caller has just latched in shared mode.
+    pub(crate) fn new(core: &'a Core, frame: FrameId) -> Self {
+        // The latch excludes every `PageMut` of this frame, so the page is not mutably borrowed.
+        let page = core.pages[frame as usize].borrow();
+        Self {
+            core,
+            frame,
+            page: Some(page),
+        }
+    }
+}
+
+impl<'a> PageMut<'a> {
+    /// The guard of a frame the caller has just latched in exclusive mode.
+    pub(crate) fn new(core: &'a Core, frame: FrameId) -> Self {
+        // The latch excludes every other guard of this frame, so the page is not borrowed.
+        let page = core.pages[frame as usize].borrow_mut();
+        Self {
+            core,
+            frame,
+            page: Some(page),
+        }
+    }
+}
+
+impl Deref for PageRef<'_> {
+    type Target = Page;
+
+    #[inline]
+    fn deref(&self) -> &Page {
+        // `page` is `None` only inside `drop`.
+        self.page.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Deref for PageMut<'_> {
+    type Target = Page;
+
+    #[inline]
+    fn deref(&self) -> &Page {
+        self.page.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl DerefMut for PageMut<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Page {
+        self.page.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for PageRef<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        drop(self.page.take());
+        self.core.frames.borrow_mut().release(self.frame, Mode::Shared);
+    }
+}
+
+impl Drop for PageMut<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        drop(self.page.take());
+        self.core
+            .frames
+            .borrow_mut()
+            .release(self.frame, Mode::Exclusive);
+    }
+}
+
+impl std::fmt::Debug for PageRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PageRef").field(&**self).finish()
+    }
+}
+
+impl std::fmt::Debug for PageMut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PageMut").field(&**self).finish()
+    }
+}
+
+/// Waits until frame `frame` holds page `id` and can be latched in `mode`, then latches it.
+/// `Err(Lost)` when the frame stops holding the page meanwhile (its read failed): look again.
+///
+/// Cancel-safe: dropped while queued, it leaves the queue (waking the next waiter if it was
+/// first); it holds nothing else.
+pub(crate) struct LatchWait<'a> {
+    core: &'a Core,
+    frame: FrameId,
+    id: PageId,
+    mode: Mode,
+    touch: bool,
+    ticket: Option<u64>,
+}
+
+impl<'a> LatchWait<'a> {
+    pub(crate) fn new(core: &'a Core, frame: FrameId, id: PageId, mode: Mode, touch: bool) -> Self {
+        Self {
+            core,
+            frame,
+            id,
+            mode,
+            touch,
+            ticket: None,
+        }
+    }
+}
+
+impl Future for LatchWait<'_> {
+    type Output = Result<(), Lost>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut frames = this.core.frames.borrow_mut();
+        frames.poll_latch(
+            this.frame,
+            this.id,
+            this.mode,
+            this.touch,
+            &mut this.ticket,
+            cx.waker(),
+        )
+    }
+}
+
+impl Drop for LatchWait<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.core.frames.borrow_mut().leave(self.frame, ticket);
+        }
+    }
+}
