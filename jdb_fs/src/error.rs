@@ -111,6 +111,18 @@ pub enum Error {
         size: u64,
     },
 
+    /// The path is not a regular file on a disk filesystem, so it was not opened for I/O and
+    /// nothing was written to it: a directory, a device, a FIFO, a socket, or a file on a
+    /// pseudo-filesystem such as procfs or sysfs. `kind` says which, e.g. `"a block device"` or
+    /// `"a file on procfs"`.
+    #[error("{} is {kind}, not a regular file jdb can use", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead, with its article: `"a FIFO"`, `"a directory"`, ...
+        kind: &'static str,
+    },
+
     /// Allocating an aligned buffer failed.
     #[error("allocating an aligned buffer: {0}")]
     Alloc(#[from] jdb_alloc::Error),
@@ -142,7 +154,8 @@ impl Error {
             | Error::TooManyBuffers { path, .. }
             | Error::NotAPage { path, .. }
             | Error::ShortWrite { path, .. }
-            | Error::TooManyPages { path, .. } => Some(path),
+            | Error::TooManyPages { path, .. }
+            | Error::NotRegularFile { path, .. } => Some(path),
             Error::Alloc(_) => None,
         }
     }

@@ -80,7 +80,7 @@ impl File {
     /// [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
-    /// [`Error::Io`] (`op == "open"`) naming the path.
+    /// [`Error::NotRegularFile`], [`Error::Io`] (`op == "open"`) naming the path.
     pub async fn create(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new()
             .read(true)
@@ -94,7 +94,8 @@ impl File {
     /// Opens an existing `path` read-only, with [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
-    /// [`Error::Io`] (`op == "open"`) naming the path, e.g. `NotFound`.
+    /// [`Error::NotRegularFile`], [`Error::Io`] (`op == "open"`) naming the path, e.g.
+    /// `NotFound`.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new().read(true).open(path).await
     }
@@ -103,7 +104,7 @@ impl File {
     /// [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
-    /// [`Error::Io`] (`op == "open"`) naming the path.
+    /// [`Error::NotRegularFile`], [`Error::Io`] (`op == "open"`) naming the path.
     pub async fn open_rw(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new()
             .read(true)

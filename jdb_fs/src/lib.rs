@@ -13,6 +13,10 @@
 //! resumed; a read past the end of the file is [`Error::PastEnd`], found from the short read
 //! itself (the file is `stat`ed only then, never on the read path). Errors name the file.
 //!
+//! Only regular files on a filesystem that stores data are opened: a directory, a device, a
+//! FIFO, a socket or a procfs or sysfs file is [`Error::NotRegularFile`], found before anything
+//! is written to it.
+//!
 //! ```
 //! use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
 //!
@@ -40,6 +44,7 @@
 mod error;
 mod file;
 mod io;
+mod kind;
 mod open;
 mod page;
 

@@ -1,5 +1,7 @@
 //! `O_DIRECT` is really set on a disk filesystem, and the buffered fallback (forced, or chosen
-//! automatically where the filesystem refuses `O_DIRECT`) behaves the same.
+//! automatically where the filesystem refuses `O_DIRECT`) behaves the same. (No filesystem here
+//! that stores regular files refuses `O_DIRECT`: the automatic fallback itself is tested in
+//! `open.rs` on a procfs descriptor.)
 
 mod common;
 
@@ -108,50 +110,4 @@ async fn tmpfs_falls_back_automatically_or_goes_direct() {
             assert_eq!(e.path(), Some(path.as_path()));
         }
     }
-}
-
-#[compio::test]
-async fn refused_o_direct_falls_back_automatically() {
-    // procfs refuses O_DIRECT with EINVAL on every kernel: the automatic fallback path.
-    let path = Path::new("/proc/version");
-    let required = OpenOptions::new()
-        .read(true)
-        .direct(Direct::Require)
-        .open(path)
-        .await;
-    let err = required.expect_err("procfs accepted O_DIRECT");
-    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
-    assert!(
-        matches!(
-            &err,
-            Error::Io {
-                op: "open O_DIRECT",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-
-    let file = File::open(path).await.unwrap();
-    assert!(!file.is_direct());
-    assert!(!has_o_direct(&file));
-    // The buffered read works; the file ends inside page 0 (and stats as 0 bytes).
-    let buf = AlignedBuf::with_cap(PAGE_SIZE).unwrap();
-    let (res, buf) = file.read_page_into(0, buf).await;
-    assert!(
-        matches!(
-            res,
-            Err(Error::PastEnd {
-                page: 0,
-                pages_in_file: 0,
-                ..
-            })
-        ),
-        "{res:?}"
-    );
-    assert!(
-        buf.starts_with(b"Linux version"),
-        "{:?}",
-        String::from_utf8_lossy(&buf)
-    );
 }
