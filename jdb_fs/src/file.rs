@@ -16,6 +16,19 @@ use crate::{Error, OpenOptions, PAGE_SIZE, Result};
 /// The file offset, the length and the buffer address of every request must be multiples of
 /// [`ALIGN`](crate::ALIGN) (4096); this is checked before anything is submitted, also when the
 /// file fell back to buffered I/O. The file is closed by [`File::close`] or on drop.
+///
+/// # One writer per file
+///
+/// A `File` holds the file's advisory lock (`flock`) for as long as it is open: exclusive when
+/// opened for writing, shared when read-only. A second writer, a reader while a writer has the
+/// file, or a writer while readers have it gets [`Error::Locked`] at once, whether it is another
+/// process or another `File` (a second pool) in this process. There is no way to open without
+/// the lock.
+///
+/// The lock is on the file's own descriptor, which stays open until every request the kernel
+/// still holds has completed, also when the `File` (or a future of it) was dropped mid-write;
+/// only then can the next opener take it, so a write of a dropped handle cannot land over the
+/// next one's.
 #[derive(Debug)]
 pub struct File {
     pub(crate) inner: compio::fs::File,
@@ -76,10 +89,11 @@ impl File {
         }
     }
 
-    /// Creates `path` (or truncates it to 0 bytes) and opens it read-write, with
-    /// [`Direct::Auto`](crate::Direct::Auto).
+    /// Creates `path` (or truncates it to 0 bytes, once its lock is held) and opens it
+    /// read-write, with [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
+    /// [`Error::Locked`] when the file is in use (it is then left as it was),
     /// [`Error::NotRegularFile`], [`Error::Io`] (`op == "open"`) naming the path.
     pub async fn create(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new()
@@ -91,11 +105,12 @@ impl File {
             .await
     }
 
-    /// Opens an existing `path` read-only, with [`Direct::Auto`](crate::Direct::Auto).
+    /// Opens an existing `path` read-only with the shared lock, with
+    /// [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
-    /// [`Error::NotRegularFile`], [`Error::Io`] (`op == "open"`) naming the path, e.g.
-    /// `NotFound`.
+    /// [`Error::Locked`] while a writer has the file, [`Error::NotRegularFile`], [`Error::Io`]
+    /// (`op == "open"`) naming the path, e.g. `NotFound`.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new().read(true).open(path).await
     }
@@ -104,7 +119,8 @@ impl File {
     /// [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
-    /// [`Error::NotRegularFile`], [`Error::Io`] (`op == "open"`) naming the path.
+    /// [`Error::Locked`] when the file is in use, [`Error::NotRegularFile`], [`Error::Io`]
+    /// (`op == "open"`) naming the path.
     pub async fn open_rw(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new()
             .read(true)
@@ -235,8 +251,8 @@ impl File {
             .map_err(|e| self.err("fsync", e))
     }
 
-    /// Closes the file through io_uring and reports the `close` result. Dropping a `File` also
-    /// closes it, synchronously and ignoring errors.
+    /// Closes the file through io_uring and reports the `close` result; the lock is released
+    /// with the descriptor. Dropping a `File` also closes it, synchronously and ignoring errors.
     ///
     /// # Errors
     /// [`Error::Io`] (`op == "close"`).

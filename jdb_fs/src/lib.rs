@@ -13,9 +13,13 @@
 //! resumed; a read past the end of the file is [`Error::PastEnd`], found from the short read
 //! itself (the file is `stat`ed only then, never on the read path). Errors name the file.
 //!
-//! Only regular files on a filesystem that stores data are opened: a directory, a device, a
-//! FIFO, a socket or a procfs or sysfs file is [`Error::NotRegularFile`], found before anything
-//! is written to it.
+//! One writer per file: a `File` holds the file's `flock` while it is open, exclusive for a
+//! writer and shared for a reader, so a second writer (another process, or a second pool in this
+//! one) gets [`Error::Locked`] at once instead of losing data, and [`File::create`] truncates only
+//! once it holds the lock. The lock lasts until the kernel has finished every request of the
+//! file, also after a `File` was dropped mid-write. Only regular files on a filesystem that
+//! stores data are opened: a directory, a device, a FIFO, a socket or a procfs or sysfs file is
+//! [`Error::NotRegularFile`], found before anything is written to it.
 //!
 //! ```
 //! use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
@@ -24,6 +28,8 @@
 //! # let path = dir.path().join("pages.jdb");
 //! compio::runtime::Runtime::new().unwrap().block_on(async {
 //!     let file = File::create(&path).await?; // O_DIRECT where the filesystem allows it
+//!     // One writer per file, in this process too.
+//!     assert!(matches!(File::open_rw(&path).await, Err(jdb_fs::Error::Locked { .. })));
 //!
 //!     let mut page = AlignedBuf::zeroed(PAGE_SIZE)?;
 //!     page[..5].copy_from_slice(b"hello");
@@ -45,6 +51,7 @@ mod error;
 mod file;
 mod io;
 mod kind;
+mod lock;
 mod open;
 mod page;
 

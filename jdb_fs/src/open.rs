@@ -10,7 +10,7 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use crate::{Error, File, Result, kind};
+use crate::{Error, File, Result, kind, lock};
 
 /// Whether to open with `O_DIRECT` (bypass the page cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,7 +77,7 @@ impl OpenOptions {
         self
     }
 
-    /// Truncate the file to 0 bytes (needs `write`).
+    /// Truncate the file to 0 bytes (needs `write`), once its lock is held.
     pub fn truncate(&mut self, truncate: bool) -> &mut Self {
         self.truncate = truncate;
         self
@@ -89,7 +89,8 @@ impl OpenOptions {
         self
     }
 
-    /// Opens `path` with these options.
+    /// Opens `path` with these options, taking the file's lock: exclusive with `write`, shared
+    /// for read-only access.
     ///
     /// The sequence never changes or hangs on something that is not a jdb file: the path is
     /// `stat`ed first and anything but a regular file is refused unopened (opening a device can
@@ -97,11 +98,14 @@ impl OpenOptions {
     /// and without `O_DIRECT` but with `O_NONBLOCK` (a FIFO that appeared meanwhile cannot hang
     /// the open) and checked again on the descriptor (`fstat`, then `fstatfs` against
     /// pseudo-filesystems such as procfs or sysfs). Only then are `O_NONBLOCK` cleared and
-    /// `O_DIRECT` set (`fcntl(F_SETFL)`) and, with `truncate`, the file cut to 0 bytes.
+    /// `O_DIRECT` set (`fcntl(F_SETFL)`), the lock taken, and, with `truncate`, the file cut to 0
+    /// bytes: a file in use by someone else is never truncated.
     ///
     /// # Errors
     /// - [`Error::NotRegularFile`] for a directory, a device, a FIFO, a socket or a file on a
     ///   pseudo-filesystem (nothing is written to it);
+    /// - [`Error::Locked`] when another process, or another open [`File`] of this process, holds
+    ///   a conflicting lock;
     /// - [`Error::Io`] with `op == "open"` naming the path (`InvalidInput` for a combination
     ///   that makes no sense: neither read nor write, or create/truncate without write), or
     ///   `op == "open O_DIRECT"` under [`Direct::Require`] when the filesystem refuses it.
@@ -118,6 +122,7 @@ impl OpenOptions {
         }
         let (opts, path_buf) = (self.clone(), path.to_path_buf());
         let (file, direct) = blocking(move || opts.open_checked(&path_buf)).await?;
+        lock::acquire(&file, path, self.write)?;
         let file = if self.truncate {
             let path_buf = path.to_path_buf();
             blocking(move || {

@@ -90,9 +90,10 @@ async fn syncs_succeed() {
     file.sync_data().await.unwrap();
     file.sync_all().await.unwrap();
     assert_eq!(file.stats().sync_ops, 2);
-    let ro = File::open(file.path()).await.unwrap();
-    ro.sync_all().await.unwrap();
+    let path = file.path().to_owned();
     file.close().await.unwrap();
+    let ro = File::open(&path).await.unwrap();
+    ro.sync_all().await.unwrap();
     ro.close().await.unwrap();
 }
 
