@@ -112,8 +112,10 @@ pub enum Error {
     },
 
     /// The file's advisory lock is held elsewhere: by another process, or by another open
-    /// [`File`](crate::File) in this process (a pool, say). A writer needs the file to itself; readers
-    /// share it with each other but not with a writer. Returned at once, without waiting.
+    /// [`File`](crate::File) in this process (a pool, say). A writer needs the file to itself;
+    /// readers share it with each other but not with a writer. Returned at once, without
+    /// waiting, except for the reads and writes still in flight of a dropped handle of this
+    /// process (see [`File`](crate::File)).
     #[error(
         "{} is in use by another jdb process or pool (it holds the file's lock)",
         path.display()

@@ -7,7 +7,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering::Relaxed},
 };
 
-use crate::{Error, OpenOptions, PAGE_SIZE, Result};
+use crate::{Error, OpenOptions, PAGE_SIZE, Result, in_flight::Handle};
 
 /// An open file doing positional, alignment-checked I/O on compio (io_uring), with `O_DIRECT`
 /// when the filesystem allows it.
@@ -28,10 +28,18 @@ use crate::{Error, OpenOptions, PAGE_SIZE, Result};
 /// The lock is on the file's own descriptor, which stays open until every request the kernel
 /// still holds has completed, also when the `File` (or a future of it) was dropped mid-write;
 /// only then can the next opener take it, so a write of a dropped handle cannot land over the
-/// next one's.
+/// next one's. A reopen in this process that finds the lock held by such a dropped handle
+/// (no live `File` on the file, but reads or writes of this process still in flight) waits for
+/// them to finish and takes the lock then, for up to 10 s (then `Locked`); this works across
+/// threads and runtimes, as long as the runtime that submitted the requests keeps running. Only
+/// reads and writes are counted: a dropped `File` whose `fsync` or `stat` is still running makes
+/// a reopen `Locked` until that call ends.
 #[derive(Debug)]
 pub struct File {
+    // Field order matters: `inner` is dropped (the descriptor closed, unless requests in
+    // flight still hold it) before `handle` tells the registry this handle is gone.
     pub(crate) inner: compio::fs::File,
+    pub(crate) handle: Handle,
     pub(crate) path: PathBuf,
     pub(crate) direct: bool,
     pub(crate) counters: Counters,
@@ -80,9 +88,15 @@ impl Counters {
 }
 
 impl File {
-    pub(crate) fn new(inner: compio::fs::File, path: PathBuf, direct: bool) -> Self {
+    pub(crate) fn new(
+        inner: compio::fs::File,
+        path: PathBuf,
+        direct: bool,
+        handle: Handle,
+    ) -> Self {
         Self {
             inner,
+            handle,
             path,
             direct,
             counters: Counters::default(),
@@ -252,16 +266,21 @@ impl File {
     }
 
     /// Closes the file through io_uring and reports the `close` result; the lock is released
-    /// with the descriptor. Dropping a `File` also closes it, synchronously and ignoring errors.
+    /// with the descriptor. Dropping a `File` also closes it, synchronously and ignoring errors
+    /// (once requests still in flight are done, see [`File`]).
     ///
     /// # Errors
     /// [`Error::Io`] (`op == "close"`).
     pub async fn close(self) -> Result<()> {
-        let Self { inner, path, .. } = self;
-        inner
-            .close()
-            .await
-            .map_err(|e| Error::io(&path, "close", e))
+        let Self {
+            inner,
+            handle,
+            path,
+            ..
+        } = self;
+        let res = inner.close().await;
+        drop(handle);
+        res.map_err(|e| Error::io(&path, "close", e))
     }
 
     pub(crate) fn err(&self, op: &'static str, source: io::Error) -> Error {
@@ -277,6 +296,9 @@ impl File {
     /// owned by the closure, so it stays open until `f` returns, whatever happens here; it refers
     /// to the same open file description (same inode, same flags). The `dup` is one cheap
     /// syscall; these calls are rare (file growth), never on the page I/O path.
+    ///
+    /// The duplicate also holds the file's lock (it is the same open file description), so the
+    /// call counts as in flight until `f` has returned and the duplicate is closed.
     async fn blocking<T: Send + 'static>(
         &self,
         op: &'static str,
@@ -288,8 +310,14 @@ impl File {
             .try_clone_to_owned()
             .map_err(|e| self.err("dup", e))?;
         let file = std::fs::File::from(fd);
+        let in_flight = self.handle.in_flight();
         Counters::add(&self.counters.blocking_ops, 1);
-        match compio::runtime::spawn_blocking(move || f(file)).await {
+        let call = move || {
+            let res = f(file); // `f` owns the duplicate and closes it before it returns
+            drop(in_flight);
+            res
+        };
+        match compio::runtime::spawn_blocking(call).await {
             Ok(res) => res.map_err(|e| self.err(op, e)),
             Err(panic) => std::panic::resume_unwind(panic),
         }

@@ -4,13 +4,13 @@ use std::{
     io,
     os::{
         fd::{AsRawFd, FromRawFd, IntoRawFd},
-        unix::fs::OpenOptionsExt,
+        unix::fs::{MetadataExt, OpenOptionsExt},
     },
     path::Path,
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use crate::{Error, File, Result, kind, lock};
+use crate::{Error, File, Result, in_flight::Inode, kind, lock};
 
 /// Whether to open with `O_DIRECT` (bypass the page cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,7 +105,7 @@ impl OpenOptions {
     /// - [`Error::NotRegularFile`] for a directory, a device, a FIFO, a socket or a file on a
     ///   pseudo-filesystem (nothing is written to it);
     /// - [`Error::Locked`] when another process, or another open [`File`] of this process, holds
-    ///   a conflicting lock;
+    ///   a conflicting lock (see [`File`] for the wait on a dropped handle's writes);
     /// - [`Error::Io`] with `op == "open"` naming the path (`InvalidInput` for a combination
     ///   that makes no sense: neither read nor write, or create/truncate without write), or
     ///   `op == "open O_DIRECT"` under [`Direct::Require`] when the filesystem refuses it.
@@ -121,8 +121,8 @@ impl OpenOptions {
             ));
         }
         let (opts, path_buf) = (self.clone(), path.to_path_buf());
-        let (file, direct) = blocking(move || opts.open_checked(&path_buf)).await?;
-        lock::acquire(&file, path, self.write)?;
+        let (file, direct, inode) = blocking(move || opts.open_checked(&path_buf)).await?;
+        let handle = lock::acquire(&file, path, self.write, inode).await?;
         let file = if self.truncate {
             let path_buf = path.to_path_buf();
             blocking(move || {
@@ -139,12 +139,12 @@ impl OpenOptions {
         // descriptor with its driver (attaching is a no-op for io_uring and polling), which is
         // all its private `from_std` would add.
         let inner = unsafe { compio::fs::File::from_raw_fd(file.into_raw_fd()) };
-        Ok(File::new(inner, path.to_path_buf(), direct))
+        Ok(File::new(inner, path.to_path_buf(), direct, handle))
     }
 
     /// The blocking part of [`OpenOptions::open`]: stat, open, check, set the flags. Gives the
-    /// file and whether it has `O_DIRECT`.
-    fn open_checked(&self, path: &Path) -> Result<(std::fs::File, bool)> {
+    /// file, whether it has `O_DIRECT`, and its inode.
+    fn open_checked(&self, path: &Path) -> Result<(std::fs::File, bool, Inode)> {
         match std::fs::metadata(path) {
             Ok(meta) => kind::check_type(path, &meta)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound && self.create => {}
@@ -161,7 +161,11 @@ impl OpenOptions {
         kind::check_type(path, &meta)?;
         kind::check_filesystem(path, &file)?;
         let direct = self.set_flags(&file, path)?;
-        Ok((file, direct))
+        let inode = Inode {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        Ok((file, direct, inode))
     }
 
     /// Clears `O_NONBLOCK` (io_uring answers `EAGAIN` on a non-blocking file instead of
