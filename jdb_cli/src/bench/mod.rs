@@ -9,6 +9,7 @@
 mod args;
 mod baseline;
 mod batched;
+mod interrupt;
 mod load;
 mod report;
 mod run;
@@ -25,6 +26,7 @@ use self::{
     args::WorkloadKind,
     baseline::{LruBaseline, OsCache},
     batched::run_batched,
+    interrupt::RemoveOnSignal,
     report::{Config, Report, RunResult},
     run::{JdbCache, Limits, run_trace},
     workload::{Trace, WorkloadSpec},
@@ -61,10 +63,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let (temp_dir, path) = match &args.file {
         Some(path) => (None, path.clone()),
         None => {
-            let dir = tempfile::Builder::new()
-                .prefix(".jdb-bench-")
-                .tempdir_in(".")
-                .context("creating a temporary directory in the current directory")?;
+            let on_signal = RemoveOnSignal::install()?;
+            let make = || {
+                tempfile::Builder::new()
+                    .prefix(".jdb-bench-")
+                    .tempdir_in(".")
+                    .context("creating a temporary directory in the current directory")
+            };
+            let dir = on_signal.create(make, |dir| dir.path())?;
             let path = dir.path().join("bench.jdb");
             (Some(dir), path)
         }
