@@ -475,3 +475,31 @@ fn bench_seqwrite_writes_runs_and_keeps_the_file_valid() {
     // Still a bench file of the same size: reused, not recreated.
     assert_eq!(bench_small(dir.path(), "scan")["load"]["created"], false);
 }
+
+#[test]
+fn bench_clamps_a_pool_larger_than_the_file() {
+    let dir = scratch();
+    let args = [
+        "bench", "--memory", "1TiB", "--pages", "64", "--ops", "200", "--json",
+    ];
+    let report = bench_json(&args, dir.path());
+    assert_eq!(report["config"]["cap"], 64);
+    let notes = report["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| {
+            let n = n.as_str().unwrap();
+            n.contains("clamped to the file's 64 pages") && n.contains("--memory")
+        }),
+        "{notes:?}"
+    );
+
+    let args = ["bench", "--cap", "100000", "--pages", "64", "--ops", "200"];
+    let out = jdb(&args, dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(text.contains("pool  64 pages"), "{text}");
+    assert!(
+        text.contains("pool clamped to the file's 64 pages (0.2 MiB): --cap asked for 100000"),
+        "{text}"
+    );
+}
