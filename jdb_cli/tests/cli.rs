@@ -477,6 +477,51 @@ fn bench_seqwrite_writes_runs_and_keeps_the_file_valid() {
 }
 
 #[test]
+fn verify_fails_a_data_page_whose_slot_directory_is_broken() {
+    let dir = scratch();
+    let path = make_file(dir.path(), 10);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Page 4: a slot count that disagrees with free_start, under a valid checksum.
+    let page = &mut bytes[4 * PAGE..5 * PAGE];
+    page[32..34].copy_from_slice(&999u16.to_le_bytes());
+    jdb_layout::seal(page).unwrap();
+    jdb_layout::verify(page, 4).expect("the checksum is valid");
+    std::fs::write(&path, &bytes).unwrap();
+    let arg = path.to_str().unwrap();
+
+    let out = jdb(&["verify", arg], dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(text.contains("1 bad page"), "{text}");
+    assert!(
+        text.contains("page 4: checksum ok, but the slot directory is invalid"),
+        "{text}"
+    );
+    assert!(text.contains("data 9"), "the other nine are good: {text}");
+
+    let out = jdb(&["inspect", arg], dir.path());
+    assert!(
+        stdout(&out).contains("data pages whose slot layout is invalid: 1"),
+        "{}",
+        stdout(&out)
+    );
+    let out = jdb(&["inspect", arg, "--page", "4"], dir.path());
+    let text = stdout(&out);
+    assert!(text.contains("verify     FAILED: checksum ok"), "{text}");
+    assert!(text.contains("invalid slot layout"), "{text}");
+}
+
+#[test]
+fn verify_and_inspect_refuse_a_procfs_file() {
+    let dir = scratch();
+    let out = jdb(&["verify", "/proc/cpuinfo"], dir.path());
+    assert_one_line_error(&out, 2, "/proc/cpuinfo is a file on procfs");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let out = jdb(&["inspect", "/proc/cpuinfo"], dir.path());
+    assert_one_line_error(&out, 1, "/proc/cpuinfo is a file on procfs");
+}
+
+#[test]
 fn bench_clamps_a_pool_larger_than_the_file() {
     let dir = scratch();
     let args = [
