@@ -2,7 +2,7 @@
 //! directory of a data page) without writing.
 //!
 //! Exit codes: 0 when every page verifies; 1 when some page is bad (each is listed with what is
-//! wrong); 2 when the file cannot be read or is not a jdb file.
+//! wrong); 2 when the file cannot be read, is in use by a writer, or is not a jdb file.
 //!
 //! "Not a jdb file" is decided on the whole file, so that a damaged first page of a real jdb
 //! file is reported as a bad page rather than as a foreign file: a non-empty file is not a jdb
