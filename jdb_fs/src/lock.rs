@@ -65,12 +65,13 @@ async fn acquire_within(
                 }
                 compio::time::sleep(POLL).await;
             }
-            Some(_) => return Err(locked(path, write)),
-            None => {
-                // The draining handle may have finished between the refusal and the look-up:
-                // an operation's descriptor is released before its buffer (compio drops the
-                // fd field first), so an entry that is gone means its descriptor is closed.
-                // One more try tells that apart from another process holding the lock.
+            Some(Usage { handles, .. }) if handles > 0 => return Err(locked(path, write)),
+            _ => {
+                // No entry, or one with nothing left in flight. The draining handle may have
+                // finished between the refusal and the look-up: an operation's descriptor is
+                // released before its buffer (compio drops the fd field first), so an entry
+                // that is done means its descriptor is closed. One more try tells that apart
+                // from another process holding the lock.
                 return if try_lock(file, path, write)? {
                     Ok(in_flight::register(inode))
                 } else {
