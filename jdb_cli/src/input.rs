@@ -31,18 +31,19 @@ impl Input {
     }
 }
 
-/// Opens `path` read-only. A missing path, a directory or anything but a regular file is a
-/// one-line error naming the path.
+/// Opens `path` read-only, with the shared lock (so a writer cannot change it under us). A
+/// missing path, a directory, a device, a procfs file or anything but a regular file, and a
+/// file a writer holds, are one-line errors naming the path (jdb_fs tells them apart).
 pub async fn open(path: &Path) -> anyhow::Result<Input> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if meta.is_dir() {
-        bail!("{} is a directory, not a jdb file", path.display());
-    }
-    if !meta.is_file() {
-        bail!("{} is not a regular file", path.display());
-    }
-    let file = File::open(path).await?;
+    let file = match File::open(path).await {
+        Ok(file) => file,
+        Err(jdb_fs::Error::Locked { .. }) => bail!(
+            "{} is in use by a writer (another jdb process or pool holds its lock); try again \
+             when it is closed",
+            path.display()
+        ),
+        Err(e) => return Err(e.into()),
+    };
     let size = file.size().await?;
     if size / PAGE_SIZE as u64 >= u64::from(u32::MAX) {
         bail!(

@@ -9,7 +9,10 @@ use std::{path::Path, process::ExitCode};
 use jdb_fs::PAGE_SIZE;
 use jdb_layout::{DataPage, PAGE_HEADER_SIZE, PageHeader, PageId, PageType};
 
-use crate::{input, output, verify};
+use crate::{
+    input, output,
+    verify::{self, BadPage, GoodPage},
+};
 
 /// Rows are shown up to this many bytes.
 const ROW_PREVIEW: usize = 64;
@@ -61,33 +64,33 @@ struct FileSummary {
 
 impl FileSummary {
     fn visit(&mut self, id: PageId, page: &[u8]) {
-        let header = match jdb_layout::verify(page, id) {
-            Ok(header) => header,
-            Err(jdb_layout::Error::NeverWritten { .. }) => {
+        let good = match verify::check_page(page, id) {
+            Ok(good) => good,
+            Err(BadPage::Page(jdb_layout::Error::NeverWritten { .. })) => {
                 self.never_written += 1;
                 return;
             }
-            Err(_) => {
+            Err(BadPage::Page(_)) => {
                 self.bad += 1;
                 self.first_bad.get_or_insert(id);
                 return;
             }
+            Err(BadPage::SlotLayout(_)) => {
+                self.data += 1;
+                self.bad_layout += 1;
+                return;
+            }
         };
-        match header.page_type {
+        match good.header.page_type {
             PageType::Data => self.data += 1,
             PageType::Meta => self.meta += 1,
             PageType::Free => self.free += 1,
             _ => self.other += 1,
         }
-        if header.page_type == PageType::Data {
-            match DataPage::open(page) {
-                Ok(rows) => {
-                    let (fill, live) = fill_percent(&rows);
-                    self.add_fill(fill);
-                    self.live_rows += live as u64;
-                }
-                Err(_) => self.bad_layout += 1,
-            }
+        if let Some(rows) = good.rows {
+            let (fill, live) = fill_percent(&rows);
+            self.add_fill(fill);
+            self.live_rows += live as u64;
         }
     }
 
@@ -191,9 +194,10 @@ fn describe_page(path: &Path, id: PageId, page: &[u8]) -> String {
     let stored = jdb_layout::stored_checksum(page).unwrap_or(0);
     let computed = jdb_layout::page_checksum(page).unwrap_or(0);
     let magic = jdb_layout::stored_magic(page).unwrap_or([0; 4]);
-    let verdict = match jdb_layout::verify(page, id) {
+    let checked = verify::check_page(page, id);
+    let verdict = match &checked {
         Ok(_) => "ok".to_string(),
-        Err(e) => format!("FAILED: {}", verify::problem(&e)),
+        Err(e) => format!("FAILED: {}", verify::problem(e)),
     };
     out.push_str(&format!("  verify     {verdict}\n"));
     out.push_str(&format!(
@@ -227,21 +231,25 @@ fn describe_page(path: &Path, id: PageId, page: &[u8]) -> String {
     out.push_str(&format!("  lsn        {}\n", header.lsn));
     out.push_str(&format!("  flags      {:#04x}\n", header.flags));
     out.push_str(&format!("  version    {}\n", header.version));
-    if header.page_type == PageType::Data {
-        describe_rows(&mut out, page);
+    match checked {
+        Ok(GoodPage {
+            rows: Some(rows), ..
+        }) => describe_rows(&mut out, page, &rows),
+        Err(BadPage::SlotLayout(e)) => {
+            out.push_str(&format!("  data page  invalid slot layout: {e}\n"));
+        }
+        // A damaged data page: its rows are still shown if its layout opens.
+        Err(BadPage::Page(_)) if header.page_type == PageType::Data => match DataPage::open(page) {
+            Ok(rows) => describe_rows(&mut out, page, &rows),
+            Err(e) => out.push_str(&format!("  data page  invalid slot layout: {e}\n")),
+        },
+        _ => {}
     }
     out
 }
 
-fn describe_rows(out: &mut String, page: &[u8]) {
-    let rows = match DataPage::open(page) {
-        Ok(rows) => rows,
-        Err(e) => {
-            out.push_str(&format!("  data page  invalid slot layout: {e}\n"));
-            return;
-        }
-    };
-    let (fill, live) = fill_percent(&rows);
+fn describe_rows(out: &mut String, page: &[u8], rows: &DataPage<&[u8]>) {
+    let (fill, live) = fill_percent(rows);
     out.push_str(&format!(
         "  data page  {} slots ({live} live, {} free), free space {} bytes, fill {fill:.1} %\n",
         rows.slot_count(),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! jdb bench [--compare] [--json] [--workload mixed|zipf|uniform|scan|randread|prefetch|seqwrite] ...
-//! jdb verify FILE          exit 0 clean, 1 bad pages, 2 unreadable or not a jdb file
+//! jdb verify FILE          exit 0 clean, 1 bad pages, 2 unreadable, in use or not a jdb file
 //! jdb inspect FILE [--page ID]
 //! ```
 //!
@@ -31,8 +31,9 @@ struct Cli {
 enum Command {
     /// Benchmark the buffer pool on a seeded workload (optionally against baselines).
     Bench(bench::BenchArgs),
-    /// Check every page of a file (magic, checksum, page id). Exit code 0 when clean, 1 when
-    /// a page is bad, 2 when the file cannot be read or is not a jdb file. Never writes.
+    /// Check every page of a file (magic, checksum, page id, slot directory). Exit code 0 when
+    /// clean, 1 when a page is bad, 2 when the file cannot be read, a writer holds it, or it is
+    /// not a jdb file. Never writes.
     Verify {
         /// The jdb file.
         file: PathBuf,

@@ -1,7 +1,8 @@
-//! `jdb verify FILE`: checks every page (magic, checksum, version, page id) without writing.
+//! `jdb verify FILE`: checks every page (magic, checksum, version, page id, and the slot
+//! directory of a data page) without writing.
 //!
 //! Exit codes: 0 when every page verifies; 1 when some page is bad (each is listed with what is
-//! wrong); 2 when the file cannot be read or is not a jdb file.
+//! wrong); 2 when the file cannot be read, is in use by a writer, or is not a jdb file.
 //!
 //! "Not a jdb file" is decided on the whole file, so that a damaged first page of a real jdb
 //! file is reported as a bad page rather than as a foreign file: a non-empty file is not a jdb
@@ -13,12 +14,40 @@ use std::{path::Path, process::ExitCode};
 
 use anyhow::bail;
 use jdb_fs::PAGE_SIZE;
-use jdb_layout::{Error as PageError, PageId, PageType};
+use jdb_layout::{DataPage, Error as PageError, PageHeader, PageId, PageType};
 
 use crate::{input, output};
 
 /// Bad pages listed one by one; beyond this only their number is printed.
 const MAX_LISTED: usize = 100;
+
+/// A page that passed [`check_page`]: its header and, for a data page, its rows.
+pub struct GoodPage<'p> {
+    /// The verified header.
+    pub header: PageHeader,
+    /// The slotted rows of a data page (`None` for the other page types).
+    pub rows: Option<DataPage<&'p [u8]>>,
+}
+
+/// What [`check_page`] found wrong with a page.
+#[derive(Debug)]
+pub enum BadPage {
+    /// The page as a whole: never written, foreign, checksum, version, page id, type.
+    Page(PageError),
+    /// A data page whose checksum is right but whose slot directory does not open.
+    SlotLayout(PageError),
+}
+
+/// The one check of a page that `verify` and `inspect` share: the header and checksum
+/// (`jdb_layout::verify`), then, for a data page, its slotted layout (`DataPage::open`).
+pub fn check_page(page: &[u8], id: PageId) -> Result<GoodPage<'_>, BadPage> {
+    let header = jdb_layout::verify(page, id).map_err(BadPage::Page)?;
+    let rows = match header.page_type {
+        PageType::Data => Some(DataPage::open(page).map_err(BadPage::SlotLayout)?),
+        _ => None,
+    };
+    Ok(GoodPage { header, rows })
+}
 
 /// What a walk over the file found.
 #[derive(Debug, Default)]
@@ -33,15 +62,15 @@ struct Summary {
     /// All-zero pages.
     never_written: u64,
     /// Every page that failed, with what is wrong (only the first [`MAX_LISTED`] kept).
-    bad: Vec<(PageId, PageError)>,
+    bad: Vec<(PageId, BadPage)>,
     bad_count: u64,
 }
 
 impl Summary {
     fn visit(&mut self, id: PageId, page: &[u8]) {
         self.pages += 1;
-        match jdb_layout::verify(page, id) {
-            Ok(header) => match header.page_type {
+        match check_page(page, id) {
+            Ok(good) => match good.header.page_type {
                 PageType::Data => self.data += 1,
                 PageType::Meta => self.meta += 1,
                 PageType::Free => self.free += 1,
@@ -49,8 +78,8 @@ impl Summary {
             },
             Err(e) => {
                 match e {
-                    PageError::Foreign { .. } => self.foreign += 1,
-                    PageError::NeverWritten { .. } => self.never_written += 1,
+                    BadPage::Page(PageError::Foreign { .. }) => self.foreign += 1,
+                    BadPage::Page(PageError::NeverWritten { .. }) => self.never_written += 1,
                     _ => {}
                 }
                 self.bad_count += 1;
@@ -88,7 +117,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             summary.foreign,
             summary.pages,
             match summary.bad.first() {
-                Some((_, PageError::Foreign { magic, .. })) => format!(
+                Some((_, BadPage::Page(PageError::Foreign { magic, .. }))) => format!(
                     " (first page starts with {})",
                     output::escape_bytes(magic, 4)
                 ),
@@ -136,7 +165,14 @@ fn report(path: &Path, s: &Summary) -> String {
 }
 
 /// What is wrong with a page, in words, without repeating its id.
-pub fn problem(e: &PageError) -> String {
+pub fn problem(bad: &BadPage) -> String {
+    match bad {
+        BadPage::Page(e) => page_problem(e),
+        BadPage::SlotLayout(e) => format!("checksum ok, but the slot directory is invalid: {e}"),
+    }
+}
+
+fn page_problem(e: &PageError) -> String {
     match e {
         PageError::NeverWritten { .. } => "never written (all zero)".to_string(),
         PageError::Foreign { magic, .. } => format!(

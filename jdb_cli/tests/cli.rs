@@ -475,3 +475,76 @@ fn bench_seqwrite_writes_runs_and_keeps_the_file_valid() {
     // Still a bench file of the same size: reused, not recreated.
     assert_eq!(bench_small(dir.path(), "scan")["load"]["created"], false);
 }
+
+#[test]
+fn verify_fails_a_data_page_whose_slot_directory_is_broken() {
+    let dir = scratch();
+    let path = make_file(dir.path(), 10);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Page 4: a slot count that disagrees with free_start, under a valid checksum.
+    let page = &mut bytes[4 * PAGE..5 * PAGE];
+    page[32..34].copy_from_slice(&999u16.to_le_bytes());
+    jdb_layout::seal(page).unwrap();
+    jdb_layout::verify(page, 4).expect("the checksum is valid");
+    std::fs::write(&path, &bytes).unwrap();
+    let arg = path.to_str().unwrap();
+
+    let out = jdb(&["verify", arg], dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(text.contains("1 bad page"), "{text}");
+    assert!(
+        text.contains("page 4: checksum ok, but the slot directory is invalid"),
+        "{text}"
+    );
+    assert!(text.contains("data 9"), "the other nine are good: {text}");
+
+    let out = jdb(&["inspect", arg], dir.path());
+    assert!(
+        stdout(&out).contains("data pages whose slot layout is invalid: 1"),
+        "{}",
+        stdout(&out)
+    );
+    let out = jdb(&["inspect", arg, "--page", "4"], dir.path());
+    let text = stdout(&out);
+    assert!(text.contains("verify     FAILED: checksum ok"), "{text}");
+    assert!(text.contains("invalid slot layout"), "{text}");
+}
+
+#[test]
+fn verify_and_inspect_refuse_a_procfs_file() {
+    let dir = scratch();
+    let out = jdb(&["verify", "/proc/cpuinfo"], dir.path());
+    assert_one_line_error(&out, 2, "/proc/cpuinfo is a file on procfs");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let out = jdb(&["inspect", "/proc/cpuinfo"], dir.path());
+    assert_one_line_error(&out, 1, "/proc/cpuinfo is a file on procfs");
+}
+
+#[test]
+fn bench_clamps_a_pool_larger_than_the_file() {
+    let dir = scratch();
+    let args = [
+        "bench", "--memory", "1TiB", "--pages", "64", "--ops", "200", "--json",
+    ];
+    let report = bench_json(&args, dir.path());
+    assert_eq!(report["config"]["cap"], 64);
+    let notes = report["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| {
+            let n = n.as_str().unwrap();
+            n.contains("clamped to the file's 64 pages") && n.contains("--memory")
+        }),
+        "{notes:?}"
+    );
+
+    let args = ["bench", "--cap", "100000", "--pages", "64", "--ops", "200"];
+    let out = jdb(&args, dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(text.contains("pool  64 pages"), "{text}");
+    assert!(
+        text.contains("pool clamped to the file's 64 pages (0.2 MiB): --cap asked for 100000"),
+        "{text}"
+    );
+}

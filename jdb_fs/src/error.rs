@@ -111,6 +111,35 @@ pub enum Error {
         size: u64,
     },
 
+    /// The file's advisory lock is held elsewhere: by another process, or by another open
+    /// [`File`](crate::File) in this process (a pool, say). A writer needs the file to itself;
+    /// readers share it with each other but not with a writer. Returned at once, without
+    /// waiting, except for the reads and writes still in flight of a dropped handle of this
+    /// process (see [`File`](crate::File)).
+    #[error(
+        "{} is in use by another jdb process or pool (it holds the file's lock)",
+        path.display()
+    )]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// Whether this open asked for the exclusive (writer's) lock, `false` for a reader's
+        /// shared one.
+        write: bool,
+    },
+
+    /// The path is not a regular file on a disk filesystem, so it was not opened for I/O and
+    /// nothing was written to it: a directory, a device, a FIFO, a socket, or a file on a
+    /// pseudo-filesystem such as procfs or sysfs. `kind` says which, e.g. `"a block device"` or
+    /// `"a file on procfs"`.
+    #[error("{} is {kind}, not a regular file jdb can use", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead, with its article: `"a FIFO"`, `"a directory"`, ...
+        kind: &'static str,
+    },
+
     /// Allocating an aligned buffer failed.
     #[error("allocating an aligned buffer: {0}")]
     Alloc(#[from] jdb_alloc::Error),
@@ -142,7 +171,9 @@ impl Error {
             | Error::TooManyBuffers { path, .. }
             | Error::NotAPage { path, .. }
             | Error::ShortWrite { path, .. }
-            | Error::TooManyPages { path, .. } => Some(path),
+            | Error::TooManyPages { path, .. }
+            | Error::Locked { path, .. }
+            | Error::NotRegularFile { path, .. } => Some(path),
             Error::Alloc(_) => None,
         }
     }

@@ -7,7 +7,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering::Relaxed},
 };
 
-use crate::{Error, OpenOptions, PAGE_SIZE, Result};
+use crate::{Error, OpenOptions, PAGE_SIZE, Result, in_flight::Handle};
 
 /// An open file doing positional, alignment-checked I/O on compio (io_uring), with `O_DIRECT`
 /// when the filesystem allows it.
@@ -16,9 +16,30 @@ use crate::{Error, OpenOptions, PAGE_SIZE, Result};
 /// The file offset, the length and the buffer address of every request must be multiples of
 /// [`ALIGN`](crate::ALIGN) (4096); this is checked before anything is submitted, also when the
 /// file fell back to buffered I/O. The file is closed by [`File::close`] or on drop.
+///
+/// # One writer per file
+///
+/// A `File` holds the file's advisory lock (`flock`) for as long as it is open: exclusive when
+/// opened for writing, shared when read-only. A second writer, a reader while a writer has the
+/// file, or a writer while readers have it gets [`Error::Locked`] at once, whether it is another
+/// process or another `File` (a second pool) in this process. There is no way to open without
+/// the lock.
+///
+/// The lock is on the file's own descriptor, which stays open until every request the kernel
+/// still holds has completed, also when the `File` (or a future of it) was dropped mid-write;
+/// only then can the next opener take it, so a write of a dropped handle cannot land over the
+/// next one's. A reopen in this process that finds the lock held by such a dropped handle
+/// (no live `File` on the file, but reads or writes of this process still in flight) waits for
+/// them to finish and takes the lock then, for up to 10 s (then `Locked`); this works across
+/// threads and runtimes, as long as the runtime that submitted the requests keeps running. Only
+/// reads and writes are counted: a dropped `File` whose `fsync` or `stat` is still running makes
+/// a reopen `Locked` until that call ends.
 #[derive(Debug)]
 pub struct File {
+    // Field order matters: `inner` is dropped (the descriptor closed, unless requests in
+    // flight still hold it) before `handle` tells the registry this handle is gone.
     pub(crate) inner: compio::fs::File,
+    pub(crate) handle: Handle,
     pub(crate) path: PathBuf,
     pub(crate) direct: bool,
     pub(crate) counters: Counters,
@@ -67,20 +88,27 @@ impl Counters {
 }
 
 impl File {
-    pub(crate) fn new(inner: compio::fs::File, path: PathBuf, direct: bool) -> Self {
+    pub(crate) fn new(
+        inner: compio::fs::File,
+        path: PathBuf,
+        direct: bool,
+        handle: Handle,
+    ) -> Self {
         Self {
             inner,
+            handle,
             path,
             direct,
             counters: Counters::default(),
         }
     }
 
-    /// Creates `path` (or truncates it to 0 bytes) and opens it read-write, with
-    /// [`Direct::Auto`](crate::Direct::Auto).
+    /// Creates `path` (or truncates it to 0 bytes, once its lock is held) and opens it
+    /// read-write, with [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
-    /// [`Error::Io`] (`op == "open"`) naming the path.
+    /// [`Error::Locked`] when the file is in use (it is then left as it was),
+    /// [`Error::NotRegularFile`], [`Error::Io`] (`op == "open"`) naming the path.
     pub async fn create(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new()
             .read(true)
@@ -91,10 +119,12 @@ impl File {
             .await
     }
 
-    /// Opens an existing `path` read-only, with [`Direct::Auto`](crate::Direct::Auto).
+    /// Opens an existing `path` read-only with the shared lock, with
+    /// [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
-    /// [`Error::Io`] (`op == "open"`) naming the path, e.g. `NotFound`.
+    /// [`Error::Locked`] while a writer has the file, [`Error::NotRegularFile`], [`Error::Io`]
+    /// (`op == "open"`) naming the path, e.g. `NotFound`.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new().read(true).open(path).await
     }
@@ -103,7 +133,8 @@ impl File {
     /// [`Direct::Auto`](crate::Direct::Auto).
     ///
     /// # Errors
-    /// [`Error::Io`] (`op == "open"`) naming the path.
+    /// [`Error::Locked`] when the file is in use, [`Error::NotRegularFile`], [`Error::Io`]
+    /// (`op == "open"`) naming the path.
     pub async fn open_rw(path: impl AsRef<Path>) -> Result<Self> {
         OpenOptions::new()
             .read(true)
@@ -234,17 +265,22 @@ impl File {
             .map_err(|e| self.err("fsync", e))
     }
 
-    /// Closes the file through io_uring and reports the `close` result. Dropping a `File` also
-    /// closes it, synchronously and ignoring errors.
+    /// Closes the file through io_uring and reports the `close` result; the lock is released
+    /// with the descriptor. Dropping a `File` also closes it, synchronously and ignoring errors
+    /// (once requests still in flight are done, see [`File`]).
     ///
     /// # Errors
     /// [`Error::Io`] (`op == "close"`).
     pub async fn close(self) -> Result<()> {
-        let Self { inner, path, .. } = self;
-        inner
-            .close()
-            .await
-            .map_err(|e| Error::io(&path, "close", e))
+        let Self {
+            inner,
+            handle,
+            path,
+            ..
+        } = self;
+        let res = inner.close().await;
+        drop(handle);
+        res.map_err(|e| Error::io(&path, "close", e))
     }
 
     pub(crate) fn err(&self, op: &'static str, source: io::Error) -> Error {
@@ -260,6 +296,9 @@ impl File {
     /// owned by the closure, so it stays open until `f` returns, whatever happens here; it refers
     /// to the same open file description (same inode, same flags). The `dup` is one cheap
     /// syscall; these calls are rare (file growth), never on the page I/O path.
+    ///
+    /// The duplicate also holds the file's lock (it is the same open file description), so the
+    /// call counts as in flight until `f` has returned and the duplicate is closed.
     async fn blocking<T: Send + 'static>(
         &self,
         op: &'static str,
@@ -271,8 +310,14 @@ impl File {
             .try_clone_to_owned()
             .map_err(|e| self.err("dup", e))?;
         let file = std::fs::File::from(fd);
+        let in_flight = self.handle.in_flight();
         Counters::add(&self.counters.blocking_ops, 1);
-        match compio::runtime::spawn_blocking(move || f(file)).await {
+        let call = move || {
+            let res = f(file); // `f` owns the duplicate and closes it before it returns
+            drop(in_flight);
+            res
+        };
+        match compio::runtime::spawn_blocking(call).await {
             Ok(res) => res.map_err(|e| self.err(op, e)),
             Err(panic) => std::panic::resume_unwind(panic),
         }

@@ -107,8 +107,13 @@ impl File {
         Ok(())
     }
 
-    async fn read_full<B: IoBufMut>(&self, mut buf: B, offset: u64) -> BufResult<(), B> {
+    // The four loops below submit `Tracked` buffers: each request counts as in flight (see
+    // `in_flight`) until compio hands its buffer back, or drops it after the kernel completed a
+    // request whose future was dropped.
+
+    async fn read_full<B: IoBufMut>(&self, buf: B, offset: u64) -> BufResult<(), B> {
         let len = buf.buf_capacity();
+        let mut buf = self.handle.track(buf);
         let mut done = 0;
         while done < len {
             Counters::add(&self.counters.read_ops, 1);
@@ -118,19 +123,19 @@ impl File {
             buf = rest.into_inner();
             match self.after_read(res, &mut done, len) {
                 Ok(true) => {}
-                Ok(false) => return (Err(self.past_end(offset + done as u64).await), buf),
-                Err(e) => return (Err(e), buf),
+                Ok(false) => {
+                    let buf = buf.into_inner();
+                    return (Err(self.past_end(offset + done as u64).await), buf);
+                }
+                Err(e) => return (Err(e), buf.into_inner()),
             }
         }
-        (Ok(()), buf)
+        (Ok(()), buf.into_inner())
     }
 
-    async fn read_run_full<B: IoBufMut>(
-        &self,
-        mut bufs: Vec<B>,
-        offset: u64,
-    ) -> BufResult<(), Vec<B>> {
+    async fn read_run_full<B: IoBufMut>(&self, bufs: Vec<B>, offset: u64) -> BufResult<(), Vec<B>> {
         let len = bufs.iter().map(|b| b.buf_capacity()).sum();
+        let mut bufs = self.handle.track(bufs);
         let mut done = 0;
         while done < len {
             Counters::add(&self.counters.read_ops, 1);
@@ -142,15 +147,19 @@ impl File {
             bufs = rest.into_inner();
             match self.after_read(res, &mut done, len) {
                 Ok(true) => {}
-                Ok(false) => return (Err(self.past_end(offset + done as u64).await), bufs),
-                Err(e) => return (Err(e), bufs),
+                Ok(false) => {
+                    let bufs = bufs.into_inner();
+                    return (Err(self.past_end(offset + done as u64).await), bufs);
+                }
+                Err(e) => return (Err(e), bufs.into_inner()),
             }
         }
-        (Ok(()), bufs)
+        (Ok(()), bufs.into_inner())
     }
 
-    async fn write_full<B: IoBuf>(&self, mut buf: B, offset: u64) -> BufResult<(), B> {
+    async fn write_full<B: IoBuf>(&self, buf: B, offset: u64) -> BufResult<(), B> {
         let len = buf.buf_len();
+        let mut buf = self.handle.track(buf);
         let mut done = 0;
         while done < len {
             Counters::add(&self.counters.write_ops, 1);
@@ -159,18 +168,15 @@ impl File {
                 (&self.inner).write_at(rest, offset + done as u64).await;
             buf = rest.into_inner();
             if let Err(e) = self.after_write(res, &mut done, len, offset) {
-                return (Err(e), buf);
+                return (Err(e), buf.into_inner());
             }
         }
-        (Ok(()), buf)
+        (Ok(()), buf.into_inner())
     }
 
-    async fn write_run_full<B: IoBuf>(
-        &self,
-        mut bufs: Vec<B>,
-        offset: u64,
-    ) -> BufResult<(), Vec<B>> {
+    async fn write_run_full<B: IoBuf>(&self, bufs: Vec<B>, offset: u64) -> BufResult<(), Vec<B>> {
         let len = bufs.iter().map(|b| b.buf_len()).sum();
+        let mut bufs = self.handle.track(bufs);
         let mut done = 0;
         while done < len {
             Counters::add(&self.counters.write_ops, 1);
@@ -180,10 +186,10 @@ impl File {
                 .await;
             bufs = rest.into_inner();
             if let Err(e) = self.after_write(res, &mut done, len, offset) {
-                return (Err(e), bufs);
+                return (Err(e), bufs.into_inner());
             }
         }
-        (Ok(()), bufs)
+        (Ok(()), bufs.into_inner())
     }
 
     /// Accounts one read. `Ok(true)`: go on (or done); `Ok(false)`: the file ended.

@@ -13,6 +13,15 @@
 //! resumed; a read past the end of the file is [`Error::PastEnd`], found from the short read
 //! itself (the file is `stat`ed only then, never on the read path). Errors name the file.
 //!
+//! One writer per file: a `File` holds the file's `flock` while it is open, exclusive for a
+//! writer and shared for a reader, so a second writer (another process, or a second pool in this
+//! one) gets [`Error::Locked`] at once instead of losing data, and [`File::create`] truncates only
+//! once it holds the lock. The lock lasts until the kernel has finished every request of the
+//! file, also after a `File` was dropped mid-write; a reopen in this process waits for such a
+//! dropped handle's reads and writes (bounded, 10 s) instead of failing. Only regular files on a
+//! filesystem that stores data are opened: a directory, a device, a FIFO, a socket or a procfs
+//! or sysfs file is [`Error::NotRegularFile`], found before anything is written to it.
+//!
 //! ```
 //! use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
 //!
@@ -20,6 +29,8 @@
 //! # let path = dir.path().join("pages.jdb");
 //! compio::runtime::Runtime::new().unwrap().block_on(async {
 //!     let file = File::create(&path).await?; // O_DIRECT where the filesystem allows it
+//!     // One writer per file, in this process too.
+//!     assert!(matches!(File::open_rw(&path).await, Err(jdb_fs::Error::Locked { .. })));
 //!
 //!     let mut page = AlignedBuf::zeroed(PAGE_SIZE)?;
 //!     page[..5].copy_from_slice(b"hello");
@@ -36,10 +47,22 @@
 //! })?;
 //! # Ok::<(), jdb_fs::Error>(())
 //! ```
+//!
+//! Where things are:
+//! - `file`: the [`File`] handle, size, sync, close, counters;
+//! - `open`: [`OpenOptions`], the open sequence and the Direct I/O policy;
+//! - `kind`: what is not a regular file jdb may use;
+//! - `lock`: the file's `flock`, and the wait for a dropped handle's I/O;
+//! - `in_flight`: the per-inode registry of live handles and requests in flight;
+//! - `io`, `page`: byte- and page-granular reads and writes;
+//! - `error`: [`Error`].
 
 mod error;
 mod file;
+mod in_flight;
 mod io;
+mod kind;
+mod lock;
 mod open;
 mod page;
 

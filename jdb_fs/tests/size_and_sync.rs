@@ -5,7 +5,7 @@ mod common;
 
 use std::{io::ErrorKind, path::Path};
 
-use common::{assert_pattern, disk_tempdir, pattern_page, write_pattern_pages};
+use common::{assert_pattern, disk_tempdir, is_tmpfs, pattern_page, write_pattern_pages};
 use jdb_fs::{Direct, Error, File, OpenOptions, PAGE_SIZE};
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -90,30 +90,41 @@ async fn syncs_succeed() {
     file.sync_data().await.unwrap();
     file.sync_all().await.unwrap();
     assert_eq!(file.stats().sync_ops, 2);
-    let ro = File::open(file.path()).await.unwrap();
-    ro.sync_all().await.unwrap();
+    let path = file.path().to_owned();
     file.close().await.unwrap();
+    let ro = File::open(&path).await.unwrap();
+    ro.sync_all().await.unwrap();
     ro.close().await.unwrap();
 }
 
 #[compio::test]
 async fn enospc_surfaces_with_its_errno() {
-    // Writes to /dev/full fail with ENOSPC.
-    let path = Path::new("/dev/full");
-    if !path.exists() {
-        eprintln!("no /dev/full: skipped");
+    // tmpfs refuses up front a fallocate larger than the whole filesystem, with ENOSPC and
+    // without allocating anything. (/dev/full, the usual ENOSPC source, is a device: refused.)
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() || !is_tmpfs(shm) {
+        eprintln!("no tmpfs at /dev/shm: skipped (ENOSPC needs a size-limited tmpfs here)");
         return;
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .direct(Direct::Off)
-        .open(path)
+    let dir = tempfile::tempdir_in(shm).unwrap();
+    let path = dir.path().join("full");
+    let file = File::create(&path).await.unwrap();
+    let err = file
+        .preallocate(1 << 50)
         .await
-        .unwrap();
-    let (res, _) = file.write_page(0, pattern_page(0)).await;
-    let err = res.expect_err("/dev/full accepted a write");
+        .expect_err("tmpfs accepted a 1 PiB fallocate");
     assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
     assert_eq!(err.io_kind(), Some(ErrorKind::StorageFull));
-    assert_eq!(err.path(), Some(path));
-    assert!(matches!(&err, Error::Io { op: "write", .. }));
+    assert_eq!(err.path(), Some(path.as_path()));
+    assert!(
+        matches!(
+            &err,
+            Error::Io {
+                op: "fallocate",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(file.size().await.unwrap(), 0, "nothing was allocated");
 }

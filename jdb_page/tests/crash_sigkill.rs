@@ -150,7 +150,7 @@ struct Found {
 async fn check_file(path: &Path, synced: u64) -> Found {
     let before = std::fs::read(path).unwrap();
     let in_flight = synced + 1;
-    let pool_file = File::open_rw(path).await.unwrap();
+    let pool_file = open_once_released(path).await;
     let pool = BufferPool::open(pool_file, 8).await.unwrap();
     let count = pool.page_count();
     assert!(
@@ -194,6 +194,20 @@ async fn check_file(path: &Path, synced: u64) -> Found {
         "opening and reading changed the file"
     );
     found
+}
+
+/// Opens `path` read-write once the killed child's lock is gone: the kernel releases it only
+/// after the child's io_uring requests are finished, which can be a moment after it was reaped.
+async fn open_once_released(path: &Path) -> File {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match File::open_rw(path).await {
+            Err(jdb_fs::Error::Locked { .. }) if Instant::now() < deadline => {
+                compio::time::sleep(Duration::from_millis(1)).await;
+            }
+            res => return res.unwrap(),
+        }
+    }
 }
 
 /// Recovery before the next child: cut the file to the synced pages, rewrite torn ones.

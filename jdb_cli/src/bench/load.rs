@@ -8,7 +8,7 @@
 
 use std::{path::Path, time::Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use compio::buf::{IntoInner, IoBuf};
 use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
 use jdb_layout::{DataPage, PageHeader, PageId, PageType};
@@ -67,42 +67,44 @@ fn is_bench_page(id: PageId, page: &[u8]) -> bool {
 /// Makes `path` a bench file of `pages` pages: reuses it if it already is one (first and last
 /// page checked), else writes it. Refuses to overwrite a non-empty file that is not a bench
 /// file, so a typo in `--file` cannot destroy data.
+///
+/// The file is opened (created if missing) through `jdb_fs` before anything is decided: that
+/// refuses devices, FIFOs, sockets and procfs/sysfs files untouched (a block device would
+/// otherwise stat as an empty file) and a file another jdb process holds, and keeps the file
+/// locked while it is checked and written.
 pub async fn prepare(path: &Path, pages: u32) -> anyhow::Result<LoadReport> {
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => bail!("{} is a directory", path.display()),
-        Ok(meta) if meta.len() > 0 => {
-            let file = File::open(path).await?;
-            let first = file.read_page(0).await.ok();
-            let first_ok = first.as_deref().is_some_and(|p| is_bench_page(0, p));
-            if !first_ok {
-                bail!(
-                    "refusing to overwrite {}: it is not a jdb bench file (remove it or pick \
-                     another --file)",
-                    path.display()
-                );
-            }
-            if meta.len() == u64::from(pages) * PAGE_SIZE as u64 {
-                let last = file.read_page(pages - 1).await.ok();
-                if last.as_deref().is_some_and(|p| is_bench_page(pages - 1, p)) {
-                    return Ok(LoadReport {
-                        created: false,
-                        secs: 0.0,
-                        mib_per_s: 0.0,
-                    });
-                }
+    let file = File::open_rw(path).await?;
+    let size = file.size().await?;
+    if size > 0 {
+        let first = file.read_page(0).await.ok();
+        if !first.as_deref().is_some_and(|p| is_bench_page(0, p)) {
+            bail!(
+                "refusing to overwrite {}: it is not a jdb bench file (remove it or pick \
+                 another --file)",
+                path.display()
+            );
+        }
+        if size == u64::from(pages) * PAGE_SIZE as u64 {
+            let last = file.read_page(pages - 1).await.ok();
+            if last.as_deref().is_some_and(|p| is_bench_page(pages - 1, p)) {
+                file.close().await?;
+                return Ok(LoadReport {
+                    created: false,
+                    secs: 0.0,
+                    mib_per_s: 0.0,
+                });
             }
         }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot use {}", path.display())),
+        // A bench file of another size (or damaged): written anew.
+        file.set_len(0).await?;
     }
-    create(path, pages).await
+    write(file, pages).await
 }
 
-/// Writes `pages` bench pages to a new `path` in 1 MiB requests, then `fdatasync`s it.
-async fn create(path: &Path, pages: u32) -> anyhow::Result<LoadReport> {
+/// Writes `pages` bench pages to the empty `file` in 1 MiB requests, then `fdatasync`s and
+/// closes it.
+async fn write(file: File, pages: u32) -> anyhow::Result<LoadReport> {
     let start = Instant::now();
-    let file = File::create(path).await?;
     let bar = progress_bar("loading", u64::from(pages));
     let mut buf = AlignedBuf::zeroed(LOAD_CHUNK_PAGES * PAGE_SIZE)?;
     let mut first: PageId = 0;

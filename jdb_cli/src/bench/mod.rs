@@ -9,6 +9,7 @@
 mod args;
 mod baseline;
 mod batched;
+mod interrupt;
 mod load;
 mod report;
 mod run;
@@ -18,6 +19,7 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use jdb_fs::PAGE_SIZE;
 
 pub use args::BenchArgs;
 
@@ -25,6 +27,7 @@ use self::{
     args::WorkloadKind,
     baseline::{LruBaseline, OsCache},
     batched::run_batched,
+    interrupt::RemoveOnSignal,
     report::{Config, Report, RunResult},
     run::{JdbCache, Limits, run_trace},
     workload::{Trace, WorkloadSpec},
@@ -33,7 +36,9 @@ use crate::output;
 
 /// Runs `jdb bench`.
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let cap = args.cap()?;
+    let asked = args.cap()?;
+    // A pool larger than the file would only allocate memory no page can use.
+    let cap = asked.min(args.pages as usize);
     let spec = WorkloadSpec {
         kind: args.workload,
         pages: args.pages,
@@ -61,10 +66,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let (temp_dir, path) = match &args.file {
         Some(path) => (None, path.clone()),
         None => {
-            let dir = tempfile::Builder::new()
-                .prefix(".jdb-bench-")
-                .tempdir_in(".")
-                .context("creating a temporary directory in the current directory")?;
+            let on_signal = RemoveOnSignal::install()?;
+            let make = || {
+                tempfile::Builder::new()
+                    .prefix(".jdb-bench-")
+                    .tempdir_in(".")
+                    .context("creating a temporary directory in the current directory")
+            };
+            let dir = on_signal.create(make, |dir| dir.path())?;
             let path = dir.path().join("bench.jdb");
             (Some(dir), path)
         }
@@ -108,7 +117,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         },
         load,
         ratios: Report::ratios(&jdb_result, &baselines),
-        notes: notes(&args, direct_io),
+        notes: notes(&args, asked, cap, direct_io),
         jdb: jdb_result,
         baselines,
     };
@@ -165,14 +174,28 @@ fn batch_size(args: &BenchArgs, cap: usize) -> anyhow::Result<u32> {
     Ok(u32::try_from(args.batch.min(uncached)).unwrap_or(u32::MAX))
 }
 
-/// What a reader of the numbers should know.
-fn notes(args: &BenchArgs, direct_io: bool) -> Vec<String> {
+/// What a reader of the numbers should know; `asked` is the pool size --cap or --memory asked
+/// for, `cap` the one used.
+fn notes(args: &BenchArgs, asked: usize, cap: usize, direct_io: bool) -> Vec<String> {
     let mut notes = vec![
         "throughput and latency exclude the final flush + fdatasync, timed separately; latency \
          is per operation (a scan operation reads a whole group, a prefetch or seqwrite \
          operation a whole batch)"
             .to_string(),
     ];
+    if cap < asked {
+        let option = match (args.cap, args.memory) {
+            (Some(_), _) => "--cap",
+            (None, Some(_)) => "--memory",
+            (None, None) => "the default pool size",
+        };
+        notes.push(format!(
+            "pool clamped to the file's {cap} pages ({:.1} MiB): {option} asked for {asked} pages \
+             ({:.1} MiB), more than the file has",
+            output::mib(cap as u64 * PAGE_SIZE as u64),
+            output::mib(asked as u64 * PAGE_SIZE as u64),
+        ));
+    }
     match args.workload {
         WorkloadKind::Prefetch => notes.push(
             "prefetch: only the prefetch calls are timed (choosing pages not in the pool is \
