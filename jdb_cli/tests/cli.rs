@@ -37,15 +37,15 @@ fn make_file(dir: &Path, pages: u32) -> PathBuf {
     let path = dir.join("data.jdb");
     let rt = compio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let mut pool = BufferPool::open(File::create(&path).await?, 8).await?;
+        let pool = BufferPool::open(File::create(&path).await?, 8).await?;
         for id in 0..pages {
-            let page = pool.alloc().await?;
+            let mut page = pool.alloc().await?;
             assert_eq!(page.id(), id);
             let mut rows = page.rows_mut()?;
             rows.insert(b"hello jdb").unwrap();
             rows.insert(format!("hello jdb {id}").as_bytes()).unwrap();
         }
-        pool.close().await.map_err(|(e, _)| e)
+        pool.close().await
     })
     .expect("make the file");
     path

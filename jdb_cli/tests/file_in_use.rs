@@ -14,7 +14,7 @@ fn verify_inspect_and_bench_say_when_a_writer_holds_the_file() {
     let arg = path.to_str().unwrap();
     let rt = compio::runtime::Runtime::new().unwrap();
     let pool = rt.block_on(async {
-        let mut pool = BufferPool::open(File::create(&path).await.unwrap(), 4)
+        let pool = BufferPool::open(File::create(&path).await.unwrap(), 4)
             .await
             .unwrap();
         for _ in 0..3 {
@@ -45,7 +45,7 @@ fn verify_inspect_and_bench_say_when_a_writer_holds_the_file() {
         "in use by another jdb process or pool",
     );
 
-    rt.block_on(pool.close()).map_err(|(e, _)| e).unwrap();
+    rt.block_on(pool.close()).unwrap();
     let out = jdb(&["verify", arg], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains("3 pages"), "{}", stdout(&out));

@@ -25,7 +25,7 @@ fn flush(c: &mut Criterion) {
     let path = common::ensure_file("flush.jdb", PAGES);
     let rt = compio::runtime::Runtime::new().expect("runtime");
     let (mut pool, file, mut image) = rt.block_on(async {
-        let mut pool = BufferPool::open(File::open_rw(&path).await.expect("open"), PAGES as usize)
+        let pool = BufferPool::open(File::open_rw(&path).await.expect("open"), PAGES as usize)
             .await
             .expect("pool");
         let ids: Vec<u32> = (0..PAGES).collect();
@@ -87,7 +87,7 @@ fn flush(c: &mut Criterion) {
 
     // Leave the file as the pool has it (sealed, valid) for the next run.
     rt.block_on(async {
-        pool.close().await.map_err(|(e, _)| e).expect("close");
+        pool.close().await.expect("close");
     });
 }
 

@@ -166,7 +166,7 @@ fn prefetch(c: &mut Criterion) {
                         let ids = &sets[set % sets.len()];
                         set += 1;
                         let file = File::open(&path).await.expect("open");
-                        let mut pool = BufferPool::open(file, PREFETCH_CAP).await.expect("pool");
+                        let pool = BufferPool::open(file, PREFETCH_CAP).await.expect("pool");
                         let start = Instant::now();
                         let n = pool.prefetch(ids).await.expect("prefetch");
                         timed += start.elapsed();

@@ -49,8 +49,8 @@ const HEADER: usize = 32;
 fn hit_path(c: &mut Criterion) {
     let path = common::ensure_file("hit.jdb", CAP);
     let rt = compio::runtime::Runtime::new().expect("runtime");
-    let mut pool = rt.block_on(async {
-        let mut pool = BufferPool::open(File::open(&path).await.expect("open"), CAP as usize)
+    let pool = rt.block_on(async {
+        let pool = BufferPool::open(File::open(&path).await.expect("open"), CAP as usize)
             .await
             .expect("pool");
         let ids: Vec<u32> = (0..CAP).collect();

@@ -38,7 +38,7 @@ fn measure(cap: usize) -> Result<(), Box<dyn std::error::Error>> {
     let file = rt.block_on(File::create(&path))?;
     let before = rss_bytes();
     let pool = rt.block_on(async {
-        let mut pool = BufferPool::open(file, cap).await?;
+        let pool = BufferPool::open(file, cap).await?;
         for _ in 0..cap {
             pool.alloc().await?;
         }

@@ -212,7 +212,7 @@ fn main() {
     let path = common::data_dir().join("hit_profile.jdb");
     let rt = compio::runtime::Runtime::new().expect("runtime");
     if which == "pool" || which == "both" {
-        let mut pool = rt.block_on(async {
+        let pool = rt.block_on(async {
             let mut pool =
                 BufferPool::open(File::create(&path).await.expect("create"), CAP as usize)
                     .await

@@ -113,7 +113,7 @@ fn main() -> ExitCode {
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 async fn randread_qd1(path: &Path, budget: Duration, seed: u64) -> Res<Outcome> {
-    let mut pool = BufferPool::open(File::open(path).await?, 64).await?;
+    let pool = BufferPool::open(File::open(path).await?, 64).await?;
     let trace = common::distinct_random(pool.page_count(), pool.page_count() as usize, seed);
     let start = Instant::now();
     let mut ops = 0u64;
@@ -136,7 +136,7 @@ async fn randread_qd1(path: &Path, budget: Duration, seed: u64) -> Res<Outcome> 
 
 async fn randread_prefetch(path: &Path, budget: Duration, seed: u64) -> Res<Outcome> {
     const PAGES: usize = 10_000;
-    let mut pool = BufferPool::open(File::open(path).await?, 16_384).await?;
+    let pool = BufferPool::open(File::open(path).await?, 16_384).await?;
     let n = pool.page_count();
     let mut elapsed = Duration::ZERO;
     let mut round = 0;
@@ -158,7 +158,7 @@ async fn randread_prefetch(path: &Path, budget: Duration, seed: u64) -> Res<Outc
 
 async fn seqread(path: &Path, budget: Duration) -> Res<Outcome> {
     const CAP: u32 = 1024;
-    let mut pool = BufferPool::open(File::open(path).await?, CAP as usize).await?;
+    let pool = BufferPool::open(File::open(path).await?, CAP as usize).await?;
     // The first pass fills the free frames with the first `CAP` pages, and the scan's cold
     // insertion then keeps them (each later group evicts the group before it): later passes start
     // after them, so every group is a miss.
@@ -192,7 +192,7 @@ async fn seqread(path: &Path, budget: Duration) -> Res<Outcome> {
 async fn seqwrite(path: &Path, budget: Duration) -> Res<Outcome> {
     let file = File::open_rw(path).await?;
     let pages = file.page_count().await?.min(65_536);
-    let mut pool = BufferPool::open(file, pages as usize).await?;
+    let pool = BufferPool::open(file, pages as usize).await?;
     let ids: Vec<u32> = (0..pages).collect();
     pool.prefetch(&ids).await?;
     pool.reset_stats();
@@ -206,7 +206,7 @@ async fn seqwrite(path: &Path, budget: Duration) -> Res<Outcome> {
         elapsed += start.elapsed();
     }
     let stats = pool.stats();
-    pool.close().await.map_err(|(e, _)| e)?;
+    pool.close().await?;
     Ok(Outcome {
         ops: stats.write_ios,
         bytes: stats.pages_written * PAGE_SIZE as u64,

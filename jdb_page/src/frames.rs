@@ -126,7 +126,11 @@ impl Frames {
     pub(crate) fn new(cap: usize, policy: AnyPolicy, arena: Arc<Arena>) -> Self {
         let meta = (0..cap as FrameId)
             .map(|f| Meta {
-                page: if f + 1 < cap as FrameId { f + 1 } else { NO_FRAME },
+                page: if f + 1 < cap as FrameId {
+                    f + 1
+                } else {
+                    NO_FRAME
+                },
                 latch: 0,
                 state: State::Free,
                 flags: 0,

@@ -98,7 +98,10 @@ impl Drop for PageRef<'_> {
     #[inline]
     fn drop(&mut self) {
         drop(self.page.take());
-        self.core.frames.borrow_mut().release(self.frame, Mode::Shared);
+        self.core
+            .frames
+            .borrow_mut()
+            .release(self.frame, Mode::Shared);
     }
 }
 

@@ -69,10 +69,12 @@ unsafe impl Sync for Arena {}
 impl Arena {
     /// An arena of `frames` zeroed frames.
     pub(crate) fn new(frames: usize) -> Result<Self> {
-        let bytes = frames.checked_mul(PAGE_SIZE).ok_or(Error::InvalidCapacity {
-            cap: frames,
-            max: crate::MAX_CAP,
-        })?;
+        let bytes = frames
+            .checked_mul(PAGE_SIZE)
+            .ok_or(Error::InvalidCapacity {
+                cap: frames,
+                max: crate::MAX_CAP,
+            })?;
         Ok(Self::from_buf(AlignedBuf::zeroed(bytes)?))
     }
 

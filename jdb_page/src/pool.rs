@@ -159,7 +159,8 @@ impl<S: Storage> BufferPool<S> {
         }
 
         let arena = Arc::new(Arena::new(cap)?);
-        let pages: Box<[RefCell<Page>]> = arena.into_pages().into_iter().map(RefCell::new).collect();
+        let pages: Box<[RefCell<Page>]> =
+            arena.into_pages().into_iter().map(RefCell::new).collect();
         let policy = AnyPolicy::with_kind(options.policy, cap);
         Ok(Self {
             core: Core {

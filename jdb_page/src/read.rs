@@ -239,7 +239,13 @@ impl<S: Storage> BufferPool<S> {
         n: usize,
         may_wait: bool,
     ) -> Result<Option<(usize, Vec<Reservation<'_>>)>> {
-        let missing = |k: usize| self.core.frames.borrow().lookup(first + k as PageId).is_none();
+        let missing = |k: usize| {
+            self.core
+                .frames
+                .borrow()
+                .lookup(first + k as PageId)
+                .is_none()
+        };
         let Some(start) = (0..n).find(|&k| missing(k)) else {
             return Ok(Some((n, Vec::new())));
         };

@@ -92,11 +92,17 @@ mod tests {
         assert_eq!(t.get(u32::MAX - 1), None);
         t.insert(5, 1);
         t.insert(CHUNK as PageId * 3 + 2, 7);
-        assert_eq!((t.get(5), t.get(CHUNK as PageId * 3 + 2)), (Some(1), Some(7)));
+        assert_eq!(
+            (t.get(5), t.get(CHUNK as PageId * 3 + 2)),
+            (Some(1), Some(7))
+        );
         assert_eq!(t.get(6), None);
         assert_eq!(t.len(), 2);
         let two_chunks = t.heap_bytes();
-        assert!(two_chunks >= 2 * CHUNK * 4 && two_chunks < 3 * CHUNK * 4, "{two_chunks}");
+        assert!(
+            two_chunks >= 2 * CHUNK * 4 && two_chunks < 3 * CHUNK * 4,
+            "{two_chunks}"
+        );
         t.remove(5);
         assert_eq!((t.get(5), t.len()), (None, 1));
     }

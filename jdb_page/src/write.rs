@@ -44,6 +44,9 @@ use crate::{
 /// the device writes the previous one; at one, the device sat idle for that CPU time on every run.
 pub const FLUSH_DEPTH: usize = 2;
 
+/// How long a flush waits for a page held exclusively before it logs a warning.
+const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl<S: Storage> BufferPool<S> {
     /// Writes page `id` if it is in memory and dirty, and marks it clean (unless it changed
     /// during the write). A page not in memory has nothing to write. Waits for a guard that
@@ -152,7 +155,10 @@ impl<S: Storage> BufferPool<S> {
     /// Takes the next run of pages that can be written now off the front of `pending` (dropping
     /// those with nothing to write). `None` when `pending` is empty or its front is blocked (held
     /// exclusively, or a write of it in flight).
-    fn next_run(&self, pending: &mut VecDeque<(PageId, FrameId)>) -> Option<Vec<(PageId, FrameId)>> {
+    fn next_run(
+        &self,
+        pending: &mut VecDeque<(PageId, FrameId)>,
+    ) -> Option<Vec<(PageId, FrameId)>> {
         let mut run: Vec<(PageId, FrameId)> = Vec::new();
         while let Some(&(id, frame)) = pending.front() {
             match self.status(id, frame) {
@@ -161,7 +167,8 @@ impl<S: Storage> BufferPool<S> {
                 }
                 Status::Writable
                     if run.is_empty()
-                        || (run.len() < MAX_RUN && run[run.len() - 1].0.checked_add(1) == Some(id)) =>
+                        || (run.len() < MAX_RUN
+                            && run[run.len() - 1].0.checked_add(1) == Some(id)) =>
                 {
                     run.push((id, frame));
                     pending.pop_front();
@@ -199,10 +206,22 @@ impl<S: Storage> BufferPool<S> {
             return;
         }
         // Held exclusively: queue for a shared latch (fair: behind waiting writers) and let go.
-        if LatchWait::new(&self.core, frame, id, Mode::Shared, false)
-            .await
-            .is_ok()
-        {
+        // A task that holds a `PageMut` of a dirty page and syncs waits for itself: say so if
+        // the wait goes on.
+        let mut wait = std::pin::pin!(LatchWait::new(&self.core, frame, id, Mode::Shared, false));
+        let latched = match compio::time::timeout(LONG_WAIT, wait.as_mut()).await {
+            Ok(latched) => latched,
+            Err(_) => {
+                log::warn!(
+                    "{}: a flush or sync has waited {} s for page {id}, held by a PageMut; a task \
+                     that holds a PageMut of a dirty page while it flushes or syncs waits forever",
+                    self.path.display(),
+                    LONG_WAIT.as_secs()
+                );
+                wait.await
+            }
+        };
+        if latched.is_ok() {
             drop(PageRef::new(&self.core, frame));
         }
     }
@@ -250,10 +269,13 @@ impl<S: Storage> BufferPool<S> {
 
     /// Records a failed `fdatasync`: the pool is poisoned from now on.
     fn poison(&self, failure: &jdb_fs::Error) {
-        self.core.poisoned.borrow_mut().get_or_insert_with(|| Poison {
-            first: failure.to_string(),
-            os_error: failure.raw_os_error(),
-        });
+        self.core
+            .poisoned
+            .borrow_mut()
+            .get_or_insert_with(|| Poison {
+                first: failure.to_string(),
+                os_error: failure.raw_os_error(),
+            });
     }
 
     /// Whether a failed sync has poisoned the pool ([`Error::Poisoned`]).
@@ -293,7 +315,9 @@ impl Core {
             debug_assert!(self.frames.borrow().readable(frame, id));
             debug_assert!(!self.writes.is_writing(frame));
             seen[i] = self.arena.flags(frame).get();
-            let copied = self.pages[frame as usize].borrow().copy_sealed_into(&mut buf);
+            let copied = self.pages[frame as usize]
+                .borrow()
+                .copy_sealed_into(&mut buf);
             if let Err(e) = copied {
                 self.put_spare(buf);
                 return Err(e);

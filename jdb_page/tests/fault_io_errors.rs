@@ -290,11 +290,18 @@ fn after_a_failed_fdatasync_every_write_and_sync_fails_until_reopen() {
         assert_poisoned(pool.sync().await);
         let err = pool.close().await.expect_err("close of a poisoned pool");
         assert_poisoned::<()>(Err(err));
-        assert_eq!(disk.unsynced_writes(), writes, "nothing written once poisoned");
+        assert_eq!(
+            disk.unsynced_writes(),
+            writes,
+            "nothing written once poisoned"
+        );
         // Reads of cached pages still work.
         expect(&pool, 0, 2).await;
         let text = pool.sync().await.unwrap_err().to_string();
-        assert!(text.contains("poisoned") && text.contains("reopen"), "{text}");
+        assert!(
+            text.contains("poisoned") && text.contains("reopen"),
+            "{text}"
+        );
 
         // Reopened, the pool writes again.
         drop(pool);

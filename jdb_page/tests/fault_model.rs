@@ -744,10 +744,7 @@ fn pool_under_faults_and_crashes_matches_the_model() {
     }
     eprintln!("fault model: {total:?}");
     assert!(
-        total.errors > 0
-            && total.crashes > 0
-            && total.torn_after_crash > 0
-            && total.poisonings > 0,
+        total.errors > 0 && total.crashes > 0 && total.torn_after_crash > 0 && total.poisonings > 0,
         "{total:?}"
     );
 }

@@ -75,6 +75,7 @@ fn a_damaged_page_0_opens_reports_corrupt_and_is_rebuilt_by_init_page() {
             let pool = reopen_pool(&path, 4).await;
             let mut page = pool.init_page(0).await.unwrap();
             page.data_mut()[..64].copy_from_slice(&pattern(0, 2));
+            drop(page);
             pool.close().await.unwrap();
             let pool = reopen_pool(&path, 4).await;
             assert_eq!(pool.get(0).await.unwrap().data()[..64], pattern(0, 2)[..]);

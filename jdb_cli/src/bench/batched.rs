@@ -30,7 +30,7 @@ use super::{
 /// Runs the batched workload `spec.kind` on `pool` until `limits` (counting timed time only),
 /// then syncs the pool (timed separately, as for the traces).
 pub async fn run_batched(
-    pool: &mut BufferPool,
+    pool: &BufferPool,
     description: String,
     spec: WorkloadSpec,
     limits: Limits,

@@ -83,7 +83,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let (mut jdb, direct_io) = JdbCache::open(&path, cap).await?;
     let description = format!("jdb BufferPool of {cap} pages");
     let jdb_result = if args.workload.is_batched() {
-        run_batched(jdb.pool_mut(), description, spec, limits).await?
+        run_batched(jdb.pool(), description, spec, limits).await?
     } else {
         run_trace(&mut jdb, "jdb", description, spec, limits).await?
     };

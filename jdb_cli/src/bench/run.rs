@@ -62,13 +62,13 @@ impl JdbCache {
     }
 
     /// The pool, for the batched workloads that use it directly.
-    pub fn pool_mut(&mut self) -> &mut BufferPool {
-        &mut self.pool
+    pub fn pool(&self) -> &BufferPool {
+        &self.pool
     }
 
     /// Syncs and closes the pool.
     pub async fn close(self) -> anyhow::Result<()> {
-        self.pool.close().await.map_err(|(e, _)| e)?;
+        self.pool.close().await?;
         Ok(())
     }
 }
@@ -76,15 +76,15 @@ impl JdbCache {
 /// Reads the pages of one scan group with `get_group`: the missing pages with one request,
 /// placed at the cold end of the LRU list so a scan does not push out the hot set. A pool
 /// smaller than a group (`--cap` below 16) cannot hold one, so it reads page by page.
-async fn scan_group(pool: &mut BufferPool, first: PageId, n: u32) -> jdb_page::Result<u64> {
+async fn scan_group(pool: &BufferPool, first: PageId, n: u32) -> jdb_page::Result<u64> {
     let mut sum = 0u64;
     if n as usize <= pool.cap() {
-        for page in pool.get_group(first, n as usize).await? {
+        for page in pool.read_group(first, n as usize).await? {
             sum = sum.wrapping_add(counter(page.as_bytes()));
         }
     } else {
         for id in first..first + n {
-            sum = sum.wrapping_add(counter(pool.get(id).await?.as_bytes()));
+            sum = sum.wrapping_add(counter(pool.read(id).await?.as_bytes()));
         }
     }
     Ok(sum)
@@ -92,7 +92,7 @@ async fn scan_group(pool: &mut BufferPool, first: PageId, n: u32) -> jdb_page::R
 
 impl PageCache for JdbCache {
     async fn read(&mut self, id: PageId) -> anyhow::Result<u64> {
-        Ok(counter(self.pool.get(id).await?.as_bytes()))
+        Ok(counter(self.pool.read(id).await?.as_bytes()))
     }
 
     async fn write(&mut self, id: PageId) -> anyhow::Result<()> {
@@ -102,7 +102,7 @@ impl PageCache for JdbCache {
     }
 
     async fn scan(&mut self, first: PageId, n: u32) -> anyhow::Result<u64> {
-        Ok(scan_group(&mut self.pool, first, n).await?)
+        Ok(scan_group(&self.pool, first, n).await?)
     }
 
     async fn finish(&mut self) -> anyhow::Result<()> {

@@ -32,7 +32,7 @@ pub fn data_dir() -> PathBuf {
 /// an interrupted run never leaves a short file under the real name.
 pub async fn make_file(path: &Path, pages: u32) -> Result<(), Box<dyn std::error::Error>> {
     let partial = path.with_extension("partial");
-    let mut pool = BufferPool::open(File::create(&partial).await?, MAKE_BATCH as usize).await?;
+    let pool = BufferPool::open(File::create(&partial).await?, MAKE_BATCH as usize).await?;
     let mut next = 0;
     while next < pages {
         let n = (pages - next).min(jdb_page::MAX_RUN as u32);
@@ -45,7 +45,7 @@ pub async fn make_file(path: &Path, pages: u32) -> Result<(), Box<dyn std::error
             pool.flush_all().await?;
         }
     }
-    pool.close().await.map_err(|(e, _)| e)?;
+    pool.close().await?;
     std::fs::rename(&partial, path)?;
     Ok(())
 }
