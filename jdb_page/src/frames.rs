@@ -110,8 +110,9 @@ pub(crate) struct Frames {
     free: usize,
     /// Frames holding a page (`Resident`).
     resident: usize,
-    /// Frames that will change state without any user action: reads in flight and victims being
-    /// cleaned. A task that finds no victim waits for them rather than failing.
+    /// Frames that will change state without any user action: reserved by a call that is about to
+    /// fill them, being read, or victims being cleaned. A task that finds no free frame and no
+    /// victim waits for them rather than failing.
     transient: usize,
     /// Waiters per frame, oldest first (only frames with waiters have an entry).
     waiters: FxHashMap<FrameId, VecDeque<Waiter>>,
@@ -385,12 +386,14 @@ impl Frames {
         self.free_head = m.page;
         m.state = State::Reserved;
         self.free -= 1;
+        self.transient += 1;
         Some(f)
     }
 
     /// Gives a reserved frame back.
     pub(crate) fn release_reserved(&mut self, f: FrameId) {
         debug_assert_eq!(self.meta[f as usize].state, State::Reserved);
+        self.transient -= 1;
         self.push_free(f);
         self.wake_room();
     }
@@ -434,14 +437,14 @@ impl Frames {
         self.meta[v as usize].flags & EVICTING != 0
     }
 
-    /// Evicts victim `v` (see [`Frames::evictable`]); the frame is now `Reserved` for the caller.
+    /// Evicts victim `v` (see [`Frames::evictable`]); the frame is now `Reserved` for the caller
+    /// (still transient).
     pub(crate) fn evict(&mut self, v: FrameId) {
         let m = &mut self.meta[v as usize];
         debug_assert!(m.flags & EVICTING != 0);
         m.flags = 0;
         m.state = State::Reserved;
         let page = m.page;
-        self.transient -= 1;
         self.table.remove(page);
         self.resident -= 1;
         self.stats.evictions += 1;
@@ -505,7 +508,6 @@ impl Frames {
         m.state = State::Reading;
         m.page = id;
         self.table.insert(id, f);
-        self.transient += 1;
     }
 
     /// The read into `f` failed or was cancelled: the frame is free again and its waiters look
@@ -527,16 +529,14 @@ impl Frames {
     pub(crate) fn install(&mut self, f: FrameId, id: PageId, cold: bool) {
         let m = &mut self.meta[f as usize];
         match m.state {
-            State::Reading => {
-                debug_assert_eq!(m.page, id);
-                self.transient -= 1;
-            }
+            State::Reading => debug_assert_eq!(m.page, id),
             State::Reserved => {
                 m.page = id;
                 self.table.insert(id, f);
             }
             other => unreachable!("install into a {other:?} frame"),
         }
+        self.transient -= 1;
         let m = &mut self.meta[f as usize];
         m.state = State::Resident;
         m.latch = 0;

@@ -366,6 +366,30 @@ impl<S: Storage> BufferPool<S> {
         }
     }
 
+    /// Reserves `n` frames at once (for a group of pages held together). A call holding some
+    /// reservations never waits for more (two such calls could wait for each other): it gives
+    /// them back, waits for room, and tries again; `PoolFull` when no room is coming.
+    pub(crate) async fn make_room_for(&self, n: usize) -> Result<Vec<Reservation<'_>>> {
+        loop {
+            let mut rooms = Vec::with_capacity(n);
+            rooms.push(self.make_room().await?);
+            while rooms.len() < n {
+                match self.try_make_room(false).await? {
+                    Some(room) => rooms.push(room),
+                    None => break,
+                }
+            }
+            if rooms.len() == n {
+                return Ok(rooms);
+            }
+            drop(rooms);
+            if !self.core.frames.borrow().room_coming() {
+                return Err(self.core.frames.borrow().pool_full());
+            }
+            self.core.wait_room().await;
+        }
+    }
+
     pub(crate) fn check_id(&self, id: PageId) -> Result<()> {
         let page_count = self.page_count();
         if id >= page_count {

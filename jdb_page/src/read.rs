@@ -35,7 +35,11 @@ impl<S: Storage> BufferPool<S> {
     ) -> Result<FrameId> {
         let storage = self.storage_rc()?;
         let reading = Reading::begin(&self.core, vec![room], id);
-        self.core.frames.borrow_mut().stats.misses += 1;
+        {
+            let stats = &mut self.core.frames.borrow_mut().stats;
+            stats.misses += 1;
+            stats.read_ios += 1;
+        }
         let buf = self.core.take_io_buf(1)?;
         let (res, buf) = storage.read_pages(id, 1, buf).await;
         let installed = self
@@ -117,10 +121,7 @@ impl<S: Storage> BufferPool<S> {
                     want += 1;
                 }
             }
-            let mut rooms = Vec::with_capacity(want);
-            for _ in 0..want {
-                rooms.push(self.make_room().await?);
-            }
+            let mut rooms = self.make_room_for(want).await?;
             let missing = {
                 let frames = self.core.frames.borrow();
                 (0..want)
@@ -131,25 +132,24 @@ impl<S: Storage> BufferPool<S> {
                 continue;
             }
             rooms.truncate(missing);
-            let loaded = self.read_run(rooms, id, Some(mode)).await?;
+            let reading = Reading::begin(&self.core, rooms, id);
+            let loaded = self.read_run(reading, Some(mode)).await?;
             held.frames.extend(loaded);
         }
         Ok(held.take())
     }
 
-    /// Reads the pages `first..first + rooms.len()` (unmapped) into the reserved frames with one
-    /// request, installs them cold (latched in `latch`, if any) and returns their frames; stops
-    /// at the first page that fails verification, keeping the ones before it.
-    async fn read_run(
-        &self,
-        rooms: Vec<Reservation<'_>>,
-        first: PageId,
-        latch: Option<Mode>,
-    ) -> Result<Vec<FrameId>> {
+    /// Reads the pages of `reading` with one request, installs them cold (latched in `latch`, if
+    /// any) and returns their frames; stops at the first page that fails verification, keeping
+    /// the ones before it.
+    async fn read_run(&self, reading: Reading<'_>, latch: Option<Mode>) -> Result<Vec<FrameId>> {
         let storage = self.storage_rc()?;
-        let n = rooms.len();
-        let reading = Reading::begin(&self.core, rooms, first);
-        self.core.frames.borrow_mut().stats.misses += n as u64;
+        let (first, n) = (reading.first, reading.frames.len());
+        {
+            let stats = &mut self.core.frames.borrow_mut().stats;
+            stats.misses += n as u64;
+            stats.read_ios += 1;
+        }
         let buf = self.core.take_io_buf(n)?;
         let (res, buf) = storage.read_pages(first, n, buf).await;
         let installed = self.core.install_read(reading, res, &buf, true, latch);
@@ -199,14 +199,13 @@ impl<S: Storage> BufferPool<S> {
                 // With reads of its own in flight, the call must not wait for room (those
                 // reads, which free it, are polled only by this loop).
                 match self.reserve_run(first, n, in_flight.is_empty()).await {
-                    Ok(Some((start, rooms))) => {
-                        let done = start + rooms.len();
+                    Ok(Some((done, reading))) => {
                         match runs.front_mut() {
                             Some(run) if done < n => *run = (first + done as PageId, n - done),
                             _ => drop(runs.pop_front()),
                         }
-                        if !rooms.is_empty() {
-                            in_flight.push(self.read_run(rooms, first + start as PageId, None));
+                        if let Some(reading) = reading {
+                            in_flight.push(self.read_run(reading, None));
                         }
                     }
                     Ok(None) => break,
@@ -229,16 +228,17 @@ impl<S: Storage> BufferPool<S> {
     }
 
     /// Reserves frames for the first stretch of still-missing pages of the run `first..first +
-    /// n`: as many as are free or can be freed now (at least one when `may_wait`, waiting if it
-    /// must). Returns where the stretch starts (an offset into the run) and its frames, which
-    /// cover pages that are still missing; no frames when none of the run is missing any more.
-    /// `None` when no frame could be had without waiting and `!may_wait`.
+    /// n` (as many as are free or can be freed now; at least one when `may_wait`, waiting if it
+    /// must) and maps those pages to them, being read: from now on other tasks asking for them
+    /// wait for this read. Returns how many pages of the run are dealt with (read by this call
+    /// or present) and the read to do, if any. `None` when no frame could be had without waiting
+    /// and `!may_wait`.
     async fn reserve_run(
         &self,
         first: PageId,
         n: usize,
         may_wait: bool,
-    ) -> Result<Option<(usize, Vec<Reservation<'_>>)>> {
+    ) -> Result<Option<(usize, Option<Reading<'_>>)>> {
         let missing = |k: usize| {
             self.core
                 .frames
@@ -247,7 +247,7 @@ impl<S: Storage> BufferPool<S> {
                 .is_none()
         };
         let Some(start) = (0..n).find(|&k| missing(k)) else {
-            return Ok(Some((n, Vec::new())));
+            return Ok(Some((n, None)));
         };
         let mut rooms = Vec::with_capacity(n - start);
         while start + rooms.len() < n && missing(start + rooms.len()) {
@@ -264,7 +264,11 @@ impl<S: Storage> BufferPool<S> {
             .take_while(|&k| missing(k))
             .count();
         rooms.truncate(still);
-        Ok(Some((start, rooms)))
+        if rooms.is_empty() {
+            return Ok(Some((start, None)));
+        }
+        let reading = Reading::begin(&self.core, rooms, first + start as PageId);
+        Ok(Some((start + still, Some(reading))))
     }
 
     /// Allocates `n` (1..=[`MAX_RUN`]) new pages with contiguous ids and returns the first id.
@@ -285,10 +289,7 @@ impl<S: Storage> BufferPool<S> {
         self.check_new_pages(n)?;
         // Reserve every frame first, then take the ids without awaiting: a cancelled call
         // leaves only free frames behind.
-        let mut rooms = Vec::with_capacity(n);
-        for _ in 0..n {
-            rooms.push(self.make_room().await?);
-        }
+        let rooms = self.make_room_for(n).await?;
         self.check_new_pages(n)?;
         let first = self.page_count();
         self.core.page_count.set(first + n as PageId);
@@ -385,7 +386,6 @@ impl Core {
     ) -> Result<Vec<FrameId>> {
         {
             let mut frames = self.frames.borrow_mut();
-            frames.stats.read_ios += 1;
             if let Err(e) = res {
                 frames.stats.io_errors += 1;
                 return Err(e.into());

@@ -17,9 +17,11 @@ pub struct Stats {
     pub pages_read: u64,
     /// Pages written to the file.
     pub pages_written: u64,
-    /// Read requests submitted (one per run of contiguous pages).
+    /// Read requests submitted (one per run of contiguous pages), also those of calls dropped
+    /// before they completed.
     pub read_ios: u64,
-    /// Write requests submitted (one per run of contiguous pages).
+    /// Write requests submitted (one per run of contiguous pages), also those of calls dropped
+    /// before they completed.
     pub write_ios: u64,
     /// Pages dropped from memory to make room.
     pub evictions: u64,

@@ -232,6 +232,7 @@ impl<S: Storage> BufferPool<S> {
         self.check_poisoned()?;
         let storage = self.storage_rc()?;
         let (buf, seen) = self.core.copy_run(run)?;
+        self.core.frames.borrow_mut().stats.write_ios += 1;
         let (res, buf) = storage.write_pages(run[0].0, buf).await;
         let result = self.core.finish_write(run, &seen, res);
         // The frames stop being "writing" here, after they were marked clean.
@@ -336,7 +337,6 @@ impl Core {
         res: jdb_fs::Result<()>,
     ) -> Result<()> {
         let mut frames = self.frames.borrow_mut();
-        frames.stats.write_ios += 1;
         if let Err(e) = res {
             frames.stats.io_errors += 1;
             return Err(e.into());

@@ -56,3 +56,12 @@ pub fn pattern(id: u32, v: u8) -> Vec<u8> {
         .map(|i| (id as u8).wrapping_mul(31).wrapping_add(v).wrapping_add(i))
         .collect()
 }
+
+/// Polls `fut` once with a no-op waker; its output if it finished.
+pub fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match fut.poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
