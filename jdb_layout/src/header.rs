@@ -189,6 +189,14 @@ pub fn stored_checksum(page: &[u8]) -> Result<u32> {
     )))
 }
 
+/// The LSN stored in bytes 8..16 of `page`, without checking the page.
+pub fn stored_lsn(page: &[u8]) -> Result<u64> {
+    Ok(u64::from_le_bytes(array_at(
+        header_bytes(page)?,
+        LSN_OFFSET,
+    )))
+}
+
 /// The four bytes stored where the magic belongs (bytes 20..24), without checking them.
 pub fn stored_magic(page: &[u8]) -> Result<[u8; 4]> {
     Ok(array_at(header_bytes(page)?, MAGIC_OFFSET))

@@ -57,6 +57,6 @@ pub use data_page::{DataPage, MAX_ROW_LEN, Rows};
 pub use error::{Error, Result};
 pub use header::{
     FORMAT_VERSION, PAGE_HEADER_SIZE, PAGE_MAGIC, PAGE_SIZE, PageHeader, PageId, PageType,
-    stored_checksum, stored_magic,
+    stored_checksum, stored_lsn, stored_magic,
 };
 pub use integrity::{checksum, is_all_zero, magic_damaged, page_checksum, seal, verify};

@@ -133,6 +133,34 @@ pub enum Error {
     #[error("data page: {0}")]
     Layout(#[from] jdb_layout::Error),
 
+    /// The engine's log could not be made durable up to a page's LSN, so the page was not
+    /// written (the write-ahead rule); it stays dirty.
+    #[error("{}: flushing the log to LSN {lsn} before writing a page: {source}", path.display())]
+    Log {
+        /// The pool's file.
+        path: PathBuf,
+        /// The LSN the log had to reach.
+        lsn: u64,
+        /// What the log said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// [`crate::BufferPool::attach_log`] was called on a pool that has a log already.
+    #[error("{}: a log is attached to this pool already", path.display())]
+    LogAttached {
+        /// The pool's file.
+        path: PathBuf,
+    },
+
+    /// A write-ahead call (`min_rec_lsn`, `dirty_pages`, `checkpoint`) on a pool without a log
+    /// ([`crate::BufferPool::attach_log`]).
+    #[error("{}: no log is attached to this pool", path.display())]
+    NoLog {
+        /// The pool's file.
+        path: PathBuf,
+    },
+
     /// Reading, writing or syncing the file failed; the error names the file and operation.
     #[error(transparent)]
     Storage(#[from] jdb_fs::Error),

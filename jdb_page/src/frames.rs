@@ -600,6 +600,11 @@ impl Frames {
         self.table.heap_bytes()
     }
 
+    /// Up to `limit` unpinned frames at the cold end of the eviction order.
+    pub(crate) fn coldest(&self, limit: usize) -> Vec<FrameId> {
+        self.policy.coldest(limit)
+    }
+
     /// Frames in eviction order, the next victim first (tests).
     #[cfg(any(test, feature = "testing"))]
     pub(crate) fn policy_order(&self) -> Vec<FrameId> {

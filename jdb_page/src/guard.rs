@@ -108,6 +108,9 @@ impl Drop for PageRef<'_> {
 impl Drop for PageMut<'_> {
     #[inline]
     fn drop(&mut self) {
+        if let (Some(wal), Some(page)) = (self.core.wal.get(), &self.page) {
+            wal.released(self.frame, page, self.core.writes.is_writing(self.frame));
+        }
         drop(self.page.take());
         self.core
             .frames

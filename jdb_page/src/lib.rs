@@ -117,6 +117,8 @@
 //! - `storage.rs`: the [`Storage`] trait the pool runs on; `testing/`: fault-injecting storages.
 //! - `stats.rs`, `error.rs`.
 
+mod bgwriter;
+mod doublewrite;
 mod error;
 mod frames;
 mod guard;
@@ -127,8 +129,11 @@ mod read;
 mod stats;
 mod storage;
 mod table;
+mod wal;
 mod write;
 
+pub use bgwriter::{BackgroundWriter, BackgroundWriterHandle};
+pub use doublewrite::SLOTS as DOUBLEWRITE_SLOTS;
 pub use error::{Error, Result};
 pub use guard::{PageMut, PageRef};
 pub use page::{Page, PageState};
@@ -137,6 +142,7 @@ pub use pool::{BufferPool, MAX_CAP, MAX_RUN, PoolOptions};
 pub use read::PREFETCH_DEPTH;
 pub use stats::Stats;
 pub use storage::Storage;
+pub use wal::{LogFuture, WriteAheadLog};
 pub use write::{FLUSH_DEPTH, TrackedBuf};
 
 pub(crate) use frames::FrameId;

@@ -2,7 +2,7 @@
 //! top-down: hit, else make room, read, install.
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::{Cell, OnceCell, RefCell},
     future::poll_fn,
     path::{Path, PathBuf},
     rc::Rc,
@@ -16,10 +16,13 @@ use jdb_layout::PageId;
 
 use crate::{
     Error, FrameId, Page, PageMut, PageRef, PolicyKind, Result, Stats, Storage,
+    bgwriter::BgSignal,
+    doublewrite::Doublewrite,
     frames::{Frames, Lost, Mode},
     guard::LatchWait,
     page::Arena,
     policy::AnyPolicy,
+    wal::Wal,
     write::{Poison, WriteTracker},
 };
 
@@ -81,6 +84,8 @@ pub struct BufferPool<S: Storage = File> {
     /// this cell.
     pub(crate) storage: RefCell<Option<Rc<S>>>,
     pub(crate) path: PathBuf,
+    /// The doublewrite area, when the pool was opened with one.
+    pub(crate) doublewrite: Option<Doublewrite<S>>,
 }
 
 /// The part of a pool that does not depend on the storage type, which guards point to.
@@ -98,6 +103,10 @@ pub(crate) struct Core {
     pub(crate) poisoned: RefCell<Option<Poison>>,
     pub(crate) closed: Cell<bool>,
     pub(crate) path: PathBuf,
+    /// The engine's log and the dirty page table, once a log is attached.
+    pub(crate) wal: OnceCell<Wal>,
+    /// The background writer's wake-up, while one runs.
+    pub(crate) bg: RefCell<Option<Rc<BgSignal>>>,
 }
 
 impl<S: Storage> BufferPool<S> {
@@ -173,9 +182,12 @@ impl<S: Storage> BufferPool<S> {
                 poisoned: RefCell::new(None),
                 closed: Cell::new(false),
                 path: path.clone(),
+                wal: OnceCell::new(),
+                bg: RefCell::new(None),
             },
             storage: RefCell::new(Some(Rc::new(storage))),
             path,
+            doublewrite: None,
         })
     }
 
@@ -344,15 +356,16 @@ impl<S: Storage> BufferPool<S> {
                     return Ok(Some(Reservation::new(&self.core, frame)));
                 }
                 match frames.choose_victim() {
-                    Some(victim) => victim,
+                    Some(victim) => Some(victim),
                     None if !may_wait => return Ok(None),
-                    None if frames.room_coming() => {
-                        drop(frames);
-                        self.core.wait_room().await;
-                        continue;
-                    }
+                    None if frames.room_coming() => None,
                     None => return Err(frames.pool_full()),
                 }
+            };
+            let Some(victim) = victim else {
+                // No victim yet, but reads or write-backs in flight will free one.
+                self.core.wait_room().await;
+                continue;
             };
             let victim = Victim::new(&self.core, victim);
             if let Some(room) = victim.try_evict() {
@@ -519,6 +532,9 @@ impl Core {
         let frame = room.into_frame();
         // A reserved frame: no guard holds its page.
         self.pages[frame as usize].borrow_mut().format(id);
+        if let Some(wal) = self.wal.get() {
+            wal.reset(frame);
+        }
         self.frames.borrow_mut().install(frame, id, false);
         frame
     }

@@ -411,6 +411,9 @@ impl Core {
             }
             // A reading frame: no guard holds its page.
             self.pages[frame as usize].borrow_mut().install(id, bytes);
+            if let Some(wal) = self.wal.get() {
+                wal.reset(frame);
+            }
             let mut frames = self.frames.borrow_mut();
             frames.install(frame, id, cold);
             frames.stats.pages_read += 1;

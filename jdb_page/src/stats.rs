@@ -27,10 +27,19 @@ pub struct Stats {
     pub evictions: u64,
     /// Dirty pages written back because they were evicted (or written along with a victim).
     pub dirty_writebacks: u64,
+    /// Requests that had to wait for a dirty victim's write-back before their read (what the
+    /// background writer is there to avoid).
+    pub writeback_waits: u64,
+    /// Rounds of the background writer.
+    pub bg_rounds: u64,
+    /// Pages the background writer wrote.
+    pub bg_pages_written: u64,
     /// Pages read from the file that failed verification (checksum, page id or format).
     pub checksum_failures: u64,
     /// Read or write requests that the file refused (I/O errors).
     pub io_errors: u64,
+    /// Torn pages restored from the doublewrite area when the pool was opened.
+    pub torn_pages_repaired: u64,
     /// `fdatasync` calls completed.
     pub syncs: u64,
 }

@@ -35,6 +35,7 @@ use jdb_layout::PageId;
 
 use crate::{
     BufferPool, Error, FrameId, PageRef, Result, Storage,
+    doublewrite::SlotLease,
     frames::Mode,
     guard::LatchWait,
     pool::{Core, MAX_RUN},
@@ -97,6 +98,11 @@ impl<S: Storage> BufferPool<S> {
     pub async fn sync(&self) -> Result<()> {
         // flush_all also waits for every write in flight, its own and those of dropped calls.
         self.flush_all().await?;
+        self.sync_file().await
+    }
+
+    /// `fdatasync`, poisoning the pool if it fails.
+    pub(crate) async fn sync_file(&self) -> Result<()> {
         let storage = self.storage_rc()?;
         if let Err(e) = storage.sync().await {
             self.poison(&e);
@@ -123,7 +129,7 @@ impl<S: Storage> BufferPool<S> {
     /// Writes each of `targets` (resident pages, in page order) unless it is clean with no write
     /// in flight or no longer in memory, keeping [`FLUSH_DEPTH`] writes in flight; returns the
     /// first error once the writes in flight are done.
-    async fn flush_pages(&self, targets: Vec<(PageId, FrameId)>) -> Result<()> {
+    pub(crate) async fn flush_pages(&self, targets: Vec<(PageId, FrameId)>) -> Result<()> {
         let mut pending: VecDeque<(PageId, FrameId)> = targets.into();
         let mut in_flight = FuturesUnordered::new();
         let mut first_error = None;
@@ -232,12 +238,32 @@ impl<S: Storage> BufferPool<S> {
         self.check_poisoned()?;
         let storage = self.storage_rc()?;
         let (buf, seen) = self.core.copy_run(run)?;
+        let mut buf = Some(buf);
+        if let Err(e) = self.before_home_write(&mut buf).await {
+            // Not written: the pages stay dirty (with their recLSNs).
+            if let Some(wal) = self.core.wal.get() {
+                for &(_, frame) in run {
+                    wal.written(frame, false, self.core.arena.flags(frame));
+                }
+            }
+            return Err(e);
+        }
+        let buf = buf.unwrap_or_else(|| unreachable!("staged runs come back"));
         self.core.frames.borrow_mut().stats.write_ios += 1;
         let (res, buf) = storage.write_pages(run[0].0, buf).await;
         let result = self.core.finish_write(run, &seen, res);
         // The frames stop being "writing" here, after they were marked clean.
         self.core.put_spare(buf.into_inner());
         result
+    }
+
+    /// What must be durable before a run's home write: the log up to the run's highest LSN (the
+    /// write-ahead rule), then the run's copy in the doublewrite area, if the pool has them.
+    async fn before_home_write(&self, buf: &mut Option<TrackedBuf>) -> Result<()> {
+        if let (Some(wal), Some(pages)) = (self.core.wal.get(), buf.as_ref()) {
+            wal.before_write(pages, &self.path).await?;
+        }
+        self.stage(buf).await
     }
 
     /// Makes victim `frame` clean: waits for its write in flight, or writes it back with the
@@ -251,6 +277,11 @@ impl<S: Storage> BufferPool<S> {
         if run.is_empty() {
             return Ok(());
         }
+        // A miss waits for a write-back: the background writer, if any, is behind.
+        if let Some(signal) = self.core.bg.borrow().as_ref() {
+            signal.want();
+        }
+        self.core.frames.borrow_mut().stats.writeback_waits += 1;
         self.write_run(&run).await?;
         self.core.frames.borrow_mut().stats.dirty_writebacks += run.len() as u64;
         Ok(())
@@ -337,13 +368,23 @@ impl Core {
         res: jdb_fs::Result<()>,
     ) -> Result<()> {
         let mut frames = self.frames.borrow_mut();
+        let wal = self.wal.get();
         if let Err(e) = res {
             frames.stats.io_errors += 1;
+            for &(_, frame) in run {
+                if let Some(wal) = wal {
+                    wal.written(frame, false, self.arena.flags(frame));
+                }
+            }
             return Err(e.into());
         }
         for (i, &(id, frame)) in run.iter().enumerate() {
             if frames.page_of(frame) == Some(id) {
-                self.arena.flags(frame).clean_if_unchanged(seen[i]);
+                let flags = self.arena.flags(frame);
+                flags.clean_if_unchanged(seen[i]);
+                if let Some(wal) = wal {
+                    wal.written(frame, true, flags);
+                }
             }
         }
         frames.stats.pages_written += run.len() as u64;
@@ -353,7 +394,7 @@ impl Core {
     /// The run of resident dirty pages that can be written now, with contiguous ids around
     /// `frame`'s page (at most `MAX_RUN`, the victim included), in page order; empty if the
     /// victim itself is clean.
-    fn dirty_run_around(&self, frame: FrameId) -> Vec<(PageId, FrameId)> {
+    pub(crate) fn dirty_run_around(&self, frame: FrameId) -> Vec<(PageId, FrameId)> {
         let frames = self.frames.borrow();
         let Some(id) = frames.page_of(frame) else {
             return Vec::new();
@@ -440,6 +481,7 @@ impl WriteTracker {
                 frames: list,
                 len: frames.len() as u8,
             }),
+            _lease: None,
         }
     }
 
@@ -487,17 +529,29 @@ impl Drop for InFlight {
 pub struct TrackedBuf {
     buf: AlignedBuf,
     _guard: Option<InFlight>,
+    /// The doublewrite slots holding this run's copy, kept until the kernel is done with it.
+    _lease: Option<SlotLease>,
 }
 
 impl TrackedBuf {
     /// A buffer no pool counts: for storages that wrap others and write buffers of their own.
     pub fn new(buf: AlignedBuf) -> Self {
-        Self { buf, _guard: None }
+        Self {
+            buf,
+            _guard: None,
+            _lease: None,
+        }
+    }
+
+    /// Keeps `lease` (the run's doublewrite slots) until this buffer is dropped.
+    pub(crate) fn hold(&mut self, lease: SlotLease) {
+        self._lease = Some(lease);
     }
 
     /// The buffer, no longer counted in flight.
     pub fn into_inner(self) -> AlignedBuf {
-        self.buf
+        let Self { buf, .. } = self;
+        buf
     }
 }
 

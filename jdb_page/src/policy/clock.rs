@@ -93,6 +93,10 @@ impl Policy for Clock {
             .collect()
     }
 
+    fn coldest(&self, limit: usize) -> Vec<FrameId> {
+        self.q.coldest(&[Queue::Cold, Queue::Main], limit)
+    }
+
     fn heap_bytes(&self) -> usize {
         self.q.heap_bytes()
     }

@@ -68,6 +68,11 @@ pub(crate) trait Policy {
     fn remove(&mut self, frame: FrameId);
     /// Frames in the policy, the next victim first (tests and debugging; O(len)).
     fn order(&self) -> Vec<FrameId>;
+    /// Up to `limit` unpinned frames at the cold end, roughly in the order they will be evicted
+    /// (exact for LRU and FIFO-like queues; for Clock, SIEVE and S3-FIFO frames used since may
+    /// still get a second chance): what the background writer cleans ahead of eviction. O(limit)
+    /// plus the pinned frames stepped over.
+    fn coldest(&self, limit: usize) -> Vec<FrameId>;
     /// Heap bytes of bookkeeping (to state the bytes per frame).
     fn heap_bytes(&self) -> usize;
 }
@@ -209,6 +214,10 @@ impl Policy for AnyPolicy {
 
     fn order(&self) -> Vec<FrameId> {
         dispatch!(self, p => p.order())
+    }
+
+    fn coldest(&self, limit: usize) -> Vec<FrameId> {
+        dispatch!(self, p => p.coldest(limit))
     }
 
     fn heap_bytes(&self) -> usize {

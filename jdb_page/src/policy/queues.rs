@@ -285,6 +285,16 @@ impl Queues {
         None
     }
 
+    /// Up to `limit` unpinned frames of the lists `order`, each from tail to head.
+    pub(super) fn coldest(&self, order: &[Queue], limit: usize) -> Vec<FrameId> {
+        order
+            .iter()
+            .flat_map(|&q| self.oldest_first(q))
+            .filter(|&f| !self.pinned(f))
+            .take(limit)
+            .collect()
+    }
+
     /// The frames of `q` from tail (oldest) to head.
     pub(super) fn oldest_first(&self, q: Queue) -> impl Iterator<Item = FrameId> + '_ {
         let start = self.ends[q as usize].tail;

@@ -222,6 +222,11 @@ impl Policy for S3Fifo {
             .collect()
     }
 
+    fn coldest(&self, limit: usize) -> Vec<FrameId> {
+        self.q
+            .coldest(&[Queue::Cold, Queue::Small, Queue::Main], limit)
+    }
+
     fn heap_bytes(&self) -> usize {
         self.q.heap_bytes() + size_of_val(&*self.pages) + self.ghost.heap_bytes()
     }

@@ -128,6 +128,22 @@ impl Policy for Sieve {
         out
     }
 
+    fn coldest(&self, limit: usize) -> Vec<FrameId> {
+        // Cold frames, then the main queue from the hand towards the head and on from the tail.
+        let from_hand = (self.hand != NIL)
+            .then(|| std::iter::successors(Some(self.hand), |&f| self.q.newer(f)))
+            .into_iter()
+            .flatten();
+        let wrapped = self
+            .q
+            .oldest_first(Queue::Main)
+            .take_while(|&f| f != self.hand);
+        let hot = from_hand.chain(wrapped).filter(|&f| !self.q.pinned(f));
+        let mut out = self.q.coldest(&[Queue::Cold], limit);
+        out.extend(hot.take(limit - out.len()));
+        out
+    }
+
     fn heap_bytes(&self) -> usize {
         self.q.heap_bytes()
     }

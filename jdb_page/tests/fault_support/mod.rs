@@ -96,3 +96,16 @@ pub fn assert_torn<T: std::fmt::Debug>(res: Result<T>, id: PageId) {
 pub fn image_page(image: &[u8], id: PageId) -> &[u8] {
     &image[id as usize * PAGE_SIZE..(id as usize + 1) * PAGE_SIZE]
 }
+
+/// Polls `fut` `times` times (with a no-op waker), then drops it: what a `select!` or a timeout
+/// does to a future mid-flight. Returns whether it finished.
+pub fn poll_then_drop<F: Future>(fut: F, times: usize) -> bool {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..times {
+        if fut.as_mut().poll(&mut cx).is_ready() {
+            return true;
+        }
+    }
+    false
+}
