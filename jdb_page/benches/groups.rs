@@ -36,7 +36,7 @@ const SETS: u64 = 16;
 fn cold_scan(c: &mut Criterion) {
     let path = common::ensure_file("cold.jdb", FILE_PAGES);
     let rt = compio::runtime::Runtime::new().expect("runtime");
-    let (mut pool, file) = rt.block_on(async {
+    let (pool, file) = rt.block_on(async {
         let pool = BufferPool::open(File::open(&path).await.expect("open"), SCAN_CAP)
             .await
             .expect("pool");
@@ -142,7 +142,7 @@ fn prefetch(c: &mut Criterion) {
         .collect();
     let flush_out: Vec<u32> = (RANDOM_SPAN..FILE_PAGES).collect();
     let rt = compio::runtime::Runtime::new().expect("runtime");
-    let (mut reused, file) = rt.block_on(async {
+    let (reused, file) = rt.block_on(async {
         let pool = BufferPool::open(File::open(&path).await.expect("open"), PREFETCH_CAP)
             .await
             .expect("pool");
