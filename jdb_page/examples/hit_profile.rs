@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Rows: `get_lru`, `get_clock`, `get_sieve`, `get_s3fifo`, `read_<same>`, `hashmap`,
-//! `hashmap_aligned`, `lru_crate`, `schnellru`. Traces: `zipf` (default), `uniform`.
+//! `hashmap_aligned`, `lru_crate`, `schnellru`, and two sketches of a lean hit path (not the
+//! pool: what its structures would cost with nothing else on the path), `sketch_sieve` and
+//! `sketch_lru` (see [`Sketch`]). Traces: `zipf` (default), `uniform`.
 //! Per hit = callgrind's collected `Ir` (and `D1mr`, `DLmr`) ÷ the hits printed. The
 //! collected function also holds the one `block_on` of the pool rows (a few hundred
 //! instructions: nothing per hit).
@@ -26,7 +28,7 @@ use common::hits::{self, Baselines};
 use jdb_page::{BufferPool, PolicyKind, testing::MemStorage};
 
 /// Every row, in the order printed.
-const ROWS: [&str; 12] = [
+const ROWS: [&str; 14] = [
     "get_lru",
     "get_clock",
     "get_sieve",
@@ -39,13 +41,121 @@ const ROWS: [&str; 12] = [
     "hashmap_aligned",
     "lru_crate",
     "schnellru",
+    "sketch_sieve",
+    "sketch_lru",
 ];
+
+/// A lean hit path over the pool's own layout, to show what the structures cost by themselves:
+/// the page table as an array (id -> frame), an 8-byte frame record (page, latch, state, flags)
+/// checked and latched exclusively, the policy's hit (SIEVE: set the frame's visited byte; LRU:
+/// move the frame to the head of a list linked through a `[prev, next]` array), the page's byte
+/// read from a 4 KiB-aligned arena at `base + frame × 4096`, and the latch cleared on release.
+/// No `RefCell`, no future, no pin/unpin calls into the policy (eviction would skip latched
+/// frames itself), no counters.
+struct Sketch {
+    table: Box<[u32]>,
+    meta: Box<[SketchMeta]>,
+    visited: Box<[u8]>,
+    links: Box<[[u32; 2]]>,
+    head: u32,
+    tail: u32,
+    arena: jdb_fs::AlignedBuf,
+}
+
+#[derive(Clone, Copy)]
+struct SketchMeta {
+    page: u32,
+    latch: u16,
+    state: u8,
+    flags: u8,
+}
+
+const RESIDENT: u8 = 3;
+const NIL: u32 = u32::MAX;
+
+impl Sketch {
+    fn new() -> Self {
+        let n = hits::PAGES as usize;
+        let mut arena = jdb_fs::AlignedBuf::zeroed(n * 4096).expect("arena");
+        // Touch every frame, as the pool's reads do.
+        for (i, b) in arena.iter_mut().enumerate() {
+            *b = (i / 4096) as u8;
+        }
+        Self {
+            table: (0..hits::PAGES).collect(),
+            meta: (0..hits::PAGES)
+                .map(|page| SketchMeta {
+                    page,
+                    latch: 0,
+                    state: RESIDENT,
+                    flags: 0,
+                })
+                .collect(),
+            visited: vec![0; n].into(),
+            // Frame f: newer f - 1, older f + 1 (0 is the head).
+            links: (0..hits::PAGES)
+                .map(|f| {
+                    [
+                        f.checked_sub(1).unwrap_or(NIL),
+                        if f + 1 < hits::PAGES { f + 1 } else { NIL },
+                    ]
+                })
+                .collect(),
+            head: 0,
+            tail: hits::PAGES - 1,
+            arena,
+        }
+    }
+
+    #[inline]
+    fn move_to_head(&mut self, f: u32) {
+        if self.head == f {
+            return;
+        }
+        let [newer, older] = self.links[f as usize];
+        self.links[newer as usize][1] = older;
+        if older == NIL {
+            self.tail = newer;
+        } else {
+            self.links[older as usize][0] = newer;
+        }
+        self.links[f as usize] = [NIL, self.head];
+        self.links[self.head as usize][0] = f;
+        self.head = f;
+    }
+
+    #[inline]
+    fn pass(&mut self, trace: &[u32], lru: bool) -> u64 {
+        let mut sum = 0u64;
+        let base = self.arena.as_ptr();
+        for &id in trace {
+            let f = self.table[id as usize];
+            let m = &mut self.meta[f as usize];
+            assert!(
+                f != NIL && m.state == RESIDENT && m.flags == 0 && m.latch == 0 && m.page == id,
+                "sketch: not a plain hit"
+            );
+            m.latch = u16::MAX;
+            if lru {
+                self.move_to_head(f);
+            } else {
+                self.visited[f as usize] = 1;
+            }
+            // SAFETY: `f < PAGES`, and the arena holds `PAGES` frames of 4096 initialised bytes.
+            let byte = unsafe { *base.add(f as usize * 4096 + hits::BYTE) };
+            sum = sum.wrapping_add(u64::from(byte));
+            self.meta[f as usize].latch = 0;
+        }
+        sum
+    }
+}
 
 /// What a row runs on.
 struct Setup {
     rt: compio::runtime::Runtime,
     pools: Vec<(PolicyKind, BufferPool<MemStorage>)>,
     base: Baselines,
+    sketch: Sketch,
 }
 
 impl Setup {
@@ -60,6 +170,7 @@ impl Setup {
             rt,
             pools,
             base: Baselines::new(),
+            sketch: Sketch::new(),
         }
     }
 
@@ -97,6 +208,8 @@ impl Setup {
                     "hashmap_aligned" => hits::aligned_pass(&b.aligned, trace),
                     "lru_crate" => hits::lru_pass(&mut b.lru, trace),
                     "schnellru" => hits::schnellru_pass(&mut b.schnellru, trace),
+                    "sketch_sieve" => self.sketch.pass(trace, false),
+                    "sketch_lru" => self.sketch.pass(trace, true),
                     other => panic!("unknown row {other}"),
                 });
             }
