@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Tables with ratios from the last `cargo bench -p jdb_page` run (criterion's estimates.json).
+"""Tables with ratios from `cargo bench -p jdb_page` runs (criterion's estimates.json).
 
     cargo bench -p jdb_page && python3 bench/criterion_table.py
+    # several runs of one bench, each saved under its own name, then mean and spread:
+    for r in 1 2 3; do cargo bench -p jdb_page --bench hit_path -- --save-baseline run$r; done
+    python3 bench/criterion_table.py run1 run2 run3
 
 Each jdb row is divided by its baseline measured in the same group of the same run. The time per
 iteration is criterion's point estimate (the slope for linearly sampled groups, else the mean),
-the middle number criterion prints.
+the middle number criterion prints; divided by the benchmark's element count where it has one
+(hit_path: one iteration is one pass over a trace). With several runs named, each number is the
+mean over the runs, then the min-max across them; a ratio is taken within each run first.
 """
 import json
 import os
@@ -26,15 +31,38 @@ def target_dir():
 ROOT = os.path.join(target_dir(), "criterion")
 
 
-def ns(group, function, param):
-    """Nanoseconds per iteration of one benchmark, or None if it has not run."""
-    path = os.path.join(ROOT, group, function, param, "new", "estimates.json")
+RUNS = sys.argv[1:] or ["new"]
+
+
+def ns_in(run, group, function, param, per_element=False):
+    """Nanoseconds per iteration (or per element) of one benchmark in one run, or None."""
+    d = os.path.join(ROOT, group, function, param, run)
     try:
-        est = json.load(open(path))
+        est = json.load(open(os.path.join(d, "estimates.json")))
     except FileNotFoundError:
         return None
     slope = est.get("slope")
-    return (slope or est["mean"])["point_estimate"]
+    v = (slope or est["mean"])["point_estimate"]
+    if per_element:
+        bench = json.load(open(os.path.join(d, "benchmark.json")))
+        v /= (bench.get("throughput") or {}).get("Elements", 1)
+    return v
+
+
+def ns(group, function, param, per_element=False):
+    """Mean over the runs of `ns_in`, or None if a run lacks it."""
+    vs = [ns_in(r, group, function, param, per_element) for r in RUNS]
+    return None if None in vs else sum(vs) / len(vs)
+
+
+def spread(values):
+    """`mean (min-max)` of a list of numbers, or the one number."""
+    if None in values:
+        return "—"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"**{mean:.2f}**"
+    return f"**{mean:.2f}** ({min(values):.2f}–{max(values):.2f})"
 
 
 def fmt_time(v):
@@ -54,19 +82,28 @@ def main():
     if not os.path.isdir(ROOT):
         sys.exit(f"no criterion results in {ROOT}: run `cargo bench -p jdb_page` first")
 
-    print("### hit_path (ns per `get` of a resident page; 16 384 pages; lower is better)\n")
-    print("| trace | jdb `get` | bare HashMap (limit) | jdb ÷ limit | 4 KiB-aligned HashMap | "
-          "jdb ÷ aligned | `lru::LruCache::get` | jdb ÷ lru | `schnellru::LruMap::get` | "
-          "jdb ÷ schnellru |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for trace in ("zipf", "uniform"):
-        j = ns("hit_path", "jdb_get", trace)
-        h = ns("hit_path", "hashmap_limit", trace)
-        a = ns("hit_path", "hashmap_aligned_limit", trace)
-        lru = ns("hit_path", "lru_crate", trace)
-        s = ns("hit_path", "schnellru", trace)
-        print(f"| {trace} | {fmt_time(j)} | {fmt_time(h)} | {ratio(j, h)} | {fmt_time(a)} | "
-              f"{ratio(j, a)} | {fmt_time(lru)} | {ratio(j, lru)} | {fmt_time(s)} | {ratio(j, s)} |")
+    policies = ("lru", "clock", "sieve", "s3fifo")
+    rows = ([f"get_{p}" for p in policies] + [f"read_{p}" for p in policies]
+            + ["hashmap", "hashmap_aligned", "lru_crate", "schnellru"])
+    print("### hit_path (ns per hit of a resident page; 3 000 pages, repo traces; lower is better)\n")
+    print(f"runs: {', '.join(RUNS)}; ratio = row ÷ `hashmap` in the same run, "
+          "mean (min–max over runs)\n")
+    print("| row | zipf ns/hit | zipf ÷ hashmap | ÷ lru_crate | ÷ schnellru "
+          "| uniform ns/hit | uniform ÷ hashmap | ÷ lru_crate | ÷ schnellru |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        cells = []
+        for trace in ("zipf", "uniform"):
+            def per_run(other):
+                out = []
+                for r in RUNS:
+                    a = ns_in(r, "hit_path", row, trace, True)
+                    b = ns_in(r, "hit_path", other, trace, True)
+                    out.append(None if a is None or b is None else a / b)
+                return out
+            cells += [fmt_time(ns("hit_path", row, trace, True)), spread(per_run("hashmap")),
+                      spread(per_run("lru_crate")), spread(per_run("schnellru"))]
+        print(f"| {row} | {' | '.join(cells)} |")
 
     print("\n### I/O paths: jdb against the same requests through `jdb_fs::File` "
           "(higher is better)\n")
@@ -97,12 +134,14 @@ def main():
 
         print(f"| {label} | {rate(j)} | {rate(b)} | {ratio(b, j)} |")
 
-    print("\n### lru_ops (ns per operation; equal across sizes = O(1))\n")
-    print("| operation | 1 Ki frames | 16 Ki frames | 1 Mi frames | 1 Mi ÷ 1 Ki |")
-    print("|---|---:|---:|---:|---:|")
-    for op in ("touch_random", "victim_cycle"):
-        v = [ns("lru_ops", op, size) for size in ("1Ki", "16Ki", "1Mi")]
-        print(f"| {op} | {' | '.join(fmt_time(x) for x in v)} | {ratio(v[2], v[0])} |")
+    print("\n### policy_ops (ns per operation; equal across sizes = O(1))\n")
+    print("| policy | operation | 1 Ki frames | 16 Ki frames | 1 Mi frames | 1 Mi ÷ 1 Ki |")
+    print("|---|---|---:|---:|---:|---:|")
+    for policy in ("lru", "clock", "sieve", "s3fifo"):
+        for op in ("hit", "pin_unpin", "evict_insert"):
+            v = [ns("policy_ops", op, f"{policy}_{size}") for size in ("1Ki", "16Ki", "1Mi")]
+            print(f"| {policy} | {op} | {' | '.join(fmt_time(x) for x in v)} | "
+                  f"{ratio(v[2], v[0])} |")
 
 
 main()

@@ -7,7 +7,9 @@
 //! - `file_write_at_64k`: `jdb_fs::File::write_at` of 64 KiB buffers holding the file's sealed
 //!   pages, in order, queue depth 1 (the limit).
 //!
-//! Both overwrite allocated blocks of the same file, which stays a valid jdb file.
+//! Both overwrite allocated blocks of the same file, which stays a valid jdb file. The baseline
+//! writes through the pool's own `File` (`BufferPool::storage`): the pool holds the file's write
+//! lock, so the file cannot be opened read-write a second time.
 
 mod common;
 
@@ -24,13 +26,15 @@ const RUN_BYTES: usize = MAX_RUN * PAGE_SIZE;
 fn flush(c: &mut Criterion) {
     let path = common::ensure_file("flush.jdb", PAGES);
     let rt = compio::runtime::Runtime::new().expect("runtime");
-    let (mut pool, file, mut image) = rt.block_on(async {
+    let (pool, file, mut image) = rt.block_on(async {
         let pool = BufferPool::open(File::open_rw(&path).await.expect("open"), PAGES as usize)
             .await
             .expect("pool");
         let ids: Vec<u32> = (0..PAGES).collect();
         pool.prefetch(&ids).await.expect("prefetch");
-        let file = File::open_rw(&path).await.expect("open");
+        // The pool holds the file's one write lock: the baseline writes through the pool's own
+        // handle (a second read-write open would fail with `Locked`).
+        let file = pool.storage().expect("open pool");
         let mut image = Vec::new();
         for first in (0..PAGES).step_by(MAX_RUN) {
             let buf = AlignedBuf::with_cap(RUN_BYTES).expect("buf");
@@ -54,8 +58,7 @@ fn flush(c: &mut Criterion) {
                 let mut timed = Duration::ZERO;
                 for _ in 0..iters {
                     for id in 0..PAGES {
-                        let page = pool.get(id).await.expect("resident");
-                        page.data_mut()[8] ^= 1;
+                        pool.get(id).await.expect("resident").data_mut()[8] ^= 1;
                     }
                     let start = Instant::now();
                     pool.flush_all().await.expect("flush_all");

@@ -7,7 +7,8 @@
 //! - `prefetch_10k/jdb_prefetch_fresh_pool`: `prefetch` of 10 000 distinct random pages into a
 //!   pool opened (untimed) just before, so its arena is untouched: page faults are included.
 //!   `prefetch_10k/jdb_prefetch_reused_pool`: the same into a pool reused across iterations and
-//!   made cold (untimed) by prefetching 16 384 other pages; eviction of the 10 000 is included.
+//!   made cold (untimed) by holding 16 384 other pages (see `make_cold`); eviction of 10 000
+//!   clean pages is included.
 //!   `prefetch_10k/file_read_at_qd64`: the same runs (sorted, coalesced, at most 16 pages) read
 //!   with `PREFETCH_DEPTH` requests in flight (the limit). Elements are pages: pages/s.
 
@@ -36,7 +37,7 @@ const SETS: u64 = 16;
 fn cold_scan(c: &mut Criterion) {
     let path = common::ensure_file("cold.jdb", FILE_PAGES);
     let rt = compio::runtime::Runtime::new().expect("runtime");
-    let (mut pool, file) = rt.block_on(async {
+    let (pool, file) = rt.block_on(async {
         let pool = BufferPool::open(File::open(&path).await.expect("open"), SCAN_CAP)
             .await
             .expect("pool");
@@ -135,6 +136,22 @@ async fn read_runs_qd(file: &File, runs: &[(u32, usize)], depth: usize) -> usize
     pages
 }
 
+/// Leaves `pool` (of `flush_out.len()` frames) holding exactly the pages `flush_out`, so that
+/// the next random set is all misses. Prefetched pages are cold and evicted oldest first, and
+/// the `flush_out` pages still resident from the last round are older than the random set
+/// read since: a bare `prefetch(flush_out)` would evict them first and keep part of that set
+/// (about 1 300 of the next set's pages were then still resident). A hit makes them hot, so the
+/// prefetch evicts the random set, which is exactly as large as the pages it reads.
+async fn make_cold(pool: &BufferPool, flush_out: &[u32]) {
+    for &id in flush_out {
+        if pool.is_cached(id) {
+            drop(pool.read(id).await.expect("hit"));
+        }
+    }
+    pool.prefetch(flush_out).await.expect("flush out");
+    debug_assert!(flush_out.iter().all(|&id| pool.is_cached(id)));
+}
+
 fn prefetch(c: &mut Criterion) {
     let path = common::ensure_file("cold.jdb", FILE_PAGES);
     let sets: Vec<Vec<u32>> = (0..SETS)
@@ -142,7 +159,7 @@ fn prefetch(c: &mut Criterion) {
         .collect();
     let flush_out: Vec<u32> = (RANDOM_SPAN..FILE_PAGES).collect();
     let rt = compio::runtime::Runtime::new().expect("runtime");
-    let (mut reused, file) = rt.block_on(async {
+    let (reused, file) = rt.block_on(async {
         let pool = BufferPool::open(File::open(&path).await.expect("open"), PREFETCH_CAP)
             .await
             .expect("pool");
@@ -188,7 +205,7 @@ fn prefetch(c: &mut Criterion) {
                     for _ in 0..iters {
                         let ids = &sets[set % sets.len()];
                         set += 1;
-                        reused.prefetch(&flush_out).await.expect("flush out");
+                        make_cold(&reused, &flush_out).await;
                         let start = Instant::now();
                         let n = reused.prefetch(ids).await.expect("prefetch");
                         timed += start.elapsed();

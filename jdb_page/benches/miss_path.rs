@@ -28,7 +28,7 @@ fn miss_path(c: &mut Criterion) {
     let path = common::ensure_file("cold.jdb", FILE_PAGES);
     let trace = common::distinct_random(FILE_PAGES, FILE_PAGES as usize, 4);
     let rt = compio::runtime::Runtime::new().expect("runtime");
-    let (mut pool, file) = rt.block_on(async {
+    let (pool, file) = rt.block_on(async {
         let pool = BufferPool::open(File::open(&path).await.expect("open"), CAP)
             .await
             .expect("pool");

@@ -1,330 +1,299 @@
-//! The hit path in isolation, for profilers: `N` = 1 Mi lookups on the same seeded Zipf (θ = 0.99)
-//! trace over 16 384 resident pages, each reading 8 bytes of the page, one variant per run, each
-//! in its own `#[inline(never)]` function so a profiler can count it alone:
-//!
-//! - `pool`: `BufferPool::get` (pages allocated in memory with `alloc`: no I/O, runs under
-//!   valgrind);
-//! - `bare`, `aligned`: a `HashMap<u32, Box<[u8; 4096]>>` (4096-aligned boxes for `aligned`);
-//! - `lru`, `schnellru`: `lru::LruCache::get`, `schnellru::LruMap::get`;
-//! - `steps00` .. `steps11`: the pool's structures rebuilt step by step (id -> frame map, then
-//!   `steps1x` adds the 32-byte page records, `stepsx1` the `LruList` touch);
-//! - `colocated`: like `steps11` but with the LRU links inside the 32-byte page record;
-//! - `both` (default): all of them, printing ns/op (noisy; see the callgrind counts instead).
-//!
-//! A second argument `uniform` uses a uniform trace instead of the Zipf one.
+//! The hit path in isolation, for callgrind and for interleaved timing: the rows of
+//! `benches/hit_path.rs` (see `benches/common/hits.rs`), each pass a replay of a repo trace
+//! (20 000 ids over 3 000 resident pages) reading one byte of every page looked up.
 //!
 //! ```sh
 //! cargo build --release -p jdb_page --example hit_profile
+//! # one row, PASSES passes (default 50 = 1 000 000 hits), in its own #[inline(never)] function:
 //! valgrind --tool=callgrind --cache-sim=yes --D1=32768,8,64 --LL=524288,8,64 \
-//!     --toggle-collect='*pool_hits*' target/release/examples/hit_profile pool
+//!     --toggle-collect='*row_hits*' target/release/examples/hit_profile get_sieve zipf
+//! # every row, ROUNDS interleaved rounds (rotating the order), ratios to `hashmap` per round:
+//! target/release/examples/hit_profile interleaved zipf 11
 //! ```
 //!
-//! Per op = the collected `Ir` (instructions), `D1mr`/`DLmr` (simulated L1/L2 read misses) ÷ `N`;
-//! the `--toggle-collect` pattern is `*{variant}_hits*` (`*steps_hits*` for the steps).
+//! Rows: `get_lru`, `get_clock`, `get_sieve`, `get_s3fifo`, `read_<same>`, `hashmap`,
+//! `hashmap_aligned`, `lru_crate`, `schnellru`, and two sketches of a lean hit path (not the
+//! pool: what its structures would cost with nothing else on the path), `sketch_sieve` and
+//! `sketch_lru` (see [`Sketch`]). Traces: `zipf` (default), `uniform`.
+//! Per hit = callgrind's collected `Ir` (and `D1mr`, `DLmr`) ÷ the hits printed. The
+//! collected function also holds the one `block_on` of the pool rows (a few hundred
+//! instructions: nothing per hit).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use std::{collections::HashMap, hint::black_box, time::Instant};
+use std::{hint::black_box, process::ExitCode, time::Instant};
 
-use jdb_fs::File;
-use jdb_page::BufferPool;
-use rustc_hash::FxBuildHasher;
+use common::hits::{self, Baselines};
+use jdb_page::{BufferPool, PolicyKind, testing::MemStorage};
 
-const CAP: u32 = 16_384;
-const N: usize = 1 << 20;
+/// Every row, in the order printed.
+const ROWS: [&str; 14] = [
+    "get_lru",
+    "get_clock",
+    "get_sieve",
+    "get_s3fifo",
+    "read_lru",
+    "read_clock",
+    "read_sieve",
+    "read_s3fifo",
+    "hashmap",
+    "hashmap_aligned",
+    "lru_crate",
+    "schnellru",
+    "sketch_sieve",
+    "sketch_lru",
+];
 
-#[inline(never)]
-fn pool_hits(rt: &compio::runtime::Runtime, pool: &mut BufferPool, trace: &[u32]) -> u64 {
-    rt.block_on(async {
-        let mut sum = 0u64;
-        for &id in trace {
-            let page = pool.get(id).await.expect("hit");
-            sum = sum.wrapping_add(u64::from_le_bytes(
-                page.data()[..8].try_into().expect("8 bytes"),
-            ));
-        }
-        sum
-    })
-}
-
-#[inline(never)]
-fn bare_hits(map: &HashMap<u32, Box<[u8; 4096]>, FxBuildHasher>, trace: &[u32]) -> u64 {
-    let mut sum = 0u64;
-    for id in trace {
-        let frame = map.get(id).expect("resident");
-        sum = sum.wrapping_add(u64::from_le_bytes(
-            frame[32..40].try_into().expect("8 bytes"),
-        ));
-    }
-    sum
-}
-
-/// A page-aligned 4 KiB frame, as Direct I/O needs (the pool's arena frames are aligned too).
-#[repr(C, align(4096))]
-struct AlignedFrame([u8; 4096]);
-
-#[inline(never)]
-fn aligned_hits(map: &HashMap<u32, Box<AlignedFrame>, FxBuildHasher>, trace: &[u32]) -> u64 {
-    let mut sum = 0u64;
-    for id in trace {
-        let frame = map.get(id).expect("resident");
-        sum = sum.wrapping_add(u64::from_le_bytes(
-            frame.0[32..40].try_into().expect("8 bytes"),
-        ));
-    }
-    sum
-}
-
-/// The pool's structures rebuilt step by step: id -> frame map, optional 32-byte page records
-/// holding the frame pointer, optional LRU touch, then 8 bytes at offset 32 of the frame.
-struct Steps {
-    table: HashMap<u32, u32, FxBuildHasher>,
-    records: Vec<[usize; 4]>,
-    lru: jdb_page::LruList,
-    arena: jdb_fs::AlignedBuf,
-}
-
-#[inline(never)]
-fn steps_hits(s: &mut Steps, trace: &[u32], records: bool, lru: bool) -> u64 {
-    let mut sum = 0u64;
-    let base = s.arena.as_ptr() as usize;
-    for id in trace {
-        let frame = *s.table.get(id).expect("resident");
-        let addr = if records {
-            s.records[frame as usize][0]
-        } else {
-            base + frame as usize * 4096
-        };
-        if lru {
-            s.lru.touch(frame);
-        }
-        let offset = addr - base + 32;
-        sum = sum.wrapping_add(u64::from_le_bytes(
-            s.arena[offset..offset + 8].try_into().expect("8 bytes"),
-        ));
-    }
-    sum
-}
-
-type Frame = Box<[u8; 4096]>;
-
-/// A 32-byte page record that also holds the frame's LRU links (the layout a pool could use so a
-/// hit touches one record line instead of a record line plus a link line).
-#[derive(Clone, Copy)]
-struct Record {
-    ptr: usize,
-    id: u32,
-    pin: u32,
-    prev: u32,
-    next: u32,
-    state: u8,
-}
-
-const NIL: u32 = u32::MAX;
-
-/// Records with in-record links, plus the list's head and tail: `touch` as `LruList::touch`.
-struct Colocated {
-    table: HashMap<u32, u32, FxBuildHasher>,
-    records: Vec<Record>,
+/// A lean hit path over the pool's own layout, to show what the structures cost by themselves:
+/// the page table as an array (id -> frame), an 8-byte frame record (page, latch, state, flags)
+/// checked and latched exclusively, the policy's hit (SIEVE: set the frame's visited byte; LRU:
+/// move the frame to the head of a list linked through a `[prev, next]` array), the page's byte
+/// read from a 4 KiB-aligned arena at `base + frame × 4096`, and the latch cleared on release.
+/// No `RefCell`, no future, no pin/unpin calls into the policy (eviction would skip latched
+/// frames itself), no counters.
+struct Sketch {
+    table: Box<[u32]>,
+    meta: Box<[SketchMeta]>,
+    visited: Box<[u8]>,
+    links: Box<[[u32; 2]]>,
     head: u32,
     tail: u32,
     arena: jdb_fs::AlignedBuf,
 }
 
-impl Colocated {
-    #[inline]
-    fn touch(&mut self, frame: u32) {
-        let head = self.head;
-        if head == frame {
-            return;
-        }
-        let Record { prev, next, .. } = self.records[frame as usize];
-        if prev != NIL {
-            self.records[prev as usize].next = next;
-            if next != NIL {
-                self.records[next as usize].prev = prev;
-            } else {
-                self.tail = prev;
-            }
-        }
-        let rec = &mut self.records[frame as usize];
-        rec.prev = NIL;
-        rec.next = head;
-        if head != NIL {
-            self.records[head as usize].prev = frame;
-        } else {
-            self.tail = frame;
-        }
-        self.head = frame;
-    }
+#[derive(Clone, Copy)]
+struct SketchMeta {
+    page: u32,
+    latch: u16,
+    state: u8,
+    flags: u8,
 }
 
-#[inline(never)]
-fn colocated_hits(c: &mut Colocated, trace: &[u32]) -> u64 {
-    let mut sum = 0u64;
-    let base = c.arena.as_ptr() as usize;
-    for id in trace {
-        let frame = *c.table.get(id).expect("resident");
-        c.touch(frame);
-        let rec = &c.records[frame as usize];
-        let offset = rec.ptr - base + 32;
-        sum = sum.wrapping_add(u64::from_le_bytes(
-            c.arena[offset..offset + 8].try_into().expect("8 bytes"),
-        ));
-    }
-    sum
-}
+const RESIDENT: u8 = 3;
+const NIL: u32 = u32::MAX;
 
-#[inline(never)]
-fn lru_hits(cache: &mut lru::LruCache<u32, Frame, FxBuildHasher>, trace: &[u32]) -> u64 {
-    let mut sum = 0u64;
-    for id in trace {
-        let frame = cache.get(id).expect("resident");
-        sum = sum.wrapping_add(u64::from_le_bytes(
-            frame[32..40].try_into().expect("8 bytes"),
-        ));
-    }
-    sum
-}
-
-#[inline(never)]
-fn schnellru_hits(
-    map: &mut schnellru::LruMap<u32, Frame, schnellru::ByLength, FxBuildHasher>,
-    trace: &[u32],
-) -> u64 {
-    let mut sum = 0u64;
-    for id in trace {
-        let frame = map.get(id).expect("resident");
-        sum = sum.wrapping_add(u64::from_le_bytes(
-            frame[32..40].try_into().expect("8 bytes"),
-        ));
-    }
-    sum
-}
-
-fn main() {
-    let which = std::env::args().nth(1).unwrap_or_else(|| "both".into());
-    let trace = match std::env::args().nth(2).as_deref() {
-        Some("uniform") => common::uniform_trace(CAP, N, 2),
-        _ => common::zipf_trace(CAP, N, 0.99, 1),
-    };
-    let path = common::data_dir().join("hit_profile.jdb");
-    let rt = compio::runtime::Runtime::new().expect("runtime");
-    if which == "pool" || which == "both" {
-        let pool = rt.block_on(async {
-            let mut pool =
-                BufferPool::open(File::create(&path).await.expect("create"), CAP as usize)
-                    .await
-                    .expect("pool");
-            for _ in 0..CAP {
-                pool.alloc().await.expect("alloc");
-            }
-            pool
-        });
-        let start = Instant::now();
-        let sum = black_box(pool_hits(&rt, &mut pool, &trace));
-        let ns = start.elapsed().as_nanos() as f64 / N as f64;
-        println!("pool: {N} hits, {ns:.1} ns/op (sum {sum})");
-        // In-memory pages only: nothing to write.
-        std::mem::forget(pool);
-    }
-    if which == "bare" || which == "both" {
-        let map: HashMap<u32, Box<[u8; 4096]>, FxBuildHasher> = (0..CAP)
-            .map(|id| (id, Box::new([id as u8; 4096])))
-            .collect();
-        let start = Instant::now();
-        let sum = black_box(bare_hits(&map, &trace));
-        let ns = start.elapsed().as_nanos() as f64 / N as f64;
-        println!("bare: {N} lookups, {ns:.1} ns/op (sum {sum})");
-    }
-    if which == "aligned" || which == "both" {
-        let map: HashMap<u32, Box<AlignedFrame>, FxBuildHasher> = (0..CAP)
-            .map(|id| (id, Box::new(AlignedFrame([id as u8; 4096]))))
-            .collect();
-        let start = Instant::now();
-        let sum = black_box(aligned_hits(&map, &trace));
-        let ns = start.elapsed().as_nanos() as f64 / N as f64;
-        println!("aligned: {N} lookups, {ns:.1} ns/op (sum {sum})");
-    }
-    if which.starts_with("steps") || which == "both" {
-        let mut arena = jdb_fs::AlignedBuf::zeroed(CAP as usize * 4096).expect("arena");
-        // Touch every frame, as the pool's `alloc` does: untouched zeroed memory would all map to
-        // the kernel's one zero page and always hit the cache.
+impl Sketch {
+    fn new() -> Self {
+        let n = hits::PAGES as usize;
+        let mut arena = jdb_fs::AlignedBuf::zeroed(n * 4096).expect("arena");
+        // Touch every frame, as the pool's reads do.
         for (i, b) in arena.iter_mut().enumerate() {
             *b = (i / 4096) as u8;
         }
-        let base = arena.as_ptr() as usize;
-        let mut steps = Steps {
-            table: (0..CAP).map(|id| (id, id)).collect(),
-            records: (0..CAP as usize)
-                .map(|f| [base + f * 4096, 0, 0, 0])
-                .collect(),
-            lru: jdb_page::LruList::new(CAP as usize),
-            arena,
-        };
-        for f in 0..CAP {
-            steps.lru.push_front(f);
-        }
-        for (records, lru) in [(false, false), (true, false), (false, true), (true, true)] {
-            let name = format!("steps{}{}", u8::from(records), u8::from(lru));
-            if which != "both" && which != "steps" && which != name {
-                continue;
-            }
-            let start = Instant::now();
-            let sum = black_box(steps_hits(&mut steps, &trace, records, lru));
-            let ns = start.elapsed().as_nanos() as f64 / N as f64;
-            println!("steps records={records} lru={lru}: {ns:.1} ns/op (sum {sum})");
-        }
-    }
-    if which == "lru" || which == "both" {
-        let cap = std::num::NonZeroUsize::new(CAP as usize).expect("cap");
-        let mut cache = lru::LruCache::with_hasher(cap, FxBuildHasher);
-        for id in 0..CAP {
-            cache.put(id, Box::new([id as u8; 4096]));
-        }
-        let start = Instant::now();
-        let sum = black_box(lru_hits(&mut cache, &trace));
-        let ns = start.elapsed().as_nanos() as f64 / N as f64;
-        println!("lru: {N} gets, {ns:.1} ns/op (sum {sum})");
-    }
-    if which == "schnellru" || which == "both" {
-        let mut map = schnellru::LruMap::with_hasher(schnellru::ByLength::new(CAP), FxBuildHasher);
-        for id in 0..CAP {
-            map.insert(id, Box::new([id as u8; 4096]));
-        }
-        let start = Instant::now();
-        let sum = black_box(schnellru_hits(&mut map, &trace));
-        let ns = start.elapsed().as_nanos() as f64 / N as f64;
-        println!("schnellru: {N} gets, {ns:.1} ns/op (sum {sum})");
-    }
-    if which == "colocated" || which == "both" {
-        let mut arena = jdb_fs::AlignedBuf::zeroed(CAP as usize * 4096).expect("arena");
-        for (i, b) in arena.iter_mut().enumerate() {
-            *b = (i / 4096) as u8;
-        }
-        let base = arena.as_ptr() as usize;
-        let mut c = Colocated {
-            table: (0..CAP).map(|id| (id, id)).collect(),
-            records: (0..CAP)
-                .map(|f| Record {
-                    ptr: base + f as usize * 4096,
-                    id: f,
-                    pin: 0,
-                    prev: if f + 1 < CAP { f + 1 } else { NIL },
-                    next: if f > 0 { f - 1 } else { NIL },
-                    state: 0,
+        Self {
+            table: (0..hits::PAGES).collect(),
+            meta: (0..hits::PAGES)
+                .map(|page| SketchMeta {
+                    page,
+                    latch: 0,
+                    state: RESIDENT,
+                    flags: 0,
                 })
                 .collect(),
-            head: CAP - 1,
-            tail: 0,
+            visited: vec![0; n].into(),
+            // Frame f: newer f - 1, older f + 1 (0 is the head).
+            links: (0..hits::PAGES)
+                .map(|f| {
+                    [
+                        f.checked_sub(1).unwrap_or(NIL),
+                        if f + 1 < hits::PAGES { f + 1 } else { NIL },
+                    ]
+                })
+                .collect(),
+            head: 0,
+            tail: hits::PAGES - 1,
             arena,
-        };
-        black_box((c.records[0].id, c.records[0].pin, c.records[0].state));
-        let start = Instant::now();
-        let sum = black_box(colocated_hits(&mut c, &trace));
-        let ns = start.elapsed().as_nanos() as f64 / N as f64;
-        println!("colocated: {ns:.1} ns/op (sum {sum})");
+        }
     }
-    let _ = std::fs::remove_file(&path);
+
+    #[inline]
+    fn move_to_head(&mut self, f: u32) {
+        if self.head == f {
+            return;
+        }
+        let [newer, older] = self.links[f as usize];
+        self.links[newer as usize][1] = older;
+        if older == NIL {
+            self.tail = newer;
+        } else {
+            self.links[older as usize][0] = newer;
+        }
+        self.links[f as usize] = [NIL, self.head];
+        self.links[self.head as usize][0] = f;
+        self.head = f;
+    }
+
+    #[inline]
+    fn pass(&mut self, trace: &[u32], lru: bool) -> u64 {
+        let mut sum = 0u64;
+        let base = self.arena.as_ptr();
+        for &id in trace {
+            let f = self.table[id as usize];
+            let m = &mut self.meta[f as usize];
+            assert!(
+                f != NIL && m.state == RESIDENT && m.flags == 0 && m.latch == 0 && m.page == id,
+                "sketch: not a plain hit"
+            );
+            m.latch = u16::MAX;
+            if lru {
+                self.move_to_head(f);
+            } else {
+                self.visited[f as usize] = 1;
+            }
+            // SAFETY: `f < PAGES`, and the arena holds `PAGES` frames of 4096 initialised bytes.
+            let byte = unsafe { *base.add(f as usize * 4096 + hits::BYTE) };
+            sum = sum.wrapping_add(u64::from(byte));
+            self.meta[f as usize].latch = 0;
+        }
+        sum
+    }
+}
+
+/// What a row runs on.
+struct Setup {
+    rt: compio::runtime::Runtime,
+    pools: Vec<(PolicyKind, BufferPool<MemStorage>)>,
+    base: Baselines,
+    sketch: Sketch,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let rt = compio::runtime::Runtime::new().expect("runtime");
+        let disk = rt.block_on(hits::make_disk(hits::PAGES));
+        let pools = PolicyKind::ALL
+            .into_iter()
+            .map(|kind| (kind, rt.block_on(hits::resident_pool(&disk, kind))))
+            .collect();
+        Self {
+            rt,
+            pools,
+            base: Baselines::new(),
+            sketch: Sketch::new(),
+        }
+    }
+
+    fn pool(&self, name: &str) -> &BufferPool<MemStorage> {
+        self.pools
+            .iter()
+            .find(|(kind, _)| kind.name() == name)
+            .map(|(_, pool)| pool)
+            .unwrap_or_else(|| panic!("no policy {name}"))
+    }
+
+    /// Runs `row` for `passes` passes over `trace`, in the one function callgrind collects.
+    #[inline(never)]
+    fn row_hits(&mut self, row: &str, trace: &[u32], passes: usize) -> u64 {
+        let mut sum = 0u64;
+        if let Some(policy) = row.strip_prefix("get_") {
+            let pool = self.pool(policy);
+            self.rt.block_on(async {
+                for _ in 0..passes {
+                    sum = sum.wrapping_add(hits::pool_get_pass(pool, trace).await);
+                }
+            });
+        } else if let Some(policy) = row.strip_prefix("read_") {
+            let pool = self.pool(policy);
+            self.rt.block_on(async {
+                for _ in 0..passes {
+                    sum = sum.wrapping_add(hits::pool_read_pass(pool, trace).await);
+                }
+            });
+        } else {
+            let b = &mut self.base;
+            for _ in 0..passes {
+                sum = sum.wrapping_add(match row {
+                    "hashmap" => hits::hashmap_pass(&b.hashmap, trace),
+                    "hashmap_aligned" => hits::aligned_pass(&b.aligned, trace),
+                    "lru_crate" => hits::lru_pass(&mut b.lru, trace),
+                    "schnellru" => hits::schnellru_pass(&mut b.schnellru, trace),
+                    "sketch_sieve" => self.sketch.pass(trace, false),
+                    "sketch_lru" => self.sketch.pass(trace, true),
+                    other => panic!("unknown row {other}"),
+                });
+            }
+        }
+        sum
+    }
+
+    /// Nanoseconds per hit of `row` over `passes` passes.
+    fn time(&mut self, row: &str, trace: &[u32], passes: usize) -> f64 {
+        let start = Instant::now();
+        black_box(self.row_hits(row, trace, passes));
+        start.elapsed().as_nanos() as f64 / (passes * trace.len()) as f64
+    }
+
+    fn check_and_close(self) {
+        for (kind, pool) in self.pools {
+            let stats = pool.stats();
+            assert_eq!(stats.misses, 0, "{kind}: a hit path missed: {stats:?}");
+            self.rt.block_on(pool.close()).expect("close");
+        }
+    }
+}
+
+/// `ROUNDS` rounds of every row (`passes` passes each, one untimed pass first), the order
+/// rotated each round; per row: median, min and max of ns/hit and of its ratio to `hashmap`
+/// in the same round.
+fn interleaved(setup: &mut Setup, trace: &[u32], rounds: usize, passes: usize) {
+    let mut ns = vec![Vec::new(); ROWS.len()];
+    for round in 0..rounds {
+        for k in 0..ROWS.len() {
+            let i = (k + round) % ROWS.len();
+            setup.time(ROWS[i], trace, 1);
+            ns[i].push(setup.time(ROWS[i], trace, passes));
+        }
+    }
+    let base = ROWS
+        .iter()
+        .position(|&r| r == "hashmap")
+        .expect("hashmap row");
+    println!("| row | ns/hit median | min | max | ÷ hashmap median | min | max |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (i, row) in ROWS.iter().enumerate() {
+        let ratios: Vec<f64> = (0..rounds).map(|r| ns[i][r] / ns[base][r]).collect();
+        let (t, q) = (summary(&ns[i]), summary(&ratios));
+        println!(
+            "| {row} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            t.0, t.1, t.2, q.0, q.1, q.2
+        );
+    }
+}
+
+/// (median, min, max).
+fn summary(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    (s[s.len() / 2], s[0], s[s.len() - 1])
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let row = args.first().map_or("interleaved", String::as_str);
+    let trace_name = args.get(1).map_or("zipf", String::as_str);
+    if !hits::TRACES.contains(&trace_name) || (row != "interleaved" && !ROWS.contains(&row)) {
+        eprintln!("usage: hit_profile interleaved|ROW [zipf|uniform] [ROUNDS|PASSES]");
+        eprintln!("rows: {}", ROWS.join(" "));
+        return ExitCode::from(2);
+    }
+    let trace = hits::read_trace(trace_name);
+    let mut setup = Setup::new();
+    if row == "interleaved" {
+        let rounds = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(11);
+        println!(
+            "{trace_name}: {rounds} rounds, 50 passes of {} ids per row each",
+            trace.len()
+        );
+        interleaved(&mut setup, &trace, rounds, 50);
+    } else {
+        let passes: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
+        let hits = passes * trace.len();
+        let start = Instant::now();
+        let sum = black_box(setup.row_hits(row, &trace, passes));
+        let ns = start.elapsed().as_nanos() as f64 / hits as f64;
+        println!("{row} {trace_name}: {hits} hits, {ns:.1} ns/hit (sum {sum})");
+    }
+    setup.check_and_close();
+    ExitCode::SUCCESS
 }

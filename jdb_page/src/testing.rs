@@ -10,6 +10,8 @@
 //! - A [`FaultController`] (shared by handle, so the test keeps one while the pool owns the
 //!   storage) arms faults: fail the Nth read, write or sync, once ([`FaultController::fail_nth`])
 //!   or until cleared ([`FaultController::fail_always`]), with `EIO`, `ENOSPC`, or a torn write.
+//! - The eviction policies alone (`LruPolicy`, `ClockPolicy`, `SievePolicy`, `S3FifoPolicy`,
+//!   hidden), for the `policy_ops` benchmark.
 //!
 //! ```
 //! use jdb_page::{
@@ -40,7 +42,10 @@
 mod faults;
 mod faulty;
 mod mem;
+mod policies;
 
 pub use faults::{EIO, ENOSPC, Fault, FaultController, IoKind};
 pub use faulty::FaultyStorage;
 pub use mem::{Crash, MemDisk, MemStorage, Rng};
+#[doc(hidden)]
+pub use policies::{ClockPolicy, EvictionPolicy, LruPolicy, S3FifoPolicy, SievePolicy};

@@ -2,6 +2,8 @@
 //! settings. Included by each bench (`mod common;`) and by the examples (`#[path]`).
 #![allow(dead_code)]
 
+pub mod hits;
+
 use std::{
     path::{Path, PathBuf},
     time::Duration,
