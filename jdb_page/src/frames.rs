@@ -19,8 +19,10 @@
 //!
 //! Only `Resident` frames are in the policy, except those chosen as victims (`EVICTING`) while
 //! the pool cleans them. A `Resident` frame is *busy* while a guard latches it, a task waits for
-//! it, or it is pinned ([`Page::pin`](crate::Page::pin)); the policy is told of every change
-//! (`pin`/`unpin`), so it never chooses a busy frame.
+//! it, or it is pinned ([`Page::pin`](crate::Page::pin)). Latching and releasing do not tell the
+//! policy (a hit is one `hit` call): the eviction search asks whether each frame it meets is
+//! busy, and parks the busy ones (`PARKED`); such a frame is put back (`unpin`) when it stops
+//! being busy. So the policy never chooses a busy frame, and each step stays O(1) amortised.
 
 use std::{
     collections::VecDeque,
@@ -70,8 +72,9 @@ const EXCLUSIVE: u16 = u16::MAX;
 const WAITERS: u8 = 1;
 /// Chosen as a victim and being cleaned; out of the policy until evicted or rescued.
 const EVICTING: u8 = 2;
-/// The policy was told the frame is pinned.
-const POLICY_PINNED: u8 = 4;
+/// The policy's eviction search met the frame busy and set it aside (parked); it is told
+/// (`unpin`) when the frame stops being busy.
+const PARKED: u8 = 4;
 
 /// Per frame: 8 bytes.
 #[derive(Debug, Clone, Copy)]
@@ -164,7 +167,7 @@ impl Frames {
     }
 
     /// The frame of page `id` (resident, or being read).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup(&self, id: PageId) -> Option<FrameId> {
         self.table.get(id)
     }
@@ -183,6 +186,16 @@ impl Frames {
         m.page == id && m.state == State::Resident && m.latch != EXCLUSIVE
     }
 
+    /// Whether `f` is resident and latched in `mode` (debug checks of the guards).
+    pub(crate) fn is_latched(&self, f: FrameId, mode: Mode) -> bool {
+        let m = &self.meta[f as usize];
+        m.state == State::Resident
+            && match mode {
+                Mode::Shared => m.latch != 0 && m.latch != EXCLUSIVE,
+                Mode::Exclusive => m.latch == EXCLUSIVE,
+            }
+    }
+
     /// Whether frame `f` holds its page (rather than reading it, or nothing).
     pub(crate) fn is_resident(&self, f: FrameId) -> bool {
         self.meta[f as usize].state == State::Resident
@@ -198,7 +211,7 @@ impl Frames {
 
     /// Latches `f` at once if nothing stands in the way (resident, compatible, nobody waiting,
     /// not being evicted): the hit path. `touch`: count it as a use for the policy.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_latch(&mut self, f: FrameId, mode: Mode, touch: bool) -> bool {
         let m = &self.meta[f as usize];
         if m.state != State::Resident || m.flags & (WAITERS | EVICTING) != 0 {
@@ -207,7 +220,15 @@ impl Frames {
         if !compatible(m.latch, mode) {
             return false;
         }
-        self.grant(f, mode, touch);
+        // Not evicting (checked above): just the latch and the policy's hit.
+        let m = &mut self.meta[f as usize];
+        m.latch = match mode {
+            Mode::Shared => m.latch + 1,
+            Mode::Exclusive => EXCLUSIVE,
+        };
+        if touch {
+            self.policy.hit(f);
+        }
         true
     }
 
@@ -267,7 +288,6 @@ impl Frames {
                     waker: waker.clone(),
                 });
                 self.meta[f as usize].flags |= WAITERS;
-                self.sync_pin(f);
                 *ticket = Some(t);
             }
         }
@@ -286,6 +306,7 @@ impl Frames {
     }
 
     /// Releases a latch taken in `mode`.
+    #[inline(always)]
     pub(crate) fn release(&mut self, f: FrameId, mode: Mode) {
         let m = &mut self.meta[f as usize];
         debug_assert!(m.latch != 0, "release of an unlatched frame {f}");
@@ -293,9 +314,20 @@ impl Frames {
             Mode::Shared => m.latch.saturating_sub(1),
             Mode::Exclusive => 0,
         };
-        self.sync_pin(f);
+        if m.flags & (WAITERS | PARKED) != 0 || !self.room.is_empty() {
+            self.released_slow(f);
+        }
+    }
+
+    /// The rest of a release when someone may care: a waiter, the policy (a parked frame), a
+    /// task waiting for room.
+    fn released_slow(&mut self, f: FrameId) {
         if self.meta[f as usize].flags & WAITERS != 0 {
             self.wake_front(f);
+        }
+        self.unpark_if_idle(f);
+        if !self.is_busy(f) {
+            self.wake_room();
         }
     }
 
@@ -314,25 +346,24 @@ impl Frames {
         } else if touch {
             self.policy.hit(f);
         }
-        self.sync_pin(f);
     }
 
-    /// Tells the policy whether `f` is busy (latched, waited for or pinned), if that changed.
-    pub(crate) fn sync_pin(&mut self, f: FrameId) {
-        let m = self.meta[f as usize];
-        if m.state != State::Resident || m.flags & EVICTING != 0 {
+    /// Whether `f` must not be evicted now: latched, waited for, or pinned.
+    #[inline]
+    fn is_busy(&self, f: FrameId) -> bool {
+        let m = &self.meta[f as usize];
+        m.latch != 0 || m.flags & WAITERS != 0 || self.arena.flags(f).pins() > 0
+    }
+
+    /// Puts a frame the eviction search parked back into the policy once it is not busy.
+    fn unpark_if_idle(&mut self, f: FrameId) {
+        let m = &self.meta[f as usize];
+        if m.flags & PARKED == 0 || m.state != State::Resident || self.is_busy(f) {
             return;
         }
-        let busy = m.latch != 0 || m.flags & WAITERS != 0 || self.arena.flags(f).pins() > 0;
-        let told = m.flags & POLICY_PINNED != 0;
-        if busy && !told {
-            self.policy.pin(f);
-            self.meta[f as usize].flags |= POLICY_PINNED;
-        } else if !busy && told {
-            self.policy.unpin(f);
-            self.meta[f as usize].flags &= !POLICY_PINNED;
-            self.wake_room();
-        }
+        self.meta[f as usize].flags &= !PARKED;
+        self.policy.unpin(f);
+        self.wake_room();
     }
 
     fn position(&self, f: FrameId, ticket: u64) -> Option<usize> {
@@ -353,7 +384,7 @@ impl Frames {
         if q.is_empty() {
             self.waiters.remove(&f);
             self.meta[f as usize].flags &= !WAITERS;
-            self.sync_pin(f);
+            self.unpark_if_idle(f);
         }
     }
 
@@ -411,9 +442,19 @@ impl Frames {
     /// The policy's next victim, now `EVICTING` (out of the policy, still resident and readable,
     /// rescued if a task asks for it). `None` when every resident frame is busy.
     pub(crate) fn choose_victim(&mut self) -> Option<FrameId> {
-        let v = self.policy.evict()?;
+        let (meta, arena) = (&mut self.meta, &self.arena);
+        // A busy frame the search meets is parked: the policy is told when it is idle again.
+        let mut busy = |f: FrameId| {
+            let m = &mut meta[f as usize];
+            let busy = m.latch != 0 || m.flags & WAITERS != 0 || arena.flags(f).pins() > 0;
+            if busy {
+                m.flags |= PARKED;
+            }
+            busy
+        };
+        let v = self.policy.evict(&mut busy)?;
         let m = &mut self.meta[v as usize];
-        debug_assert!(m.state == State::Resident && m.flags & POLICY_PINNED == 0);
+        debug_assert!(m.state == State::Resident && m.flags & PARKED == 0);
         m.flags |= EVICTING;
         self.transient += 1;
         Some(v)
@@ -461,7 +502,6 @@ impl Frames {
         let page = m.page;
         self.transient -= 1;
         self.policy.insert(v, page, cold);
-        self.sync_pin(v);
         self.wake_room();
     }
 
@@ -543,7 +583,6 @@ impl Frames {
         m.flags &= WAITERS;
         self.resident += 1;
         self.policy.insert(f, id, cold);
-        self.sync_pin(f);
         self.wake_room();
     }
 

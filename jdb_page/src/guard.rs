@@ -2,7 +2,6 @@
 //! (`?`, panic unwinding, a dropped future), and [`LatchWait`], the cancel-safe wait for one.
 
 use std::{
-    cell::{Ref, RefMut},
     future::Future,
     ops::{Deref, DerefMut},
     pin::Pin,
@@ -26,7 +25,6 @@ use crate::{
 pub struct PageRef<'a> {
     core: &'a Core,
     frame: FrameId,
-    page: Option<Ref<'a, Page>>,
 }
 
 /// Exclusive access to a page of a [`BufferPool`](crate::BufferPool) (what `&mut Page` is to a
@@ -39,32 +37,49 @@ pub struct PageRef<'a> {
 pub struct PageMut<'a> {
     core: &'a Core,
     frame: FrameId,
-    page: Option<RefMut<'a, Page>>,
+}
+
+/// How a guard type latches its page; lets `get` and `read` share one future.
+pub(crate) trait Guard<'a> {
+    /// The latch mode the guard holds.
+    const MODE: Mode;
+    /// The guard of a frame the caller has just latched in [`Guard::MODE`].
+    fn latched(core: &'a Core, frame: FrameId) -> Self;
+}
+
+impl<'a> Guard<'a> for PageRef<'a> {
+    const MODE: Mode = Mode::Shared;
+
+    #[inline]
+    fn latched(core: &'a Core, frame: FrameId) -> Self {
+        debug_assert!(core.frames.borrow().is_latched(frame, Mode::Shared));
+        Self { core, frame }
+    }
+}
+
+impl<'a> Guard<'a> for PageMut<'a> {
+    const MODE: Mode = Mode::Exclusive;
+
+    #[inline]
+    fn latched(core: &'a Core, frame: FrameId) -> Self {
+        debug_assert!(core.frames.borrow().is_latched(frame, Mode::Exclusive));
+        Self { core, frame }
+    }
 }
 
 impl<'a> PageRef<'a> {
     /// The guard of a frame the caller has just latched in shared mode.
+    #[inline]
     pub(crate) fn new(core: &'a Core, frame: FrameId) -> Self {
-        // The latch excludes every `PageMut` of this frame, so the page is not mutably borrowed.
-        let page = core.pages[frame as usize].borrow();
-        Self {
-            core,
-            frame,
-            page: Some(page),
-        }
+        Self::latched(core, frame)
     }
 }
 
 impl<'a> PageMut<'a> {
     /// The guard of a frame the caller has just latched in exclusive mode.
+    #[inline]
     pub(crate) fn new(core: &'a Core, frame: FrameId) -> Self {
-        // The latch excludes every other guard of this frame, so the page is not borrowed.
-        let page = core.pages[frame as usize].borrow_mut();
-        Self {
-            core,
-            frame,
-            page: Some(page),
-        }
+        Self::latched(core, frame)
     }
 }
 
@@ -73,8 +88,10 @@ impl Deref for PageRef<'_> {
 
     #[inline]
     fn deref(&self) -> &Page {
-        // `page` is `None` only inside `drop`.
-        self.page.as_deref().unwrap_or_else(|| unreachable!())
+        // SAFETY: this guard holds a shared latch on `frame` for as long as it lives, and while
+        // any shared latch is held no `PageMut` of the frame exists and the pool creates no
+        // `&mut Page` of it (see `Core::page_mut`): only shared references coexist.
+        unsafe { self.core.page(self.frame) }
     }
 }
 
@@ -83,21 +100,24 @@ impl Deref for PageMut<'_> {
 
     #[inline]
     fn deref(&self) -> &Page {
-        self.page.as_deref().unwrap_or_else(|| unreachable!())
+        // SAFETY: this guard holds the exclusive latch on `frame`: no other guard of it exists,
+        // and the pool does not touch a frame latched exclusively (see `Core::page`); the
+        // reference lives no longer than `&self`, which excludes `deref_mut` meanwhile.
+        unsafe { self.core.page(self.frame) }
     }
 }
 
 impl DerefMut for PageMut<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut Page {
-        self.page.as_deref_mut().unwrap_or_else(|| unreachable!())
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference through the guard.
+        unsafe { self.core.page_mut(self.frame) }
     }
 }
 
 impl Drop for PageRef<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        drop(self.page.take());
         self.core
             .frames
             .borrow_mut()
@@ -106,12 +126,13 @@ impl Drop for PageRef<'_> {
 }
 
 impl Drop for PageMut<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if let (Some(wal), Some(page)) = (self.core.wal.get(), &self.page) {
+        if let Some(wal) = self.core.wal.get() {
+            // SAFETY: the latch is still held (released just below).
+            let page = unsafe { self.core.page(self.frame) };
             wal.released(self.frame, page, self.core.writes.is_writing(self.frame));
         }
-        drop(self.page.take());
         self.core
             .frames
             .borrow_mut()

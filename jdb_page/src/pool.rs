@@ -2,12 +2,14 @@
 //! top-down: hit, else make room, read, install.
 
 use std::{
-    cell::{Cell, OnceCell, RefCell},
-    future::poll_fn,
+    cell::{Cell, OnceCell, RefCell, UnsafeCell},
+    future::{Future, poll_fn},
+    marker::PhantomData,
     path::{Path, PathBuf},
+    pin::Pin,
     rc::Rc,
     sync::Arc,
-    task::Poll,
+    task::{Context, Poll},
 };
 
 use jdb_alloc::{AlignedBuf, PAGE_SIZE};
@@ -19,7 +21,7 @@ use crate::{
     bgwriter::BgSignal,
     doublewrite::Doublewrite,
     frames::{Frames, Lost, Mode},
-    guard::LatchWait,
+    guard::{Guard, LatchWait},
     page::Arena,
     policy::AnyPolicy,
     wal::Wal,
@@ -91,8 +93,9 @@ pub struct BufferPool<S: Storage = File> {
 /// The part of a pool that does not depend on the storage type, which guards point to.
 pub(crate) struct Core {
     pub(crate) frames: RefCell<Frames>,
-    /// One page record per frame: frame `f` is `pages[f]`.
-    pub(crate) pages: Box<[RefCell<Page>]>,
+    /// One page record per frame: frame `f` is `pages[f]`. Reached through [`Core::page`] and
+    /// [`Core::page_mut`], whose callers prove exclusivity with the frame's latch or state.
+    pages: Box<[UnsafeCell<Page>]>,
     /// The frames' bytes and flags (dirty, change generation, pins).
     pub(crate) arena: Arc<Arena>,
     pub(crate) writes: Rc<WriteTracker>,
@@ -168,8 +171,11 @@ impl<S: Storage> BufferPool<S> {
         }
 
         let arena = Arc::new(Arena::new(cap)?);
-        let pages: Box<[RefCell<Page>]> =
-            arena.into_pages().into_iter().map(RefCell::new).collect();
+        let pages: Box<[UnsafeCell<Page>]> = arena
+            .into_pages()
+            .into_iter()
+            .map(UnsafeCell::new)
+            .collect();
         let policy = AnyPolicy::with_kind(options.policy, cap);
         Ok(Self {
             core: Core {
@@ -202,12 +208,8 @@ impl<S: Storage> BufferPool<S> {
     /// (also of a dirty victim's write-back); [`Error::Closed`]. After any error the pool is
     /// unchanged apart from clean pages it may have evicted.
     #[inline]
-    pub async fn get(&self, id: PageId) -> Result<PageMut<'_>> {
-        let frame = match self.hit(id, Mode::Exclusive) {
-            Some(frame) => frame,
-            None => Box::pin(self.fetch(id, Mode::Exclusive)).await?,
-        };
-        Ok(PageMut::new(&self.core, frame))
+    pub fn get(&self, id: PageId) -> impl Future<Output = Result<PageMut<'_>>> + '_ {
+        Latching::new(self, id)
     }
 
     /// Page `id`, shared: any number of tasks may read it at once; waits while a task holds it
@@ -216,20 +218,28 @@ impl<S: Storage> BufferPool<S> {
     /// # Errors
     /// As [`BufferPool::get`].
     #[inline]
-    pub async fn read(&self, id: PageId) -> Result<PageRef<'_>> {
-        let frame = match self.hit(id, Mode::Shared) {
-            Some(frame) => frame,
-            None => Box::pin(self.fetch(id, Mode::Shared)).await?,
-        };
-        Ok(PageRef::new(&self.core, frame))
+    pub fn read(&self, id: PageId) -> impl Future<Output = Result<PageRef<'_>>> + '_ {
+        Latching::new(self, id)
+    }
+
+    /// Page `id`, held exclusively, if it is in memory and no task holds it or waits for it:
+    /// the hit of [`BufferPool::get`] without waiting (nothing is read, nothing waits).
+    #[inline]
+    pub fn try_get(&self, id: PageId) -> Option<PageMut<'_>> {
+        self.hit(id, Mode::Exclusive)
+            .map(|frame| PageMut::new(&self.core, frame))
+    }
+
+    /// Page `id`, shared, if it is in memory and no task holds it exclusively or waits for it:
+    /// the hit of [`BufferPool::read`] without waiting.
+    #[inline]
+    pub fn try_read(&self, id: PageId) -> Option<PageRef<'_>> {
+        self.hit(id, Mode::Shared)
+            .map(|frame| PageRef::new(&self.core, frame))
     }
 
     /// The frame of `id` if it is in memory and free to latch now, latched and counted as a hit.
-    ///
-    /// The hit is answered here, not through `fetch`'s future: a future holding the miss path
-    /// inline would be over a kilobyte, built and moved on every hit; boxed, only a miss (which
-    /// waits for the device anyway) allocates.
-    #[inline]
+    #[inline(always)]
     fn hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
         let mut frames = self.core.frames.borrow_mut();
         let frame = frames.lookup(id)?;
@@ -502,7 +512,7 @@ impl<S: Storage> BufferPool<S> {
     /// Bytes of bookkeeping the pool keeps besides the pages' 4096 bytes each: page records,
     /// frame states, flags, the policy and the page table.
     pub fn bookkeeping_bytes(&self) -> usize {
-        self.core.pages.len() * std::mem::size_of::<RefCell<Page>>()
+        self.core.pages.len() * std::mem::size_of::<UnsafeCell<Page>>()
             + self.core.arena.heap_bytes()
             + self.core.frames.borrow().heap_bytes()
     }
@@ -530,13 +540,40 @@ impl Core {
     /// Formats reserved frame `room` as new page `id` (dirty) and installs it, hot.
     pub(crate) fn install_new(&self, room: Reservation<'_>, id: PageId) -> FrameId {
         let frame = room.into_frame();
-        // A reserved frame: no guard holds its page.
-        self.pages[frame as usize].borrow_mut().format(id);
+        // SAFETY: a reserved frame has no guard (latches are granted only on resident frames)
+        // and no other reference to its page.
+        unsafe { self.page_mut(frame) }.format(id);
         if let Some(wal) = self.wal.get() {
             wal.reset(frame);
         }
         self.frames.borrow_mut().install(frame, id, false);
         frame
+    }
+
+    /// The page in `frame`.
+    ///
+    /// # Safety
+    /// While the reference lives no `&mut Page` of `frame` may exist: the caller holds a latch on
+    /// the frame (a guard), or checked that no guard holds it exclusively and does not await
+    /// before the reference is gone, or the frame is reserved or being read (no guard exists).
+    #[inline]
+    pub(crate) unsafe fn page(&self, frame: FrameId) -> &Page {
+        // SAFETY: the caller excludes `&mut` references to this record (see above); the record
+        // lives as long as `self`.
+        unsafe { &*self.pages[frame as usize].get() }
+    }
+
+    /// The page in `frame`, writable.
+    ///
+    /// # Safety
+    /// While the reference lives no other reference to the page may exist: the caller is the
+    /// `PageMut` holding the frame's exclusive latch, or the frame is reserved or being read (no
+    /// guard exists) and the caller keeps no other reference.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn page_mut(&self, frame: FrameId) -> &mut Page {
+        // SAFETY: the caller makes this the only reference to the record (see above).
+        unsafe { &mut *self.pages[frame as usize].get() }
     }
 
     /// An I/O buffer for `n` pages: a spare if one is left (spares hold `MAX_RUN` pages), else a
@@ -570,6 +607,54 @@ impl Core {
         .await;
     }
 }
+
+/// The future of `get` and `read`: the hit is answered in its first poll, with no state machine
+/// around it; only a miss builds (and boxes) the miss path's future, which waits for the device
+/// anyway. (A future holding the miss path inline would be over a kilobyte, built and moved on
+/// every hit.)
+struct Latching<'a, S: Storage, G> {
+    pool: &'a BufferPool<S>,
+    id: PageId,
+    miss: Option<Pin<Box<dyn Future<Output = Result<FrameId>> + 'a>>>,
+    guard: PhantomData<G>,
+}
+
+impl<'a, S: Storage, G: Guard<'a>> Latching<'a, S, G> {
+    #[inline]
+    fn new(pool: &'a BufferPool<S>, id: PageId) -> Self {
+        Self {
+            pool,
+            id,
+            miss: None,
+            guard: PhantomData,
+        }
+    }
+}
+
+impl<'a, S: Storage, G: Guard<'a>> Future for Latching<'a, S, G> {
+    type Output = Result<G>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<G>> {
+        let this = self.get_mut();
+        let pool = this.pool;
+        let miss = match &mut this.miss {
+            Some(miss) => miss,
+            None => {
+                if let Some(frame) = pool.hit(this.id, G::MODE) {
+                    return Poll::Ready(Ok(G::latched(&pool.core, frame)));
+                }
+                this.miss.insert(Box::pin(pool.fetch(this.id, G::MODE)))
+            }
+        };
+        miss.as_mut()
+            .poll(cx)
+            .map(|res| res.map(|frame| G::latched(&pool.core, frame)))
+    }
+}
+
+// `Latching` holds no self-references (the miss path is boxed).
+impl<S: Storage, G> Unpin for Latching<'_, S, G> {}
 
 /// A frame taken for a new page; given back to the free list unless installed.
 pub(crate) struct Reservation<'a> {

@@ -409,8 +409,9 @@ impl Core {
                     source,
                 });
             }
-            // A reading frame: no guard holds its page.
-            self.pages[frame as usize].borrow_mut().install(id, bytes);
+            // SAFETY: a frame being read has no guard (latches are granted only on resident
+            // frames) and no other reference to its page.
+            unsafe { self.page_mut(frame) }.install(id, bytes);
             if let Some(wal) = self.wal.get() {
                 wal.reset(frame);
             }

@@ -26,7 +26,7 @@ pub(crate) struct PageTable {
 
 impl PageTable {
     /// The frame of page `id`, if it has one.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, id: PageId) -> Option<FrameId> {
         let chunk = self.dir.get((id >> SHIFT) as usize)?.as_deref()?;
         let frame = chunk[id as usize % CHUNK];

@@ -347,9 +347,10 @@ impl Core {
             debug_assert!(self.frames.borrow().readable(frame, id));
             debug_assert!(!self.writes.is_writing(frame));
             seen[i] = self.arena.flags(frame).get();
-            let copied = self.pages[frame as usize]
-                .borrow()
-                .copy_sealed_into(&mut buf);
+            // SAFETY: the frame is not latched exclusively (`readable`, checked by the caller in
+            // the same synchronous step), so no `PageMut` of it exists; this reference ends
+            // before any await.
+            let copied = unsafe { self.page(frame) }.copy_sealed_into(&mut buf);
             if let Err(e) = copied {
                 self.put_spare(buf);
                 return Err(e);

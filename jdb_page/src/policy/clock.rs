@@ -24,19 +24,10 @@ pub(crate) struct Clock {
     q: Queues,
 }
 
-impl Policy for Clock {
-    fn new(cap: usize) -> Self {
-        Self {
-            q: Queues::new(cap),
-        }
-    }
-
-    fn insert(&mut self, frame: FrameId, _page: PageId, cold: bool) {
-        self.q
-            .insert(if cold { Queue::Cold } else { Queue::Main }, frame);
-    }
-
-    fn hit(&mut self, frame: FrameId) {
+impl Clock {
+    /// A hit on a frame not in the main queue: a cold one's first use, or a parked one.
+    #[cold]
+    fn hit_elsewhere(&mut self, frame: FrameId) {
         match self.q.queue(frame) {
             Queue::Main => self.q.set_count(frame, 1),
             Queue::Cold => {
@@ -52,6 +43,27 @@ impl Policy for Clock {
             Queue::Small => unreachable!("Clock has no small queue"),
         }
     }
+}
+
+impl Policy for Clock {
+    fn new(cap: usize) -> Self {
+        Self {
+            q: Queues::new(cap),
+        }
+    }
+
+    fn insert(&mut self, frame: FrameId, _page: PageId, cold: bool) {
+        self.q
+            .insert(if cold { Queue::Cold } else { Queue::Main }, frame);
+    }
+
+    #[inline(always)]
+    fn hit(&mut self, frame: FrameId) {
+        if self.q.set_count_in(frame, Queue::Main, 1) {
+            return;
+        }
+        self.hit_elsewhere(frame);
+    }
 
     fn pin(&mut self, frame: FrameId) {
         self.q.set_pinned(frame, true);
@@ -63,12 +75,12 @@ impl Policy for Clock {
         }
     }
 
-    fn evict(&mut self) -> Option<FrameId> {
-        if let Some(f) = self.q.pop_cold() {
+    fn evict(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
+        if let Some(f) = self.q.pop_cold(busy) {
             return Some(f);
         }
         while let Some(f) = self.q.tail(Queue::Main) {
-            if self.q.pinned(f) {
+            if self.q.held(f, busy) {
                 self.q.park(f);
             } else if self.q.count(f) > 0 {
                 self.q.set_count(f, 0);
@@ -125,14 +137,14 @@ mod tests {
         p.hit(0);
         p.hit(2);
         p.hit(2);
-        assert_eq!(p.evict(), Some(1));
+        assert_eq!(p.evict(&mut |_| false), Some(1));
         // 0 moved to the head with its bit cleared, 2 is still referenced.
         assert_eq!(p.order(), vec![2, 3, 0]);
-        assert_eq!(p.evict(), Some(3));
+        assert_eq!(p.evict(&mut |_| false), Some(3));
         assert_eq!(p.order(), vec![0, 2]);
-        assert_eq!(p.evict(), Some(0));
-        assert_eq!(p.evict(), Some(2));
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
+        assert_eq!(p.evict(&mut |_| false), None);
     }
 
     #[test]
@@ -141,20 +153,20 @@ mod tests {
         p.hit(0);
         p.pin(0);
         p.pin(1);
-        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
         assert_eq!(p.order(), vec![3, 0, 1]);
         p.unpin(0);
         assert_eq!(p.order(), vec![3, 0, 1]);
-        assert_eq!(p.evict(), Some(3));
+        assert_eq!(p.evict(&mut |_| false), Some(3));
         // 0 kept its bit: second chance, then it is the victim.
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
         // A hit on a parked frame brings it back with the bit set.
         p.hit(1);
         assert_eq!(p.order(), vec![1]);
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), None);
         assert_eq!(p.order(), vec![1]);
         p.unpin(1);
-        assert_eq!(p.evict(), Some(1));
+        assert_eq!(p.evict(&mut |_| false), Some(1));
     }
 
     #[test]
@@ -164,14 +176,14 @@ mod tests {
             p.hit(f);
             p.pin(f);
         }
-        assert_eq!(p.evict(), None);
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), None);
+        assert_eq!(p.evict(&mut |_| false), None);
         p.remove(0);
         p.unpin(1);
         p.remove(1);
         p.insert(0, 9, false);
         assert_eq!(p.order(), vec![0, 2]);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
     }
 
     #[test]
@@ -183,8 +195,8 @@ mod tests {
         assert_eq!(p.order(), vec![1, 2, 0, 3]);
         p.hit(2);
         assert_eq!(p.order(), vec![1, 0, 3, 2]);
-        assert_eq!(p.evict(), Some(1));
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(1));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
     }
 
     /// Clock as libCacheSim describes it, on a `VecDeque` (front = hand) and a reference bit per

@@ -32,7 +32,11 @@ impl Policy for Lru {
             .insert(if cold { Queue::Cold } else { Queue::Main }, frame);
     }
 
+    #[inline(always)]
     fn hit(&mut self, frame: FrameId) {
+        if self.q.move_to_head_in(frame, Queue::Main) {
+            return;
+        }
         match self.q.queue(frame) {
             Queue::Main => self.q.move_to_head(frame),
             Queue::Cold => {
@@ -57,12 +61,12 @@ impl Policy for Lru {
         }
     }
 
-    fn evict(&mut self) -> Option<FrameId> {
-        if let Some(f) = self.q.pop_cold() {
+    fn evict(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
+        if let Some(f) = self.q.pop_cold(busy) {
             return Some(f);
         }
         while let Some(f) = self.q.tail(Queue::Main) {
-            if self.q.pinned(f) {
+            if self.q.held(f, busy) {
                 self.q.park(f);
             } else {
                 self.q.remove(f);
@@ -115,8 +119,8 @@ mod tests {
         p.hit(1);
         p.hit(0);
         assert_eq!(p.order(), vec![2, 3, 1, 0]);
-        assert_eq!(p.evict(), Some(2));
-        assert_eq!(p.evict(), Some(3));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(3));
         p.insert(2, 7, false);
         assert_eq!(p.order(), vec![1, 0, 2]);
         // Pin and unpin of a frame the search did not meet change nothing.
@@ -130,19 +134,19 @@ mod tests {
         let mut p = lru(4, &[0, 1, 2, 3]);
         p.pin(0);
         p.pin(1);
-        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
         assert_eq!(p.order(), vec![3, 0, 1]);
         p.unpin(1);
         assert_eq!(p.order(), vec![1, 3, 0]);
         // A hit brings a parked frame back to the front, still pinned.
         p.hit(0);
         assert_eq!(p.order(), vec![1, 3, 0]);
-        assert_eq!(p.evict(), Some(1));
-        assert_eq!(p.evict(), Some(3));
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), Some(1));
+        assert_eq!(p.evict(&mut |_| false), Some(3));
+        assert_eq!(p.evict(&mut |_| false), None);
         p.unpin(0);
-        assert_eq!(p.evict(), Some(0));
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), Some(0));
+        assert_eq!(p.evict(&mut |_| false), None);
     }
 
     #[test]
@@ -151,16 +155,16 @@ mod tests {
         for f in 0..3 {
             p.pin(f);
         }
-        assert_eq!(p.evict(), None);
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), None);
+        assert_eq!(p.evict(&mut |_| false), None);
         p.remove(1);
         p.unpin(2);
         p.remove(2);
         assert_eq!(p.order(), vec![0]);
         p.insert(1, 5, false);
-        assert_eq!(p.evict(), Some(1));
+        assert_eq!(p.evict(&mut |_| false), Some(1));
         p.unpin(0);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
     }
 
     #[test]
@@ -173,10 +177,10 @@ mod tests {
         p.hit(3);
         assert_eq!(p.order(), vec![2, 0, 1, 4, 3]);
         p.pin(2);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
         p.unpin(2);
-        assert_eq!(p.evict(), Some(2));
-        assert_eq!(p.evict(), Some(1));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(1));
     }
 
     #[derive(Debug, Clone)]
@@ -275,7 +279,7 @@ mod tests {
                         m.pinned.retain(|&x| x != f);
                     }
                     Op::Evict => {
-                        let got = p.evict();
+                        let got = p.evict(&mut |_| false);
                         prop_assert_eq!(got, m.evict());
                         if let Some(f) = got {
                             prop_assert!(!m.pinned.contains(&f));

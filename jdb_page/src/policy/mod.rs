@@ -57,13 +57,18 @@ pub(crate) trait Policy {
     /// The page in `frame` was asked for again: exactly the algorithm's hit.
     fn hit(&mut self, frame: FrameId);
     /// The frame's pin count went 0 -> 1: `evict` must not choose it until `unpin`.
-    /// Must NOT change the eviction order (a page is pinned by every access for a moment).
+    /// Must NOT change the eviction order. (The pool does not call it: it says which frames are
+    /// busy through `evict`'s predicate; policy-level pins are for the policy's own tests.)
     fn pin(&mut self, frame: FrameId);
-    /// The frame's last pin is gone.
+    /// The frame is no longer pinned, or no longer busy after `evict` parked it: a parked frame
+    /// goes back where its policy says. A frame not pinned is left alone.
     fn unpin(&mut self, frame: FrameId);
-    /// Chooses the victim exactly as the algorithm does, among unpinned frames, removes it from
-    /// the policy and returns it; `None` when every frame in the policy is pinned or it is empty.
-    fn evict(&mut self) -> Option<FrameId>;
+    /// Chooses the victim exactly as the algorithm does, among frames neither pinned nor `busy`
+    /// (the pool's predicate: latched, waited for, pinned by a page), removes it from the policy
+    /// and returns it; `None` when every frame in the policy is pinned or busy, or it is empty.
+    /// Every frame for which `busy` returns `true` is parked (treated as pinned until `unpin`);
+    /// `busy` is asked only about frames the search reaches.
+    fn evict(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId>;
     /// Removes `frame` (pinned or not) without evicting it (its page was dropped); no ghost entry.
     fn remove(&mut self, frame: FrameId);
     /// Frames in the policy, the next victim first (tests and debugging; O(len)).
@@ -187,7 +192,7 @@ impl Policy for AnyPolicy {
         dispatch!(self, p => p.insert(frame, page, cold))
     }
 
-    #[inline]
+    #[inline(always)]
     fn hit(&mut self, frame: FrameId) {
         dispatch!(self, p => p.hit(frame))
     }
@@ -203,8 +208,8 @@ impl Policy for AnyPolicy {
     }
 
     #[inline]
-    fn evict(&mut self) -> Option<FrameId> {
-        dispatch!(self, p => p.evict())
+    fn evict(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
+        dispatch!(self, p => p.evict(busy))
     }
 
     #[inline]
@@ -253,7 +258,7 @@ pub(crate) mod tests {
                         page_in.push(page);
                         (page_in.len() - 1) as FrameId
                     } else {
-                        let frame = policy.evict().expect("nothing is pinned");
+                        let frame = policy.evict(&mut |_| false).expect("nothing is pinned");
                         frame_of.remove(&page_in[frame as usize]);
                         page_in[frame as usize] = page;
                         frame
@@ -419,7 +424,7 @@ pub(crate) mod tests {
                         p.remove(f);
                         frames.remove(&f);
                     }
-                    Op::Evict => match p.evict() {
+                    Op::Evict => match p.evict(&mut |_| false) {
                         Some(f) => {
                             let (pinned, cold) = frames.remove(&f).expect("evicted a frame it had");
                             prop_assert!(!pinned, "{kind} evicted pinned frame {f}");

@@ -117,10 +117,82 @@ impl Queues {
         self.st(f) & PINNED != 0
     }
 
+    /// Whether the eviction search must step over `f`: pinned, or `busy` (the pool's say: held
+    /// by a guard, waited for); a busy frame is marked pinned (until `unpin`), so the caller parks it.
+    #[inline]
+    pub(super) fn held(&mut self, f: FrameId, busy: &mut dyn FnMut(FrameId) -> bool) -> bool {
+        if self.pinned(f) {
+            return true;
+        }
+        let held = busy(f);
+        if held {
+            self.set_pinned(f, true);
+        }
+        held
+    }
+
     pub(super) fn set_pinned(&mut self, f: FrameId, pinned: bool) {
         debug_assert!(self.contains(f), "frame {f} is not in the policy");
         let s = &mut self.state[f as usize];
         *s = if pinned { *s | PINNED } else { *s & !PINNED };
+    }
+
+    /// Whether `f` is in the policy and linked in `q` (the hit path's one check).
+    #[inline(always)]
+    pub(super) fn is_in(&self, f: FrameId, q: Queue) -> bool {
+        self.state[f as usize] & (PRESENT | QUEUE_MASK) == PRESENT | q as u8
+    }
+
+    /// Sets the counter of `f` to `count` if `f` is linked in `q` (a hit's common case, one load
+    /// and one store); `false`, and nothing changed, otherwise.
+    #[inline(always)]
+    pub(super) fn set_count_in(&mut self, f: FrameId, q: Queue, count: u8) -> bool {
+        let s = &mut self.state[f as usize];
+        if *s & (PRESENT | QUEUE_MASK) != PRESENT | q as u8 {
+            return false;
+        }
+        *s = (*s & !COUNT_MASK) | (count << COUNT_SHIFT);
+        true
+    }
+
+    /// Moves `f` to the head of `q` if it is linked there (an LRU hit: a few loads and stores,
+    /// no state change); `false`, and nothing changed, otherwise.
+    #[inline(always)]
+    pub(super) fn move_to_head_in(&mut self, f: FrameId, q: Queue) -> bool {
+        if !self.is_in(f, q) {
+            return false;
+        }
+        let ends = &mut self.ends[q as usize];
+        let head = ends.head;
+        if head == f {
+            return true;
+        }
+        // `f` is not the head, so it has a newer neighbour.
+        let [newer, older] = self.links[f as usize];
+        self.links[newer as usize][OLDER] = older;
+        if older == NIL {
+            ends.tail = newer;
+        } else {
+            self.links[older as usize][NEWER] = newer;
+        }
+        self.links[f as usize] = [NIL, head];
+        self.links[head as usize][NEWER] = f;
+        ends.head = f;
+        true
+    }
+
+    /// Adds one to the counter of `f`, up to `max`, if `f` is linked in `q`; `false` otherwise.
+    #[inline(always)]
+    pub(super) fn bump_in(&mut self, f: FrameId, q: Queue, max: u8) -> bool {
+        let s = &mut self.state[f as usize];
+        if *s & (PRESENT | QUEUE_MASK) != PRESENT | q as u8 {
+            return false;
+        }
+        let c = ((*s & COUNT_MASK) >> COUNT_SHIFT)
+            .saturating_add(1)
+            .min(max);
+        *s = (*s & !COUNT_MASK) | (c << COUNT_SHIFT);
+        true
     }
 
     /// The frame's 2-bit counter.
@@ -258,7 +330,9 @@ impl Queues {
     /// the tail of [`Queue::Cold`] (still the next victim) and `None` is returned; for any other
     /// its home is returned and the caller links it there.
     pub(super) fn unpin(&mut self, f: FrameId) -> Option<Queue> {
-        debug_assert!(self.pinned(f), "frame {f} is not pinned");
+        if !self.contains(f) || !self.pinned(f) {
+            return None; // a hit unparked it already
+        }
         self.set_pinned(f, false);
         if self.queue(f) != Queue::Parked {
             return None;
@@ -273,9 +347,9 @@ impl Queues {
     }
 
     /// Removes and returns the oldest unpinned cold frame, parking the pinned ones met first.
-    pub(super) fn pop_cold(&mut self) -> Option<FrameId> {
+    pub(super) fn pop_cold(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
         while let Some(f) = self.tail(Queue::Cold) {
-            if self.pinned(f) {
+            if self.held(f, busy) {
                 self.park(f);
             } else {
                 self.remove(f);
@@ -356,13 +430,13 @@ mod tests {
             q.insert(Queue::Cold, f);
         }
         q.set_pinned(0, true);
-        assert_eq!(q.pop_cold(), Some(1));
+        assert_eq!(q.pop_cold(&mut |_| false), Some(1));
         assert_eq!(q.queue(0), Queue::Parked);
         assert_eq!(q.unpin(0), None);
         assert_eq!(all(&q, Queue::Cold), vec![0, 2]);
         q.set_pinned(0, true);
         q.set_pinned(2, true);
-        assert_eq!(q.pop_cold(), None);
+        assert_eq!(q.pop_cold(&mut |_| false), None);
         assert!(q.is_empty(Queue::Cold));
         assert_eq!(all(&q, Queue::Parked), vec![0, 2]);
     }

@@ -91,9 +91,9 @@ impl S3Fifo {
 
     /// The victim from small, moving frequent frames to main and parking pinned ones; `None` if
     /// small empties first.
-    fn evict_small(&mut self) -> Option<FrameId> {
+    fn evict_small(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
         while let Some(f) = self.q.tail(Queue::Small) {
-            if self.q.pinned(f) {
+            if self.q.held(f, busy) {
                 self.q.park(f);
             } else if self.q.count(f) >= MOVE_TO_MAIN {
                 self.q.unlink(f);
@@ -110,9 +110,9 @@ impl S3Fifo {
 
     /// The victim from main, reinserting used frames and parking pinned ones; `None` if main
     /// empties first (all parked).
-    fn evict_main(&mut self) -> Option<FrameId> {
+    fn evict_main(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
         while let Some(f) = self.q.tail(Queue::Main) {
-            if self.q.pinned(f) {
+            if self.q.held(f, busy) {
                 self.q.park(f);
             } else if self.q.count(f) > 0 {
                 self.q.set_count(f, self.q.count(f) - 1);
@@ -129,6 +129,31 @@ impl S3Fifo {
     #[cfg(test)]
     fn ghost_heap_bytes(&self) -> usize {
         self.ghost.heap_bytes()
+    }
+
+    /// A hit on a frame not linked in small or main: a cold one's first use, or a parked one.
+    #[cold]
+    fn hit_elsewhere(&mut self, frame: FrameId) {
+        let parked = self.q.queue(frame) == Queue::Parked;
+        let home = if parked {
+            self.q.unpark(frame)
+        } else {
+            self.q.queue(frame)
+        };
+        if home == Queue::Cold {
+            // Its first use: the algorithm's insert (its counter is still 0).
+            if !parked {
+                self.q.unlink(frame);
+            }
+            let queue = self.admit(self.pages[frame as usize]);
+            self.q.push_head(queue, frame);
+            return;
+        }
+        let c = self.q.count(frame);
+        self.q.set_count(frame, (c + 1).min(MAX_FREQ));
+        if parked {
+            self.put_back(home, frame);
+        }
     }
 }
 
@@ -152,27 +177,14 @@ impl Policy for S3Fifo {
         self.q.insert(queue, frame);
     }
 
+    #[inline(always)]
     fn hit(&mut self, frame: FrameId) {
-        let parked = self.q.queue(frame) == Queue::Parked;
-        let home = if parked {
-            self.q.unpark(frame)
-        } else {
-            self.q.queue(frame)
-        };
-        if home == Queue::Cold {
-            // Its first use: the algorithm's insert (its counter is still 0).
-            if !parked {
-                self.q.unlink(frame);
-            }
-            let queue = self.admit(self.pages[frame as usize]);
-            self.q.push_head(queue, frame);
+        if self.q.bump_in(frame, Queue::Main, MAX_FREQ)
+            || self.q.bump_in(frame, Queue::Small, MAX_FREQ)
+        {
             return;
         }
-        let c = self.q.count(frame);
-        self.q.set_count(frame, (c + 1).min(MAX_FREQ));
-        if parked {
-            self.put_back(home, frame);
-        }
+        self.hit_elsewhere(frame);
     }
 
     fn pin(&mut self, frame: FrameId) {
@@ -185,9 +197,9 @@ impl Policy for S3Fifo {
         }
     }
 
-    fn evict(&mut self) -> Option<FrameId> {
+    fn evict(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
         self.has_evicted = true;
-        if let Some(f) = self.q.pop_cold() {
+        if let Some(f) = self.q.pop_cold(busy) {
             return Some(f);
         }
         loop {
@@ -195,10 +207,10 @@ impl Policy for S3Fifo {
                 if self.q.is_empty(Queue::Main) {
                     return None; // S is empty too.
                 }
-                if let Some(f) = self.evict_main() {
+                if let Some(f) = self.evict_main(busy) {
                     return Some(f);
                 }
-            } else if let Some(f) = self.evict_small() {
+            } else if let Some(f) = self.evict_small(busy) {
                 return Some(f);
             }
         }
@@ -377,7 +389,7 @@ mod tests {
         // The first eviction takes S's tail (0) and puts page 100 in the ghost.
         p.hit(1);
         p.hit(1);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
         assert!(p.ghost.contains(100));
         // From now on misses go to S; page 100 comes back from the ghost into M.
         p.insert(0, 100, false);
@@ -399,7 +411,7 @@ mod tests {
         }
         // M holds 9 = M: evict from S: 0 (count 2) moves to M, S is empty, evict from M: 1 has
         // count 3 (capped) and is reinserted with 2; 2 is the victim.
-        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
         assert_eq!(p.q.count(1), 2);
         assert_eq!(p.q.count(0), 0);
         assert_eq!(p.order(), vec![3, 4, 5, 6, 7, 8, 9, 0, 1]);
@@ -418,7 +430,7 @@ mod tests {
         }
         p.hit(2);
         // S's frames are parked, S is then empty: M's tail 2 is parked too, 3 is the victim.
-        assert_eq!(p.evict(), Some(3));
+        assert_eq!(p.evict(&mut |_| false), Some(3));
         assert_eq!(p.q.len(Queue::Parked), 3);
         assert_eq!(p.ghost.len(), 0);
         // A parked main frame comes back at M's head, its count kept.
@@ -435,7 +447,7 @@ mod tests {
         );
         assert_eq!((p.q.count(0), p.q.pinned(0)), (1, true));
         // 0 is parked again, 1 is the victim and its page enters the ghost.
-        assert_eq!(p.evict(), Some(1));
+        assert_eq!(p.evict(&mut |_| false), Some(1));
         assert!(p.ghost.contains(1));
         assert_eq!(p.order().len(), 19);
     }
@@ -447,14 +459,14 @@ mod tests {
             p.insert(f, 10 + f, false);
             p.pin(f);
         }
-        assert_eq!(p.evict(), None);
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), None);
+        assert_eq!(p.evict(&mut |_| false), None);
         p.remove(0);
         p.unpin(1);
         p.remove(1);
         assert_eq!(p.ghost.len(), 0);
         p.insert(0, 10, false);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
         assert!(p.ghost.contains(10));
     }
 
@@ -467,12 +479,12 @@ mod tests {
         p.insert(18, 18, true);
         p.insert(19, 19, true);
         assert_eq!(&p.order()[..2], [18, 19]);
-        assert_eq!(p.evict(), Some(18));
+        assert_eq!(p.evict(&mut |_| false), Some(18));
         assert_eq!(p.ghost.len(), 0);
         p.hit(19);
         assert_eq!(p.q.queue(19), Queue::Small);
         p.insert(18, 18, true);
-        assert_eq!(p.evict(), Some(18));
+        assert_eq!(p.evict(&mut |_| false), Some(18));
     }
 
     #[test]

@@ -36,22 +36,10 @@ impl Sieve {
             self.q.push_older_than(self.hand, frame);
         }
     }
-}
 
-impl Policy for Sieve {
-    fn new(cap: usize) -> Self {
-        Self {
-            q: Queues::new(cap),
-            hand: NIL,
-        }
-    }
-
-    fn insert(&mut self, frame: FrameId, _page: PageId, cold: bool) {
-        self.q
-            .insert(if cold { Queue::Cold } else { Queue::Main }, frame);
-    }
-
-    fn hit(&mut self, frame: FrameId) {
+    /// A hit on a frame not in the main queue: a cold one's first use, or a parked one.
+    #[cold]
+    fn hit_elsewhere(&mut self, frame: FrameId) {
         match self.q.queue(frame) {
             Queue::Main => self.q.set_count(frame, 1),
             Queue::Cold => {
@@ -69,6 +57,28 @@ impl Policy for Sieve {
             Queue::Small => unreachable!("Sieve has no small queue"),
         }
     }
+}
+
+impl Policy for Sieve {
+    fn new(cap: usize) -> Self {
+        Self {
+            q: Queues::new(cap),
+            hand: NIL,
+        }
+    }
+
+    fn insert(&mut self, frame: FrameId, _page: PageId, cold: bool) {
+        self.q
+            .insert(if cold { Queue::Cold } else { Queue::Main }, frame);
+    }
+
+    #[inline(always)]
+    fn hit(&mut self, frame: FrameId) {
+        if self.q.set_count_in(frame, Queue::Main, 1) {
+            return;
+        }
+        self.hit_elsewhere(frame);
+    }
 
     fn pin(&mut self, frame: FrameId) {
         self.q.set_pinned(frame, true);
@@ -80,8 +90,8 @@ impl Policy for Sieve {
         }
     }
 
-    fn evict(&mut self) -> Option<FrameId> {
-        if let Some(f) = self.q.pop_cold() {
+    fn evict(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
+        if let Some(f) = self.q.pop_cold(busy) {
             return Some(f);
         }
         let mut at = if self.hand != NIL {
@@ -91,7 +101,7 @@ impl Policy for Sieve {
         };
         loop {
             let newer = self.q.newer(at);
-            if self.q.pinned(at) {
+            if self.q.held(at, busy) {
                 self.q.park(at);
             } else if self.q.count(at) > 0 {
                 self.q.set_count(at, 0);
@@ -171,17 +181,17 @@ mod tests {
         p.hit(1);
         p.hit(3);
         // The hand clears 0 and 1, evicts 2 and stops at 3.
-        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
         assert_eq!(p.order(), vec![3, 4, 0, 1]);
         p.insert(2, 7, false);
         assert_eq!(p.order(), vec![3, 4, 2, 0, 1]);
         // 3 is cleared, 4 evicted; the hand stops at 2.
-        assert_eq!(p.evict(), Some(4));
+        assert_eq!(p.evict(&mut |_| false), Some(4));
         assert_eq!(p.order(), vec![2, 0, 1, 3]);
-        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
         // The victim was the head: the hand wraps to the tail.
         assert_eq!(p.order(), vec![0, 1, 3]);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
     }
 
     #[test]
@@ -190,42 +200,42 @@ mod tests {
         p.pin(0);
         p.pin(1);
         p.hit(1);
-        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
         assert_eq!(p.order(), vec![3, 4, 0, 1]);
         p.unpin(1);
         // Behind the hand (3): the last the hand will look at.
         assert_eq!(p.order(), vec![3, 4, 1, 0]);
-        assert_eq!(p.evict(), Some(3));
-        assert_eq!(p.evict(), Some(4));
+        assert_eq!(p.evict(&mut |_| false), Some(3));
+        assert_eq!(p.evict(&mut |_| false), Some(4));
         // The hand is unset (4 was the head): a hit on parked 0 puts it at the head.
         p.hit(0);
         assert_eq!(p.order(), vec![1, 0]);
         // 1 kept its visited bit; 0 is pinned.
-        assert_eq!(p.evict(), Some(1));
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), Some(1));
+        assert_eq!(p.evict(&mut |_| false), None);
         p.unpin(0);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
     }
 
     #[test]
     fn all_pinned_gives_none_and_remove_moves_the_hand() {
         let mut p = sieve(4, &[0, 1, 2, 3]);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
         assert_eq!(p.order(), vec![1, 2, 3]);
         p.remove(1);
         assert_eq!(p.order(), vec![2, 3]);
         for f in [2, 3] {
             p.pin(f);
         }
-        assert_eq!(p.evict(), None);
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), None);
+        assert_eq!(p.evict(&mut |_| false), None);
         p.remove(2);
         p.insert(0, 5, false);
         assert_eq!(p.order(), vec![0, 3]);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
         p.unpin(3);
-        assert_eq!(p.evict(), Some(3));
-        assert_eq!(p.evict(), None);
+        assert_eq!(p.evict(&mut |_| false), Some(3));
+        assert_eq!(p.evict(&mut |_| false), None);
     }
 
     #[test]
@@ -237,9 +247,9 @@ mod tests {
         p.hit(1);
         assert_eq!(p.order(), vec![2, 0, 3, 1]);
         p.pin(2);
-        assert_eq!(p.evict(), Some(0));
+        assert_eq!(p.evict(&mut |_| false), Some(0));
         p.unpin(2);
-        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(&mut |_| false), Some(2));
     }
 
     /// SIEVE as the paper describes it, on a `Vec` (index 0 = tail) and a hand index; returns

@@ -66,7 +66,7 @@ macro_rules! wrap {
 
             #[inline]
             fn evict(&mut self) -> Option<u32> {
-                self.0.evict()
+                self.0.evict(&mut |_| false)
             }
 
             #[inline]
