@@ -1,7 +1,8 @@
 //! `jdb`: benchmark the buffer pool, verify and inspect jdb page files.
 //!
 //! ```text
-//! jdb bench [--compare] [--json] [--workload mixed|zipf|uniform|scan|randread|prefetch|seqwrite] ...
+//! jdb bench [--compare] [--json] [--workload mixed|zipf|uniform|scan|randread|prefetch|seqwrite]
+//!           [--tasks N] [--threads N] [--policy lru|clock|sieve|s3fifo] [--trace FILE] ...
 //! jdb verify FILE          exit 0 clean, 1 bad pages, 2 unreadable, in use or not a jdb file
 //! jdb inspect FILE [--page ID]
 //! ```
