@@ -123,6 +123,24 @@ fn threads_get_a_file_a_pool_and_a_share_of_the_work_each() {
 }
 
 #[test]
+fn warm_runs_only_hit() {
+    let dir = scratch();
+    let args = "--pages 300 --cap 300 --workload uniform --write-ratio 0 --ops 3000 --warm \
+                --threads 2 --compare";
+    let report = bench_json(args, dir.path());
+    assert_eq!(report["config"]["warm"], true);
+    for run in &runs(&report)[..2] {
+        assert_eq!(run["misses"], 0, "{run}");
+        assert_eq!(run["hit_ratio"], 1.0, "{run}");
+        assert_eq!(run["read_ios"], 0, "the warm-up is not counted: {run}");
+    }
+    let os = &report["baselines"][1];
+    assert_eq!(os["read_ios"], 3000, "one read a page request: {os}");
+    let args = ["bench", "--workload", "prefetch", "--warm"];
+    assert_one_line_error(&jdb(&args, dir.path()), 1, "--warm does not apply");
+}
+
+#[test]
 fn every_policy_runs_every_workload_kind() {
     let dir = scratch();
     let file = dir.path().join("p.jdb");

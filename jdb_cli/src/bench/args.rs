@@ -105,6 +105,12 @@ pub struct BenchArgs {
                                 "seed"])]
     pub trace: Option<PathBuf>,
 
+    /// Before each timed run, read the first min(--cap, --pages) pages of each thread's file
+    /// through the system (with its tasks; neither timed nor counted), so that with --cap at
+    /// least --pages every operation of the run is a hit. Point workloads only.
+    #[arg(long, conflicts_with = "trace")]
+    pub warm: bool,
+
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     pub json: bool,

@@ -68,6 +68,38 @@ impl Counters {
         total
     }
 
+    /// What was counted since `before` was taken (everything, for `None`).
+    pub fn since(self, before: Option<Counters>) -> Self {
+        let Some(b) = before else {
+            return self;
+        };
+        let sub = |now: Option<u64>, then: Option<u64>| match (now, then) {
+            (Some(n), Some(t)) => Some(n.saturating_sub(t)),
+            (now, _) => now,
+        };
+        let mut since = Self {
+            hits: sub(self.hits, b.hits),
+            misses: sub(self.misses, b.misses),
+            read_ios: self.read_ios.saturating_sub(b.read_ios),
+            write_ios: self.write_ios.saturating_sub(b.write_ios),
+            pages_read: sub(self.pages_read, b.pages_read),
+            pages_written: sub(self.pages_written, b.pages_written),
+            evictions: sub(self.evictions, b.evictions),
+            dirty_writebacks: sub(self.dirty_writebacks, b.dirty_writebacks),
+            checksum_failures: self.checksum_failures.saturating_sub(b.checksum_failures),
+            shared_reads: sub(self.shared_reads, b.shared_reads),
+            device: self.device,
+        };
+        if let (Some(now), Some(then)) = (self.device, b.device) {
+            since.device = Some(DeviceIo {
+                start: then.end,
+                end: now.end,
+            });
+            since.estimate_from_device();
+        }
+        since
+    }
+
     /// For a system with no counters of its own (the OS page cache): pages read and written, and
     /// the misses, from the device traffic. Readahead can make the misses more than the page
     /// requests that missed.

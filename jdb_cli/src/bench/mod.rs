@@ -122,6 +122,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 systems: systems.clone(),
                 tasks,
                 policy,
+                warm: args.warm,
             };
             let outcome = threads::run_all(&shards, &work).await?;
             let mut results = Vec::with_capacity(systems.len());
@@ -157,6 +158,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             duration_s: limits.duration.map(|d| d.as_secs_f64()),
             ops_limit: limits.ops,
             direct_io,
+            warm: args.warm,
         },
         load,
         ratios: Report::ratios(&jdb, &baselines),
@@ -193,6 +195,12 @@ fn check_concurrency(args: &BenchArgs, kind: WorkloadKind, cap: usize) -> anyhow
         );
     }
     if kind.is_batched() {
+        anyhow::ensure!(
+            !args.warm,
+            "--warm does not apply to --workload {}: it needs pages the pool does not hold or \
+             brings its own in",
+            kind.name()
+        );
         anyhow::ensure!(
             !args.compare,
             "--compare does not apply to --workload {}: the baselines have no batched I/O",
@@ -351,6 +359,14 @@ fn notes(args: &BenchArgs, asked: usize, cap: usize, tasks: u32, direct_io: bool
              latency = the merged histograms",
             n = args.threads
         ));
+    }
+    if args.warm {
+        notes.push(
+            "--warm: before each timed run every system read the first min(--cap, --pages) \
+             pages of each file (not timed, not counted): with --cap >= --pages every \
+             operation hits"
+                .to_string(),
+        );
     }
     if kind == WorkloadKind::Trace {
         notes.push(

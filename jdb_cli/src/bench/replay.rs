@@ -15,7 +15,7 @@ use jdb_page::{PolicyKind, PoolOptions};
 
 use super::{
     report::RunResult,
-    run::{JdbCache, Limits, run_tasks},
+    run::{JdbCache, Limits, TaskRun, run_tasks},
     threads::merge,
     workload::Ops,
 };
@@ -73,11 +73,17 @@ pub async fn replay(
             ids: Arc::clone(ids),
             next: 0,
         };
-        let limits = Limits {
-            ops: None,
-            duration: None,
+        let run = TaskRun {
+            system: "jdb",
+            limits: Limits {
+                ops: None,
+                duration: None,
+            },
+            tasks: 1,
+            warm: 0,
+            start: None,
         };
-        let run = run_tasks(Rc::clone(&jdb), "jdb", ops, limits, 1, None).await?;
+        let run = run_tasks(Rc::clone(&jdb), ops, run).await?;
         jdb.close().await?;
         let description =
             format!("jdb BufferPool of {cap} pages, {policy} eviction, replaying the trace");

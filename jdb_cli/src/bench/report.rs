@@ -203,6 +203,8 @@ pub struct Config {
     pub ops_limit: Option<u64>,
     /// Whether jdb's file was opened with O_DIRECT.
     pub direct_io: bool,
+    /// Whether every system read the pages its cache holds before the timed run (`--warm`).
+    pub warm: bool,
 }
 
 /// jdb ÷ one baseline.

@@ -219,6 +219,28 @@ struct Feed {
 }
 
 impl Feed {
+    /// A feed of `ops` that stops after `max_ops` operations or `duration` from now.
+    fn new(
+        ops: Ops,
+        max_ops: Option<u64>,
+        duration: Option<Duration>,
+        bar: ProgressBar,
+    ) -> anyhow::Result<Rc<Self>> {
+        let start = Instant::now();
+        Ok(Rc::new(Self {
+            ops: RefCell::new(ops),
+            max_ops: max_ops.unwrap_or(u64::MAX),
+            taken: Cell::new(0),
+            start,
+            deadline: duration.map(|d| start + d),
+            stop: Cell::new(false),
+            counts: Cell::new(Counts::default()),
+            checksum: Cell::new(0),
+            histogram: RefCell::new(new_histogram()?),
+            bar,
+        }))
+    }
+
     /// The next operation, or `None` when the run is over.
     fn next(&self) -> Option<Op> {
         if self.stop.get() || self.taken.get() >= self.max_ops {
@@ -286,63 +308,86 @@ async fn worker<C: PageCache>(cache: Rc<C>, feed: Rc<Feed>) -> anyhow::Result<()
     Ok(())
 }
 
-/// Runs `ops` on `cache` with `tasks` concurrent tasks until `limits` (or the end of a replay),
-/// then `finish`es it (timed separately). With `start`, the run begins when every thread is
-/// ready (after opening its cache).
-pub async fn run_tasks<C: PageCache + 'static>(
-    cache: Rc<C>,
-    system: &'static str,
-    ops: Ops,
-    limits: Limits,
-    tasks: u32,
-    start: Option<&StartLine>,
-) -> anyhow::Result<ShardRun> {
-    let bar = match (limits.duration, limits.ops) {
-        (Some(d), _) => progress_bar(system, d.as_millis().try_into().unwrap_or(u64::MAX)),
-        (None, Some(ops)) => progress_bar(system, ops),
-        (None, None) => progress_bar(system, 0),
-    };
-    if let Some(start) = start {
-        start.wait()?;
-    }
-    let began = Instant::now();
-    let feed = Rc::new(Feed {
-        ops: RefCell::new(ops),
-        max_ops: limits.ops.unwrap_or(u64::MAX),
-        taken: Cell::new(0),
-        start: began,
-        deadline: limits.duration.map(|d| began + d),
-        stop: Cell::new(false),
-        counts: Cell::new(Counts::default()),
-        checksum: Cell::new(0),
-        histogram: RefCell::new(new_histogram()?),
-        bar: bar.clone(),
-    });
-    let handles: Vec<_> = (0..tasks)
-        .map(|_| compio::runtime::spawn(worker(Rc::clone(&cache), Rc::clone(&feed))))
+/// How to run the tasks of one system's run.
+#[derive(Clone, Copy)]
+pub struct TaskRun<'a> {
+    /// `jdb`, `lru` or `os` (the progress bar's name).
+    pub system: &'static str,
+    /// When the timed part stops (a replay also stops at its end).
+    pub limits: Limits,
+    /// Concurrent tasks.
+    pub tasks: u32,
+    /// Pages `0..warm` to read first, untimed and not counted (0: none).
+    pub warm: u32,
+    /// With several threads: begin the timed part when every thread is ready.
+    pub start: Option<&'a StartLine>,
+}
+
+/// Spawns `tasks` workers on `feed` and waits for all; the first error, if any.
+async fn run_workers<C: PageCache + 'static>(
+    cache: &Rc<C>,
+    feed: &Rc<Feed>,
+    run: &TaskRun<'_>,
+) -> anyhow::Result<()> {
+    let handles: Vec<_> = (0..run.tasks)
+        .map(|_| compio::runtime::spawn(worker(Rc::clone(cache), Rc::clone(feed))))
         .collect();
     let mut first_error = None;
     for handle in handles {
         let result = match handle.await {
             Ok(result) => result,
-            Err(_) => Err(anyhow::anyhow!("a {system} bench task panicked")),
+            Err(_) => Err(anyhow::anyhow!("a {} bench task panicked", run.system)),
         };
         if let Err(e) = result {
             first_error.get_or_insert(e);
         }
     }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Runs `ops` on `cache` with `run.tasks` concurrent tasks until `run.limits` (or the end of a
+/// replay), then `finish`es it (timed separately). A warm-up, if any, comes first and is neither
+/// timed nor counted.
+pub async fn run_tasks<C: PageCache + 'static>(
+    cache: Rc<C>,
+    ops: Ops,
+    run: TaskRun<'_>,
+) -> anyhow::Result<ShardRun> {
+    let limits = run.limits;
+    let before = if run.warm > 0 {
+        let ids = Ops::Replay {
+            ids: (0..run.warm).collect(),
+            next: 0,
+        };
+        let feed = Feed::new(ids, None, None, ProgressBar::hidden())?;
+        run_workers(&cache, &feed, &run).await?;
+        Some(cache.counters())
+    } else {
+        None
+    };
+    let bar = match (limits.duration, limits.ops) {
+        (Some(d), _) => progress_bar(run.system, d.as_millis().try_into().unwrap_or(u64::MAX)),
+        (None, Some(ops)) => progress_bar(run.system, ops),
+        (None, None) => progress_bar(run.system, 0),
+    };
+    if let Some(start) = run.start {
+        start.wait()?;
+    }
+    let feed = Feed::new(ops, limits.ops, limits.duration, bar.clone())?;
+    let began = feed.start;
+    let result = run_workers(&cache, &feed, &run).await;
     let secs = began.elapsed().as_secs_f64();
-    if let Some(e) = first_error {
+    if let Err(e) = result {
         bar.finish_and_clear();
         return Err(e);
     }
     std::hint::black_box(feed.checksum.get());
-    let during_run = cache.counters();
+    let during_run = cache.counters().since(before);
     bar.set_message("flush + sync");
     let flush_start = Instant::now();
     cache.finish().await?;
     let flush_secs = flush_start.elapsed().as_secs_f64();
-    let after_flush = cache.counters();
+    let after_flush = cache.counters().since(before);
     bar.finish_and_clear();
     let histogram = feed.histogram.replace(new_histogram()?);
     Ok(ShardRun {

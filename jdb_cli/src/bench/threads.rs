@@ -21,7 +21,7 @@ use super::{
     lru_cache::LruBaseline,
     os_cache::OsCache,
     report::{Counters, Latency, RunResult},
-    run::{Counts, JdbCache, Limits, ShardRun, run_tasks},
+    run::{Counts, JdbCache, Limits, ShardRun, TaskRun, run_tasks},
     workload::{Ops, Trace, WorkloadSpec},
 };
 
@@ -66,6 +66,8 @@ pub struct Work {
     pub tasks: u32,
     /// jdb's eviction policy.
     pub policy: PolicyKind,
+    /// Whether each system first reads the pages its cache can hold (`--warm`).
+    pub warm: bool,
 }
 
 /// Each system's runs, one per thread (in thread order), and whether jdb's files got O_DIRECT.
@@ -150,6 +152,20 @@ async fn run_shard(
     let mut runs = Vec::with_capacity(work.systems.len());
     let mut direct_io = true;
     let ops = || Ok::<_, anyhow::Error>(Ops::Generated(Box::new(Trace::new(shard.spec)?)));
+    let warm = if work.warm {
+        u32::try_from(shard.cap)
+            .unwrap_or(u32::MAX)
+            .min(shard.pages)
+    } else {
+        0
+    };
+    let how = |system| TaskRun {
+        system,
+        limits: shard.limits,
+        tasks: work.tasks,
+        warm,
+        start,
+    };
     for &system in &work.systems {
         let run = match system {
             System::Jdb => {
@@ -160,19 +176,18 @@ async fn run_shard(
                 let run = if shard.spec.kind.is_batched() {
                     run_batched(jdb.pool(), shard.spec, shard.limits, start).await?
                 } else {
-                    let (limits, tasks) = (shard.limits, work.tasks);
-                    run_tasks(Rc::clone(&jdb), "jdb", ops()?, limits, tasks, start).await?
+                    run_tasks(Rc::clone(&jdb), ops()?, how("jdb")).await?
                 };
                 jdb.close().await?;
                 run
             }
             System::Lru => {
                 let lru = Rc::new(LruBaseline::open(&shard.path, shard.cap).await?);
-                run_tasks(lru, "lru", ops()?, shard.limits, work.tasks, start).await?
+                run_tasks(lru, ops()?, how("lru")).await?
             }
             System::Os => {
                 let os = Rc::new(OsCache::open(&shard.path).await?);
-                run_tasks(os, "os", ops()?, shard.limits, work.tasks, start).await?
+                run_tasks(os, ops()?, how("os")).await?
             }
         };
         runs.push(run);
