@@ -4,12 +4,17 @@
 # noise hits all, then one table: workload | metric | fio | jdb | jdb ÷ fio (ratio of medians)
 # | per-round ratios | target | file layer | jdb ÷ file layer (where a file-layer-only run exists)
 #
-#   bash bench/limits.sh                 # 3 rounds of 5 s per workload and side (~3 min)
+#   bash bench/limits.sh                 # 3 rounds of 5 s per workload and side (~4 min)
 #   ROUNDS=5 SECS=10 bash bench/limits.sh
+#   ROWS="randread_t32 threads" bash bench/limits.sh   # some rows only
 #
 # Environment: PAGES (file size in pages, default 65536 = 256 MiB), SECS (per run, default 5),
-# ROUNDS (default 3), JDB_BENCH_DIR (where the files live; default target/bench-data, which must
-# be on a real disk, not tmpfs: both sides use O_DIRECT).
+# ROUNDS (default 3), ROWS (default all), JDB_BENCH_DIR (where the files live; default
+# target/bench-data, which must be on a real disk, not tmpfs: both sides use O_DIRECT).
+#
+# The `threads` row is jdb against itself: `--threads 2` ÷ `--threads 1` on a hit-only run (a
+# pool as large as the data, `--warm` reads every page before the timed part, no writes), in a
+# table of its own. Every other row is jdb against fio on the same file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +23,9 @@ SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
 DIR=${JDB_BENCH_DIR:-$PWD/target/bench-data}
 FILE=$DIR/limits.jdb             # the data file both sides read
+HITS_PAGES=16384                 # the hit-only runs: 64 MiB of data, all of it in the pools
+HITS1=$DIR/limits-hits.jdb       # --threads 1's file
+HITS2=$DIR/limits-hits2.jdb      # --threads 2's files: limits-hits2.jdb.0 and .1
 FIO_WFILE=$DIR/limits-fio-w.jdb  # a copy fio overwrites (garbage afterwards)
 JDB_WFILE=$DIR/limits-jdb-w.jdb  # a copy jdb overwrites (stays a valid jdb file)
 OUT=$(mktemp -d "$DIR/limits-run.XXXXXX" 2>/dev/null || { mkdir -p "$DIR" && mktemp -d "$DIR/limits-run.XXXXXX"; })
@@ -46,6 +54,9 @@ make_data_file() {
 mkdir -p "$DIR"
 echo "making (or reusing) $FILE ($PAGES pages)" >&2
 make_data_file "$FILE" "$PAGES"
+echo "making (or reusing) $HITS1 and $HITS2.{0,1} ($HITS_PAGES pages in all)" >&2
+make_data_file "$HITS1" "$HITS_PAGES"
+"$JDB" bench --file "$HITS2" --pages "$HITS_PAGES" --threads 2 --workload scan --ops 2 --json >/dev/null
 cp "$FILE" "$FIO_WFILE"
 cp "$FILE" "$JDB_WFILE"
 sync
@@ -54,24 +65,37 @@ sync
 FIO_COMMON=(--ioengine=io_uring --direct=1 --runtime="$SECS" --time_based --output-format=json)
 fio_randread_qd1()  { fio --name=randread-qd1 --filename="$FILE" --readonly --rw=randread --bs=4k --iodepth=1 "${FIO_COMMON[@]}"; }
 fio_randread_qd32() { fio --name=randread-qd32 --filename="$FILE" --readonly --rw=randread --bs=4k --iodepth=32 "${FIO_COMMON[@]}"; }
+fio_randread_t32()  { fio_randread_qd32; }
 fio_seqread()       { fio --name=seqread --filename="$FILE" --readonly --rw=read --bs=64k --iodepth=1 "${FIO_COMMON[@]}"; }
 fio_seqwrite()      { fio --name=seqwrite --filename="$FIO_WFILE" --rw=write --bs=64k --iodepth=1 "${FIO_COMMON[@]}"; }
 JDB_COMMON=(--pages "$PAGES" --duration "${SECS}s" --json)
-jdb_randread_qd1()  { "$JDB" bench --file "$FILE" --workload randread --cap 64 --seed "$1" "${JDB_COMMON[@]}"; }
+jdb_randread_qd1()  { "$JDB" bench --file "$FILE" --workload randread --cap 64 --tasks 1 --seed "$1" "${JDB_COMMON[@]}"; }
 jdb_randread_qd32() { "$JDB" bench --file "$FILE" --workload prefetch --batch 10000 --cap "$((PAGES / 4))" --seed "$1" "${JDB_COMMON[@]}"; }
-jdb_seqread()       { "$JDB" bench --file "$FILE" --workload scan --cap 16 "${JDB_COMMON[@]}"; }
+jdb_randread_t32()  { "$JDB" bench --file "$FILE" --workload randread --cap 256 --tasks 32 --seed "$1" "${JDB_COMMON[@]}"; }
+jdb_seqread()       { "$JDB" bench --file "$FILE" --workload scan --cap 16 --tasks 1 "${JDB_COMMON[@]}"; }
 jdb_seqwrite()      { "$JDB" bench --file "$JDB_WFILE" --workload seqwrite --cap "$PAGES" "${JDB_COMMON[@]}"; }
 # The same requests through jdb_fs::File alone (no pool), where there is one: pool ÷ file layer
 # (jdb_page's limits example; `jdb bench` has no file-layer-only mode).
 file_randread_qd1() { "$EX/limits" "$FILE" file-randread-qd1 --secs "$SECS" --seed "$1"; }
 file_seqread()      { "$EX/limits" "$FILE" file-seqread --secs "$SECS"; }
-ROWS=(randread_qd1 randread_qd32 seqread seqwrite)
+# The hit-only runs, --threads 1 (side t1) and 2 (side t2): every operation a hit.
+HITS_COMMON=(--pages "$HITS_PAGES" --cap "$HITS_PAGES" --workload uniform --write-ratio 0 --warm
+             --duration "${SECS}s" --json)
+# CPU time of each (user, system, wall seconds), to see whether both cores were free: on a shared
+# machine another process on one core halves --threads 2 and not --threads 1.
+cpu_time() {
+    local into=$1; shift
+    if [ -x /usr/bin/time ]; then /usr/bin/time -o "$into" -f "%U %S %e" "$@"; else "$@"; fi
+}
+t1_threads() { cpu_time "$OUT/threads.t1.$1.cpu" "$JDB" bench --file "$HITS1" --threads 1 --seed "$1" "${HITS_COMMON[@]}"; }
+t2_threads() { cpu_time "$OUT/threads.t2.$1.cpu" "$JDB" bench --file "$HITS2" --threads 2 --seed "$1" "${HITS_COMMON[@]}"; }
+read -r -a ROWS <<<"${ROWS:-randread_qd1 randread_qd32 randread_t32 seqread seqwrite threads}"
 # ------------------------------------------------------------------------------------------------
 
 echo "load before: $(uptime)" >&2
 for round in $(seq 1 "$ROUNDS"); do
     for row in "${ROWS[@]}"; do
-        if [ $((round % 2)) = 1 ]; then order="fio jdb file"; else order="file jdb fio"; fi
+        if [ $((round % 2)) = 1 ]; then order="fio jdb file t1 t2"; else order="t2 t1 file jdb fio"; fi
         for side in $order; do
             declare -F "${side}_${row}" >/dev/null || continue
             echo "round $round/$ROUNDS: $side $row" >&2
@@ -84,21 +108,26 @@ echo "load after: $(uptime)" >&2
 python3 - "$OUT" "$ROUNDS" "${ROWS[@]}" <<'EOF'
 import json, os, statistics, sys
 out, rounds, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-metric = {"randread_qd1": "iops", "randread_qd32": "iops", "seqread": "mib_s", "seqwrite": "mib_s"}
+metric = {"randread_qd1": "iops", "randread_qd32": "iops", "randread_t32": "iops",
+          "seqread": "mib_s", "seqwrite": "mib_s"}
 # The field of `jdb bench --json`'s "jdb" run that matches fio's number.
 jdb_field = {"randread_qd1": "ops_per_sec", "randread_qd32": "pages_per_sec",
-             "seqread": "read_mib_per_s", "seqwrite": "write_mib_per_s"}
-target = {"randread_qd1": 0.9, "randread_qd32": 0.7, "seqread": 0.8, "seqwrite": 0.8}
+             "randread_t32": "ops_per_sec", "seqread": "read_mib_per_s",
+             "seqwrite": "write_mib_per_s"}
+target = {"randread_qd1": 0.9, "randread_qd32": 0.7, "randread_t32": 0.9, "seqread": 0.8,
+          "seqwrite": 0.8, "threads": 1.8}
 fio_job = {
     "randread_qd1": "4 KiB randread QD1",
     "randread_qd32": "4 KiB randread QD32",
+    "randread_t32": "4 KiB randread QD32",
     "seqread": "64 KiB seq read QD1",
     "seqwrite": "64 KiB seq write QD1",
 }
 jdb_job = {
-    "randread_qd1": "`randread --cap 64` (get, misses)",
+    "randread_qd1": "`randread --cap 64 --tasks 1` (read, misses)",
     "randread_qd32": "`prefetch --batch 10000 --cap PAGES/4` (cold)",
-    "seqread": "`scan --cap 16` (get_group(·, 16), cold)",
+    "randread_t32": "`randread --cap 256 --tasks 32` (read, misses)",
+    "seqread": "`scan --cap 16 --tasks 1` (read_group(·, 16), cold)",
     "seqwrite": "`seqwrite --cap PAGES` (flush_all, runs of 16)",
 }
 
@@ -119,6 +148,8 @@ print("|---|---|---:|---:|---:|---|---:|---:|---:|")
 notes = []
 hit_notes = []
 for row in rows:
+    if row == "threads":
+        continue
     m = metric[row]
     f = [fio_value(f"{out}/{row}.fio.{r}.json", m) for r in range(1, rounds + 1)]
     runs = [jdb_run(f"{out}/{row}.jdb.{r}.json") for r in range(1, rounds + 1)]
@@ -142,6 +173,10 @@ for row in rows:
         ios = statistics.median(run["read_ios"] / run["secs"] for run in runs)
         notes.append(f"prefetch coalesces adjacent ids: {ios:,.0f} read requests/s "
                      f"({ios / statistics.median(f):.2f} × fio's IOPS) for the pages/s above")
+    if row == "randread_t32":
+        shared = max(run["shared_reads"] for run in runs)
+        notes.append(f"randread --tasks 32: at most {shared:,} of the misses shared another "
+                     "task's read; read I/Os = misses - shared reads")
 print()
 print(f"Medians of {rounds} interleaved rounds per side; jdb ÷ fio is the ratio of the medians. "
       "The file layer is the same requests through jdb_fs::File without the pool.")
@@ -149,4 +184,36 @@ notes.append("jdb's highest hit ratio over the rounds (0 = every page read from 
              + ", ".join(hit_notes))
 for n in notes:
     print(f"Note: {n}.")
+
+if "threads" in rows:
+    t1 = [jdb_run(f"{out}/threads.t1.{r}.json") for r in range(1, rounds + 1)]
+    t2 = [jdb_run(f"{out}/threads.t2.{r}.json") for r in range(1, rounds + 1)]
+    a = [run["ops_per_sec"] for run in t1]
+    b = [run["ops_per_sec"] for run in t2]
+    ratio = statistics.median(b) / statistics.median(a)
+    per = ", ".join(f"{y / x:.2f}" for x, y in zip(a, b))
+    ok = "met" if ratio >= target["threads"] else "NOT met"
+    hits = min(run["hit_ratio"] for run in t1 + t2)
+    print()
+    print("| workload | metric | --threads 1 | --threads 2 | 2 ÷ 1 | per-round ratios | target |")
+    print("|---|---|---:|---:|---:|---|---:|")
+    print(f"| `uniform --write-ratio 0 --pages 16384 --cap 16384 --warm` (hits) | ops/s | "
+          f"{statistics.median(a):,.0f} | {statistics.median(b):,.0f} | **{ratio:.2f}** | {per} | "
+          f"≥ {target['threads']} ({ok}) |")
+    print()
+    print(f"Note: lowest hit ratio of these runs: {hits * 100:.3f} % (--warm reads every page "
+          "first; the pools hold the whole data).")
+    def cores(side):
+        used = []
+        for r in range(1, rounds + 1):
+            path = f"{out}/threads.{side}.{r}.cpu"
+            if os.path.exists(path):
+                user, system, wall = map(float, open(path).read().split()[-3:])
+                used.append(f"{(user + system) / wall:.2f}")
+        return ", ".join(used) or "n/a"
+    print(f"Note: cores busy per round, whole process incl. load and warm-up ((user + sys) / "
+          f"wall): --threads 1 {cores('t1')}; --threads 2 {cores('t2')} (below ~1.8: another "
+          "process held a core).")
+    print("Note: each of the 2 threads has half the data and half the pool (8,192 pages), so its "
+          "page table and frames are half as large as the one thread's: a hit can be cheaper.")
 EOF

@@ -1,12 +1,14 @@
 //! `jdb`: benchmark the buffer pool, verify and inspect jdb page files.
 //!
 //! ```text
-//! jdb bench [--compare] [--json] [--workload mixed|zipf|uniform|scan|randread|prefetch|seqwrite] ...
+//! jdb bench [--compare] [--json] [--workload mixed|zipf|uniform|scan|randread|prefetch|seqwrite]
+//!           [--tasks N] [--threads N] [--policy lru|clock|sieve|s3fifo] [--trace FILE] ...
 //! jdb verify FILE          exit 0 clean, 1 bad pages, 2 unreadable, in use or not a jdb file
 //! jdb inspect FILE [--page ID]
 //! ```
 //!
-//! Errors are printed as one line on stderr; nothing here panics on bad input.
+//! Errors are printed as one line on stderr, usage errors (a bad option or value, exit code 2)
+//! too; nothing here panics on bad input.
 
 mod bench;
 mod input;
@@ -50,7 +52,10 @@ enum Command {
 
 fn main() -> ExitCode {
     logger::init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // Exit code for an error: `verify` promises 2 for "cannot read"; the others use 1.
     let error_code = match cli.command {
         Command::Verify { .. } => 2,
@@ -77,6 +82,35 @@ fn main() -> ExitCode {
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => fail(&e, error_code),
     }
+}
+
+/// Prints help or the version as clap does; any other parse error as one line on stderr, exit
+/// code 2: clap's message without its usage and help lines.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    output::print_error(&anyhow::anyhow!("{}", one_line(&rendered)));
+    ExitCode::from(2)
+}
+
+/// clap's error text up to its usage line, on one line, without the `error: ` prefix.
+fn one_line(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = parts.join("; ").replace(":;", ":");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
 }
 
 /// Prints `e` as one line on stderr and returns `code`.

@@ -33,6 +33,8 @@ fn interrupt_bench(signal: i32, code: i32) {
             "1024",
             "--cap",
             "64",
+            "--tasks",
+            "4",
         ])
         .current_dir(dir.path())
         .stdin(Stdio::null())

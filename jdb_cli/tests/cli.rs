@@ -212,24 +212,49 @@ fn unreadable_inputs_are_one_line_errors() {
 }
 
 #[test]
-fn bad_options_are_clap_errors_with_exit_2() {
+fn bad_options_are_one_line_usage_errors_with_exit_2() {
     let dir = scratch();
-    for args in [
-        &["bench", "--pages", "lots"][..],
-        &["bench", "--pages", "0"],
-        &["bench", "--memory", "5 parsecs"],
-        &["bench", "--cap", "10", "--memory", "1MiB"],
-        &["bench", "--write-ratio", "1.5"],
-        &["bench", "--duration", "soon"],
-        &["bench", "--workload", "random"],
-        &["inspect", "f", "--page", "-1"],
-        &["frobnicate"],
+    for (args, says) in [
+        (
+            &["bench", "--pages", "lots"][..],
+            "invalid value 'lots' for '--pages <N>'",
+        ),
+        (&["bench", "--pages", "0"], "--pages"),
+        (&["bench", "--memory", "5 parsecs"], "unknown size unit"),
+        (
+            &["bench", "--cap", "10", "--memory", "1MiB"],
+            "cannot be used with",
+        ),
+        (
+            &["bench", "--write-ratio", "1.5"],
+            "not a number from 0 to 1",
+        ),
+        (&["bench", "--duration", "soon"], "not a duration"),
+        (&["bench", "--workload", "random"], "possible values"),
+        (&["bench", "--tasks", "0"], "--tasks"),
+        (&["bench", "--tasks", "4097"], "--tasks"),
+        (&["bench", "--threads", "0"], "--threads"),
+        (&["inspect", "f", "--page", "-1"], "'-1'"),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
+        (&["verify"], "<FILE>"),
     ] {
         let out = jdb(args, dir.path());
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("error:") && !err.contains("panicked"), "{err}");
+        assert_one_line_error(&out, 2, says);
     }
+}
+
+#[test]
+fn an_unknown_policy_is_one_line_listing_the_policies() {
+    let dir = scratch();
+    let out = jdb(&["bench", "--policy", "fifo"], dir.path());
+    assert_one_line_error(
+        &out,
+        2,
+        "unknown eviction policy \"fifo\" (expected lru, clock, sieve or s3fifo)",
+    );
+    assert!(stdout(&out).is_empty());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing made: {left:?}");
 }
 
 /// The fields every run in the JSON report has.
@@ -263,12 +288,14 @@ fn bench_json(args: &[&str], cwd: &Path) -> serde_json::Value {
 #[test]
 fn bench_json_has_the_fields_and_removes_its_file() {
     let dir = scratch();
+    // The default 32 tasks, each with room for a scan group (see bench_concurrency.rs's
+    // `concurrent_scans_in_a_small_pool_do_not_fail`).
     let args = [
         "bench",
         "--pages",
-        "512",
+        "1024",
         "--cap",
-        "64",
+        "512",
         "--duration",
         "1s",
         "--json",
@@ -276,9 +303,13 @@ fn bench_json_has_the_fields_and_removes_its_file() {
     let report = bench_json(&args, dir.path());
     assert_run_fields(&report["jdb"]);
     assert!(report["jdb"]["hit_ratio"].as_f64().unwrap() > 0.0);
-    assert_eq!(report["config"]["pages"], 512);
-    assert_eq!(report["config"]["cap"], 64);
+    assert_eq!(report["config"]["pages"], 1024);
+    assert_eq!(report["config"]["cap"], 512);
     assert_eq!(report["config"]["workload"], "mixed");
+    assert_eq!(report["config"]["tasks"], 32, "the default");
+    assert_eq!(report["config"]["threads"], 1);
+    assert_eq!(report["config"]["policy"], "lru");
+    assert_eq!(report["jdb"]["policy"], "lru");
     assert_eq!(report["load"]["created"], true);
     assert_eq!(report["baselines"].as_array().unwrap().len(), 0);
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -296,6 +327,8 @@ fn bench_compare_json_has_both_baselines_and_ratios() {
         "64",
         "--duration",
         "300ms",
+        "--tasks",
+        "4",
         "--compare",
         "--json",
     ];
@@ -323,7 +356,8 @@ fn bench_reuses_its_file_and_runs_every_workload() {
     let file = dir.path().join("keep.jdb");
     let file = file.to_str().unwrap();
     let base = [
-        "bench", "--file", file, "--pages", "300", "--cap", "32", "--ops", "3000", "--json",
+        "bench", "--file", file, "--pages", "300", "--cap", "32", "--ops", "3000", "--tasks", "2",
+        "--json",
     ];
     for (i, workload) in ["zipf", "uniform", "scan", "mixed"].into_iter().enumerate() {
         let args: Vec<&str> = base
@@ -363,9 +397,9 @@ fn bench_prints_a_readable_report() {
     let args = [
         "bench",
         "--pages",
-        "256",
+        "1024",
         "--cap",
-        "32",
+        "512",
         "--ops",
         "2000",
         "--compare",
@@ -374,8 +408,12 @@ fn bench_prints_a_readable_report() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for part in [
+        "32 tasks × 1 thread",
+        "lru eviction",
         "throughput, ops/s",
         "hit ratio",
+        "misses",
+        "shared reads",
         "latency p99.9",
         "dirty write-backs",
         "jdb ÷ lru",
@@ -401,6 +439,8 @@ fn bench_small(dir: &Path, workload: &str) -> serde_json::Value {
         "1s",
         "--workload",
         workload,
+        "--tasks",
+        "4",
         "--json",
     ];
     let report = bench_json(&args, dir);
@@ -418,7 +458,12 @@ fn bench_randread_reads_each_page_from_the_file() {
     assert_eq!(run["reads"], run["ops"]);
     // Only pages read near the end of one pass and again early in the next can hit.
     assert!(run["hit_ratio"].as_f64().unwrap() < 0.15, "{run}");
-    assert_eq!(run["read_ios"], run["misses"], "one read per miss: {run}");
+    let (read_ios, shared) = (run["read_ios"].as_u64(), run["shared_reads"].as_u64());
+    assert_eq!(
+        read_ios.zip(shared).map(|(r, s)| r + s),
+        run["misses"].as_u64(),
+        "one read per miss, or one shared by several tasks: {run}"
+    );
     assert!(run["read_mib_per_s"].as_f64().unwrap() > 0.0);
 }
 
@@ -525,7 +570,7 @@ fn verify_and_inspect_refuse_a_procfs_file() {
 fn bench_clamps_a_pool_larger_than_the_file() {
     let dir = scratch();
     let args = [
-        "bench", "--memory", "1TiB", "--pages", "64", "--ops", "200", "--json",
+        "bench", "--memory", "1TiB", "--pages", "64", "--ops", "200", "--tasks", "4", "--json",
     ];
     let report = bench_json(&args, dir.path());
     assert_eq!(report["config"]["cap"], 64);
@@ -538,7 +583,9 @@ fn bench_clamps_a_pool_larger_than_the_file() {
         "{notes:?}"
     );
 
-    let args = ["bench", "--cap", "100000", "--pages", "64", "--ops", "200"];
+    let args = [
+        "bench", "--cap", "100000", "--pages", "64", "--ops", "200", "--tasks", "4",
+    ];
     let out = jdb(&args, dir.path());
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -4,6 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 use jdb_fs::PAGE_SIZE;
+use jdb_page::PolicyKind;
 
 /// Default pool size in pages (64 MiB).
 pub const DEFAULT_CAP: usize = 16384;
@@ -11,13 +12,21 @@ pub const DEFAULT_CAP: usize = 16384;
 pub const DEFAULT_BATCH: u64 = 10_000;
 /// Default run length when neither `--ops` nor `--duration` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// Default tasks per thread for the point workloads.
+pub const DEFAULT_TASKS: u32 = 32;
+/// Most tasks per thread.
+pub const MAX_TASKS: u32 = 4096;
+/// Most threads.
+pub const MAX_THREADS: u32 = 256;
 
 /// Options of `jdb bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Data file to keep and reuse: reused when it is a bench file of --pages pages, else
     /// (re)created. Default: a temporary file in a directory made in the current directory
-    /// (not /tmp, which may be tmpfs without Direct I/O), removed at the end.
+    /// (not /tmp, which may be tmpfs without Direct I/O), removed at the end. With --threads N
+    /// above 1 the data is N files PATH.0 .. PATH.{N-1} (one writer per file), and PATH itself
+    /// is not touched.
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
 
@@ -68,12 +77,47 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
+    /// Concurrent tasks per thread (1..=4096), spawned on one runtime and sharing its pool; they
+    /// pull operations from one seeded trace, so a seed gives the same operations whatever the
+    /// count (only their interleaving differs) [default: 32]. The batched workloads (prefetch,
+    /// seqwrite) and --trace run one task: only 1 is accepted with --trace.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TASKS)))]
+    pub tasks: Option<u32>,
+
+    /// OS threads (1..=256), each a runtime with its own pool of --cap/N frames over its own
+    /// file of --pages/N pages, running its own seeded trace (--ops/N operations) with --tasks
+    /// tasks. Throughput is their sum, latency their merged histograms.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_THREADS)))]
+    pub threads: u32,
+
+    /// Eviction policy of jdb's pool: lru, clock, sieve or s3fifo.
+    #[arg(long, value_name = "NAME", default_value = "lru", value_parser = parse_policy)]
+    pub policy: PolicyKind,
+
+    /// Replay this trace of page ids (one a line; blank lines and # comments allowed) through
+    /// an empty pool with `read`, one task, in order, once: the miss count is exact. Ids must be
+    /// below --pages. With --compare, every policy runs it (one pool each, same --cap) instead
+    /// of the baselines.
+    #[arg(long, value_name = "FILE",
+          conflicts_with_all = ["workload", "ops", "duration", "theta", "write_ratio", "batch",
+                                "seed"])]
+    pub trace: Option<PathBuf>,
+
+    /// Before each timed run, read the first min(--cap, --pages) pages of each thread's file
+    /// through the system (with its tasks; neither timed nor counted), so that with --cap at
+    /// least --pages every operation of the run is a hit. Point workloads only.
+    #[arg(long, conflicts_with = "trace")]
+    pub warm: bool,
+
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     pub json: bool,
 
-    /// Also run the same trace on two baselines (the OS page cache with buffered pread/pwrite,
-    /// and an `lru` crate cache of the same capacity over O_DIRECT) and print jdb ÷ baseline.
+    /// Also run the same trace on two baselines, with the same tasks and threads (the OS page
+    /// cache through io_uring buffered reads and writes, and an `lru` crate cache of the same
+    /// capacity over O_DIRECT) and print jdb ÷ baseline. With --trace: every eviction policy.
     #[arg(long)]
     pub compare: bool,
 }
@@ -88,7 +132,7 @@ pub enum WorkloadKind {
     Zipf,
     /// Uniformly random point reads and writes.
     Uniform,
-    /// Sequential reads of the whole file in groups of 16 pages (`get_group`), wrapping around.
+    /// Sequential reads of the whole file in groups of 16 pages (`read_group`), wrapping around.
     /// With --cap well below --pages every group is read from the file (the first pass leaves
     /// its first --cap pages in the pool, and later groups evict each other).
     Scan,
@@ -103,6 +147,9 @@ pub enum WorkloadKind {
     /// (untimed; pages not in the pool are read first) and times `flush_all`, which writes them
     /// in runs of 16 pages (64 KiB). The file stays a valid bench file.
     Seqwrite,
+    /// A replay of --trace (not a --workload value).
+    #[value(skip)]
+    Trace,
 }
 
 impl WorkloadKind {
@@ -110,6 +157,15 @@ impl WorkloadKind {
     /// (prefetch, seqwrite) rather than a trace of single operations.
     pub fn is_batched(self) -> bool {
         matches!(self, Self::Prefetch | Self::Seqwrite)
+    }
+
+    /// Tasks per thread for `--tasks given` (1 for the batched workloads and traces).
+    pub fn tasks(self, given: Option<u32>) -> u32 {
+        if self.is_batched() || self == Self::Trace {
+            1
+        } else {
+            given.unwrap_or(DEFAULT_TASKS)
+        }
     }
 
     /// The name --workload takes.
@@ -120,6 +176,15 @@ impl WorkloadKind {
 }
 
 impl BenchArgs {
+    /// The workload: --workload, or [`WorkloadKind::Trace`] with --trace.
+    pub fn workload(&self) -> WorkloadKind {
+        if self.trace.is_some() {
+            WorkloadKind::Trace
+        } else {
+            self.workload
+        }
+    }
+
     /// Pool capacity in pages, from --cap or --memory.
     pub fn cap(&self) -> anyhow::Result<usize> {
         let cap = match (self.cap, self.memory) {
@@ -134,8 +199,11 @@ impl BenchArgs {
         Ok(usize::try_from(cap)?)
     }
 
-    /// The time limit of a run: --duration, else 10 s unless --ops is given.
+    /// The time limit of a run: --duration, else 10 s unless --ops (or --trace) is given.
     pub fn duration_limit(&self) -> Option<Duration> {
+        if self.trace.is_some() {
+            return None;
+        }
         match (self.duration, self.ops) {
             (Some(d), _) => Some(d),
             (None, Some(_)) => None,
@@ -198,6 +266,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A policy name, as [`PolicyKind`]'s `FromStr` reads it.
+pub fn parse_policy(text: &str) -> Result<PolicyKind, String> {
+    text.trim()
+        .parse()
+        .map_err(|e: jdb_page::UnknownPolicy| e.to_string())
+}
+
 /// A fraction in `0..=1`.
 pub fn parse_ratio(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -238,6 +313,15 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn policies() {
+        for kind in PolicyKind::ALL {
+            assert_eq!(parse_policy(kind.name()), Ok(kind));
+        }
+        let err = parse_policy("fifo").unwrap_err();
+        assert!(err.contains("lru, clock, sieve or s3fifo"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,6 @@
 
 use std::{collections::HashSet, time::Instant};
 
-use hdrhistogram::Histogram;
 use jdb_layout::PageId;
 use jdb_page::{BufferPool, Stats};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -22,21 +21,25 @@ use super::{
     args::WorkloadKind,
     load::bump_counter,
     progress_bar,
-    report::{Counters, Latency, RunResult},
-    run::Limits,
+    report::Counters,
+    run::{Counts, Limits, ShardRun, new_histogram},
+    threads::StartLine,
     workload::WorkloadSpec,
 };
 
 /// Runs the batched workload `spec.kind` on `pool` until `limits` (counting timed time only),
-/// then syncs the pool (timed separately, as for the traces).
+/// then syncs the pool (timed separately, as for the traces). One task: each operation keeps many
+/// reads or writes in flight by itself. With `start`, begins when every thread is ready.
 pub async fn run_batched(
     pool: &BufferPool,
-    description: String,
     spec: WorkloadSpec,
     limits: Limits,
-) -> anyhow::Result<RunResult> {
-    // 1 ns to 1 hour, 3 significant digits.
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
+    start: Option<&StartLine>,
+) -> anyhow::Result<ShardRun> {
+    let mut histogram = new_histogram()?;
+    if let Some(start) = start {
+        start.wait()?;
+    }
     let bar = match (limits.duration, limits.ops) {
         (Some(d), _) => progress_bar("jdb", d.as_millis().try_into().unwrap_or(u64::MAX)),
         (None, Some(ops)) => progress_bar("jdb", ops),
@@ -94,16 +97,18 @@ pub async fn run_batched(
     let flush_secs = flush_start.elapsed().as_secs_f64();
     add_difference(&mut timed, before, pool.stats());
     bar.finish_and_clear();
-    Ok(RunResult::new(
-        "jdb",
-        description,
-        [ops, 0, 0, 0, page_requests],
+    Ok(ShardRun {
+        counts: Counts {
+            ops,
+            page_requests,
+            ..Counts::default()
+        },
         secs,
-        run,
-        Counters::from(timed),
+        histogram,
+        during_run: run,
+        after_flush: Counters::from(timed),
         flush_secs,
-        Latency::from_nanos(&histogram),
-    ))
+    })
 }
 
 /// `n` distinct random pages that are not in `pool` (the caller makes sure there are enough:
@@ -133,6 +138,11 @@ fn add_difference(total: &mut Stats, before: Stats, after: Stats) {
     let pairs = [
         (&mut total.hits, before.hits, after.hits),
         (&mut total.misses, before.misses, after.misses),
+        (
+            &mut total.shared_reads,
+            before.shared_reads,
+            after.shared_reads,
+        ),
         (&mut total.pages_read, before.pages_read, after.pages_read),
         (
             &mut total.pages_written,

@@ -32,6 +32,28 @@ pub struct LoadReport {
     pub mib_per_s: f64,
 }
 
+impl LoadReport {
+    /// The loads of several files (of `pages` pages each) as one.
+    pub fn total(loads: &[LoadReport], pages: &[u32]) -> Self {
+        let secs: f64 = loads.iter().map(|l| l.secs).sum();
+        let written: u64 = loads
+            .iter()
+            .zip(pages)
+            .filter(|(load, _)| load.created)
+            .map(|(_, &p)| u64::from(p) * PAGE_SIZE as u64)
+            .sum();
+        Self {
+            created: loads.iter().any(|l| l.created),
+            secs,
+            mib_per_s: if secs > 0.0 {
+                crate::output::mib(written) / secs
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
 /// The bytes of bench page `id`, sealed, written into `page` (4096 bytes).
 pub fn format_page(id: PageId, page: &mut [u8]) -> anyhow::Result<()> {
     page.fill(0);

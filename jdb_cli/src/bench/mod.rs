@@ -1,35 +1,49 @@
 //! `jdb bench`: makes (or reuses) a data file, runs a seeded workload on jdb's buffer pool and,
-//! with `--compare`, on two baselines, then prints a report. The batched workloads (prefetch,
-//! seqwrite) run on jdb's pool alone.
+//! with `--compare`, on two baselines, then prints a report. Every point workload runs with
+//! `--tasks` concurrent tasks per thread and `--threads` threads (see [`threads`]); the batched
+//! workloads (prefetch, seqwrite) run on jdb's pool alone, one task per thread. `--trace` replays
+//! a file of page ids instead (see [`replay`]).
 //!
 //! Order with `--compare`: jdb, then the `lru` baseline, then the OS page cache. Each starts
 //! cold. Running jdb first gives any warming of caches below the OS (a VM host's cache, the
 //! device's) to the baselines, not to jdb.
 
 mod args;
-mod baseline;
 mod batched;
+mod counters;
 mod interrupt;
 mod load;
+mod locks;
+mod lru_cache;
+mod os_cache;
+mod replay;
 mod report;
 mod run;
+mod threads;
 mod workload;
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{
+    cell::Cell,
+    ffi::OsString,
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use jdb_fs::PAGE_SIZE;
+use jdb_page::PolicyKind;
 
 pub use args::BenchArgs;
 
 use self::{
     args::WorkloadKind,
-    baseline::{LruBaseline, OsCache},
-    batched::run_batched,
     interrupt::RemoveOnSignal,
+    load::LoadReport,
     report::{Config, Report, RunResult},
-    run::{JdbCache, Limits, run_trace},
+    run::Limits,
+    threads::{Shard, System, Work, merge, share},
     workload::{Trace, WorkloadSpec},
 };
 use crate::output;
@@ -39,31 +53,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let asked = args.cap()?;
     // A pool larger than the file would only allocate memory no page can use.
     let cap = asked.min(args.pages as usize);
-    let spec = WorkloadSpec {
-        kind: args.workload,
-        pages: args.pages,
-        theta: args.theta,
-        write_ratio: args.write_ratio,
-        seed: args.seed,
-        batch: batch_size(&args, cap)?,
-        window: u32::try_from(cap).unwrap_or(u32::MAX).min(args.pages),
+    let kind = args.workload();
+    let threads = args.threads;
+    let tasks = kind.tasks(args.tasks);
+    check_concurrency(&args, kind, cap)?;
+    // A bad trace fails here, before any file is made.
+    let trace_ids = match &args.trace {
+        Some(path) => Some(replay::read_trace(path, args.pages)?),
+        None => None,
     };
-    // Bad parameters fail here, before any file is made.
-    if args.workload.is_batched() {
-        anyhow::ensure!(
-            !args.compare,
-            "--compare does not apply to --workload {}: the baselines have no batched I/O",
-            spec.kind.name()
-        );
-    } else {
-        Trace::new(spec)?;
-    }
     let limits = Limits {
         ops: args.ops,
         duration: args.duration_limit(),
     };
-
-    let (temp_dir, path) = match &args.file {
+    let spec = WorkloadSpec {
+        kind,
+        pages: args.pages,
+        theta: args.theta,
+        write_ratio: args.write_ratio,
+        seed: args.seed,
+        batch: 0,
+        window: 0,
+    };
+    let (temp_dir, base) = match &args.file {
         Some(path) => (None, path.clone()),
         None => {
             let on_signal = RemoveOnSignal::install()?;
@@ -78,48 +90,82 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             (Some(dir), path)
         }
     };
-    let load = load::prepare(&path, args.pages).await?;
-
-    let (mut jdb, direct_io) = JdbCache::open(&path, cap).await?;
-    let description = format!("jdb BufferPool of {cap} pages");
-    let jdb_result = if args.workload.is_batched() {
-        run_batched(jdb.pool(), description, spec, limits).await?
-    } else {
-        run_trace(&mut jdb, "jdb", description, spec, limits).await?
-    };
-    jdb.close().await?;
-
-    let mut baselines = Vec::new();
-    if args.compare {
-        baselines.push(run_lru(&path, cap, spec, limits).await?);
-        baselines.push(run_os(&path, spec, limits).await?);
+    let shards = shards(&args, &base, cap, spec, limits)?;
+    let mut loads = Vec::with_capacity(shards.len());
+    for shard in &shards {
+        loads.push(load::prepare(&shard.path, shard.pages).await?);
     }
+    let load = LoadReport::total(&loads, &shards.iter().map(|s| s.pages).collect::<Vec<_>>());
+
+    let policy = args.policy;
+    let (jdb, baselines, policies, direct_io) = match &trace_ids {
+        Some(ids) => {
+            let chosen: Vec<PolicyKind> = if args.compare {
+                PolicyKind::ALL.to_vec()
+            } else {
+                vec![policy]
+            };
+            let (mut runs, direct_io) = replay::replay(&shards[0].path, cap, ids, &chosen).await?;
+            let at = chosen.iter().position(|&p| p == policy).unwrap_or(0);
+            let jdb = runs[at].clone();
+            if !args.compare {
+                runs.clear();
+            }
+            (jdb, Vec::new(), runs, direct_io)
+        }
+        None => {
+            let mut systems = vec![System::Jdb];
+            if args.compare {
+                systems.extend([System::Lru, System::Os]);
+            }
+            let work = Work {
+                systems: systems.clone(),
+                tasks,
+                policy,
+                warm: args.warm,
+            };
+            let outcome = threads::run_all(&shards, &work).await?;
+            let mut results = Vec::with_capacity(systems.len());
+            for (system, runs) in systems.into_iter().zip(outcome.runs) {
+                results.push(merge_system(system, policy, &shards, runs)?);
+            }
+            let jdb = results.remove(0);
+            (jdb, results, Vec::new(), outcome.direct_io)
+        }
+    };
 
     let report = Report {
         config: Config {
-            file: display_path(&path),
+            file: display_path(&base),
+            files: shards.iter().map(|s| display_path(&s.path)).collect(),
             temporary: temp_dir.is_some(),
             pages: args.pages,
             cap,
-            workload: args.workload,
-            workload_description: spec.describe(),
+            tasks,
+            threads,
+            policy: policy.name(),
+            trace: args.trace.as_deref().map(display_path),
+            workload: kind,
+            workload_description: shards[0].spec.describe(),
             theta: args.theta,
             write_ratio: args.write_ratio,
-            batch: match args.workload {
-                WorkloadKind::Prefetch => Some(spec.batch),
-                WorkloadKind::Seqwrite => Some(spec.window),
+            batch: match kind {
+                WorkloadKind::Prefetch => Some(shards[0].spec.batch),
+                WorkloadKind::Seqwrite => Some(shards[0].spec.window),
                 _ => None,
             },
             seed: args.seed,
             duration_s: limits.duration.map(|d| d.as_secs_f64()),
             ops_limit: limits.ops,
             direct_io,
+            warm: args.warm,
         },
         load,
-        ratios: Report::ratios(&jdb_result, &baselines),
-        notes: notes(&args, asked, cap, direct_io),
-        jdb: jdb_result,
+        ratios: Report::ratios(&jdb, &baselines),
+        notes: notes(&args, asked, cap, tasks, direct_io),
+        jdb,
         baselines,
+        policies,
     };
     if let Some(dir) = temp_dir {
         dir.close()
@@ -133,56 +179,202 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_lru(
-    path: &std::path::Path,
+/// Refuses --tasks, --threads and --compare where they do not apply or cannot be split.
+fn check_concurrency(args: &BenchArgs, kind: WorkloadKind, cap: usize) -> anyhow::Result<()> {
+    let threads = args.threads;
+    if kind == WorkloadKind::Trace {
+        if let Some(tasks) = args.tasks.filter(|&t| t != 1) {
+            anyhow::bail!(
+                "--trace replays with one task, in trace order (so the misses are exact): \
+                 --tasks {tasks} does not apply"
+            );
+        }
+        anyhow::ensure!(
+            threads == 1,
+            "--trace replays through one pool: --threads {threads} does not apply"
+        );
+    }
+    if kind.is_batched() {
+        anyhow::ensure!(
+            !args.warm,
+            "--warm does not apply to --workload {}: it needs pages the pool does not hold or \
+             brings its own in",
+            kind.name()
+        );
+        anyhow::ensure!(
+            !args.compare,
+            "--compare does not apply to --workload {}: the baselines have no batched I/O",
+            kind.name()
+        );
+    }
+    anyhow::ensure!(
+        args.pages >= threads,
+        "--threads {threads} needs a page per thread at least (--pages {})",
+        args.pages
+    );
+    anyhow::ensure!(
+        cap >= threads as usize,
+        "--threads {threads} needs a frame per thread at least (a pool of {cap} pages)"
+    );
+    if let Some(ops) = args.ops {
+        anyhow::ensure!(
+            ops >= u64::from(threads),
+            "--threads {threads} needs an operation per thread at least (--ops {ops})"
+        );
+    }
+    Ok(())
+}
+
+/// Each thread's part of the data: `base` itself for one thread, else `base.0 .. base.{N-1}`,
+/// with the pages, frames and operations shared out, and a workload of its own. Bad workload
+/// parameters fail here, before any file is made.
+fn shards(
+    args: &BenchArgs,
+    base: &Path,
     cap: usize,
     spec: WorkloadSpec,
     limits: Limits,
-) -> anyhow::Result<RunResult> {
-    let mut lru = LruBaseline::open(path, cap).await?;
-    let description = format!("lru::LruCache of {cap} pages over O_DIRECT, one I/O per page");
-    run_trace(&mut lru, "lru", description, spec, limits).await
+) -> anyhow::Result<Vec<Shard>> {
+    let threads = args.threads;
+    (0..threads)
+        .map(|i| {
+            let pages = share(u64::from(args.pages), threads, i) as u32;
+            let cap = share(cap as u64, threads, i) as usize;
+            let path = if threads == 1 {
+                base.to_path_buf()
+            } else {
+                let mut name = OsString::from(base.as_os_str());
+                name.push(format!(".{i}"));
+                PathBuf::from(name)
+            };
+            let batch = batch_size(args, pages, cap)?;
+            let window = u32::try_from(cap).unwrap_or(u32::MAX).min(pages);
+            let spec = spec.shard(i, pages, batch, window);
+            if !spec.kind.is_batched() && spec.kind != WorkloadKind::Trace {
+                Trace::new(spec)?;
+            }
+            let limits = Limits {
+                ops: limits.ops.map(|ops| share(ops, threads, i)),
+                ..limits
+            };
+            Ok(Shard {
+                path,
+                pages,
+                cap,
+                spec,
+                limits,
+            })
+        })
+        .collect()
 }
 
-async fn run_os(
-    path: &std::path::Path,
-    spec: WorkloadSpec,
-    limits: Limits,
+/// The threads' runs of `system` as one result, described.
+fn merge_system(
+    system: System,
+    policy: PolicyKind,
+    shards: &[Shard],
+    runs: Vec<run::ShardRun>,
 ) -> anyhow::Result<RunResult> {
-    let mut os = OsCache::open(path)?;
-    let description =
-        "OS page cache: buffered pread/pwrite of 4 KiB pages, every read verified".to_string();
-    let mut result = run_trace(&mut os, "os", description, spec, limits).await?;
-    // The kernel writes the dirty pages during fdatasync; /proc/self/io does not see that.
-    result.flush.pages = None;
-    Ok(result)
+    let cap = shards.iter().map(|s| s.cap).sum::<usize>();
+    let pools = match shards {
+        [_] => format!("{cap} pages"),
+        _ => format!(
+            "{cap} pages ({} pools of {} pages, one per thread)",
+            shards.len(),
+            shards[0].cap
+        ),
+    };
+    match system {
+        System::Jdb => {
+            let description = format!("jdb BufferPool of {pools}, {policy} eviction");
+            merge("jdb", Some(policy.name()), description, runs)
+        }
+        System::Lru => {
+            let description = format!(
+                "lru::LruCache of {pools} in an Rc<RefCell<_>> over O_DIRECT, one I/O per page, \
+                 no shared reads"
+            );
+            merge("lru", None, description, runs)
+        }
+        System::Os => {
+            let description = "OS page cache: io_uring buffered reads/writes of 4 KiB pages, \
+                               every read verified"
+                .to_string();
+            merge("os", None, description, runs)
+        }
+    }
 }
 
-/// Pages per prefetch operation: --batch, at most --pages minus --cap so that every page of a
-/// batch can be one the pool does not hold.
-fn batch_size(args: &BenchArgs, cap: usize) -> anyhow::Result<u32> {
-    if args.workload != WorkloadKind::Prefetch {
+/// Pages per prefetch operation of a thread with `pages` pages and `cap` frames: --batch, at
+/// most `pages - cap` so that every page of a batch can be one the pool does not hold.
+fn batch_size(args: &BenchArgs, pages: u32, cap: usize) -> anyhow::Result<u32> {
+    if args.workload() != WorkloadKind::Prefetch {
         return Ok(u32::try_from(args.batch).unwrap_or(u32::MAX));
     }
-    let uncached = u64::from(args.pages).saturating_sub(cap as u64);
+    let uncached = u64::from(pages).saturating_sub(cap as u64);
+    let per_thread = if args.threads > 1 { " per thread" } else { "" };
     anyhow::ensure!(
         uncached > 0,
-        "--workload prefetch needs a file larger than the pool (--pages {} is not more than \
-         --cap {cap}): each batch reads pages the pool does not hold",
-        args.pages
+        "--workload prefetch needs a file larger than the pool ({pages} pages{per_thread} is not \
+         more than {cap} frames): each batch reads pages the pool does not hold"
     );
     Ok(u32::try_from(args.batch.min(uncached)).unwrap_or(u32::MAX))
 }
 
 /// What a reader of the numbers should know; `asked` is the pool size --cap or --memory asked
 /// for, `cap` the one used.
-fn notes(args: &BenchArgs, asked: usize, cap: usize, direct_io: bool) -> Vec<String> {
+fn notes(args: &BenchArgs, asked: usize, cap: usize, tasks: u32, direct_io: bool) -> Vec<String> {
+    let kind = args.workload();
     let mut notes = vec![
         "throughput and latency exclude the final flush + fdatasync, timed separately; latency \
          is per operation (a scan operation reads a whole group, a prefetch or seqwrite \
          operation a whole batch)"
             .to_string(),
     ];
+    if kind.is_batched() {
+        let ignored = match args.tasks {
+            Some(t) if t != 1 => format!(" (--tasks {t} does not apply)"),
+            _ => String::new(),
+        };
+        notes.push(format!(
+            "{}: one task per thread{ignored}: each operation already keeps many requests in \
+             flight (prefetch up to {} reads, flush_all up to {} writes)",
+            kind.name(),
+            jdb_page::PREFETCH_DEPTH,
+            jdb_page::FLUSH_DEPTH,
+        ));
+    } else if kind != WorkloadKind::Trace {
+        notes.push(format!(
+            "{tasks} task{} per thread share each system's cache and take the operations of one \
+             seeded trace in turn: the same seed gives the same operations, not the same \
+             interleaving; a latency includes waiting for a latch or for another task's read",
+            if tasks == 1 { "" } else { "s" }
+        ));
+    }
+    if args.threads > 1 {
+        notes.push(format!(
+            "{n} threads, each a runtime with its own pool (--cap / {n} frames) over its own \
+             file (--pages / {n} pages) and its own seeded trace (--ops / {n} operations); their \
+             timed runs start together; throughput = all operations / the longest thread's run, \
+             latency = the merged histograms",
+            n = args.threads
+        ));
+    }
+    if args.warm {
+        notes.push(
+            "--warm: before each timed run every system read the first min(--cap, --pages) \
+             pages of each file (not timed, not counted): with --cap >= --pages every \
+             operation hits"
+                .to_string(),
+        );
+    }
+    if kind == WorkloadKind::Trace {
+        notes.push(
+            "trace: every id read once with `read`, in order, one task, through a pool that \
+             starts empty: misses are exact (compare them with a cache simulator's)"
+                .to_string(),
+        );
+    }
     if cap < asked {
         let option = match (args.cap, args.memory) {
             (Some(_), _) => "--cap",
@@ -218,7 +410,13 @@ fn notes(args: &BenchArgs, asked: usize, cap: usize, direct_io: bool) -> Vec<Str
                 .to_string(),
         );
     }
-    if args.compare {
+    if args.compare && kind != WorkloadKind::Trace {
+        notes.push(
+            "lru = lru::LruCache shared by the tasks in an Rc<RefCell<_>>: a miss releases the \
+             borrow while its read is in flight, two tasks missing one page both read it (no \
+             shared reads), and a dirty victim is written back by the task that evicted it"
+                .to_string(),
+        );
         notes.push(
             "order: jdb, lru, os, each started cold and ran the same seeded operations; later \
              runs may gain from caches below the OS (VM host, device)"
@@ -229,8 +427,9 @@ fn notes(args: &BenchArgs, asked: usize, cap: usize, direct_io: bool) -> Vec<Str
         notes.push(format!(
             "os = the OS page cache, NOT limited to the pool size: it may cache the whole file in \
              free memory{available}; its hit ratio and MiB/s are estimated from /proc/self/io \
-             (device bytes), its I/Os are pread/pwrite calls, and dirty pages are written by \
-             the kernel"
+             (device bytes), its I/Os are io_uring buffered reads and writes (a read holds a \
+             per-page lock shared, a write exclusively, or a read could see a half-written \
+             page), and dirty pages are written by the kernel"
         ));
     }
     notes
@@ -259,9 +458,20 @@ fn display_path(path: &std::path::Path) -> String {
     relative.unwrap_or(path).display().to_string()
 }
 
-/// A progress bar on stderr, or a hidden one when stderr is not a terminal.
+thread_local! {
+    /// Whether this thread's runs show a progress bar (with --threads, only the first's do).
+    static SHOW_PROGRESS: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether the runs of the calling thread show progress bars.
+pub fn show_progress(show: bool) {
+    SHOW_PROGRESS.with(|s| s.set(show));
+}
+
+/// A progress bar on stderr, or a hidden one when stderr is not a terminal (or this thread
+/// shows none).
 pub fn progress_bar(prefix: &'static str, len: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
+    if !std::io::stderr().is_terminal() || !SHOW_PROGRESS.with(Cell::get) {
         return ProgressBar::hidden();
     }
     let style = ProgressStyle::with_template("{prefix:>8} [{bar:40}] {percent:>3}% {msg}")

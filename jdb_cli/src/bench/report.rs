@@ -4,31 +4,9 @@ use hdrhistogram::Histogram;
 use jdb_fs::PAGE_SIZE;
 use serde::Serialize;
 
+pub use super::counters::Counters;
 use super::{args::WorkloadKind, load::LoadReport};
 use crate::output::{mib, micros, thousands};
-
-/// Counters of one system, `None` where the system cannot know (the OS page cache).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counters {
-    /// Page requests served from memory.
-    pub hits: Option<u64>,
-    /// Page requests that read from the file.
-    pub misses: Option<u64>,
-    /// Read requests issued (for the OS baseline: `pread` calls).
-    pub read_ios: u64,
-    /// Write requests issued (for the OS baseline: `pwrite` calls).
-    pub write_ios: u64,
-    /// Pages read from the device.
-    pub pages_read: Option<u64>,
-    /// Pages written to the device.
-    pub pages_written: Option<u64>,
-    /// Pages dropped from memory to make room.
-    pub evictions: Option<u64>,
-    /// Dirty pages written back to make room.
-    pub dirty_writebacks: Option<u64>,
-    /// Pages read that failed verification.
-    pub checksum_failures: u64,
-}
 
 /// Latency percentiles of single operations, in microseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -73,6 +51,8 @@ pub struct FlushReport {
 pub struct RunResult {
     /// `jdb`, `lru` or `os`.
     pub system: &'static str,
+    /// jdb's eviction policy (`None` for the baselines).
+    pub policy: Option<&'static str>,
     /// What the system is.
     pub description: String,
     /// Operations done.
@@ -98,6 +78,8 @@ pub struct RunResult {
     pub misses: Option<u64>,
     /// hits / page requests.
     pub hit_ratio: Option<f64>,
+    /// Of the misses, those that waited for another task's read of the same page (jdb).
+    pub shared_reads: Option<u64>,
     /// Read requests issued during the run.
     pub read_ios: u64,
     /// Write requests issued during the run.
@@ -128,6 +110,7 @@ impl RunResult {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         system: &'static str,
+        policy: Option<&'static str>,
         description: String,
         counts: [u64; 5],
         secs: f64,
@@ -145,6 +128,7 @@ impl RunResult {
         });
         Self {
             system,
+            policy,
             description,
             ops,
             reads,
@@ -157,6 +141,7 @@ impl RunResult {
             hits,
             misses: run.misses,
             hit_ratio: hits.map(|h| h as f64 / page_requests.max(1) as f64),
+            shared_reads: run.shared_reads,
             read_ios: run.read_ios,
             write_ios: run.write_ios,
             pages_read: run.pages_read,
@@ -181,14 +166,25 @@ impl RunResult {
 /// The settings of a bench run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
-    /// The data file.
+    /// The data file (`--file`, or the temporary one); with several threads, the base name of
+    /// `files`.
     pub file: String,
-    /// Whether it is a temporary file, removed at the end.
+    /// The data files, one per thread.
+    pub files: Vec<String>,
+    /// Whether they are temporary files, removed at the end.
     pub temporary: bool,
-    /// Pages in the file.
+    /// Pages of data, in all files.
     pub pages: u32,
-    /// Pool capacity in pages (also the LRU baseline's).
+    /// Pool capacity in pages, of all threads' pools (also the LRU baseline's).
     pub cap: usize,
+    /// Tasks per thread.
+    pub tasks: u32,
+    /// Threads, each a runtime with its own pool over its own file.
+    pub threads: u32,
+    /// jdb's eviction policy.
+    pub policy: &'static str,
+    /// The trace file replayed (`--trace`).
+    pub trace: Option<String>,
     /// The workload.
     pub workload: WorkloadKind,
     /// The workload in words.
@@ -207,6 +203,8 @@ pub struct Config {
     pub ops_limit: Option<u64>,
     /// Whether jdb's file was opened with O_DIRECT.
     pub direct_io: bool,
+    /// Whether every system read the pages its cache holds before the timed run (`--warm`).
+    pub warm: bool,
 }
 
 /// jdb ÷ one baseline.
@@ -233,6 +231,9 @@ pub struct Report {
     pub baselines: Vec<RunResult>,
     /// jdb ÷ each baseline.
     pub ratios: Vec<Ratio>,
+    /// With `--trace --compare`: one run of the trace per eviction policy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<RunResult>,
     /// What to keep in mind when reading the numbers.
     pub notes: Vec<String>,
 }
@@ -265,12 +266,24 @@ impl Report {
         let file_bytes = u64::from(c.pages) * PAGE_SIZE as u64;
         let cap_bytes = c.cap as u64 * PAGE_SIZE as u64;
         let mut out = format!("jdb bench: {}\n", c.workload_description);
+        let files = match c.files.as_slice() {
+            [one] => one.clone(),
+            many => format!(
+                "{} .. {}",
+                many.first().map_or("", String::as_str),
+                many.last().map_or("", String::as_str)
+            ),
+        };
         out.push_str(&format!(
-            "  file  {}{}: {} pages = {:.1} MiB, {}\n",
-            c.file,
+            "  file  {files}{}: {} pages = {:.1} MiB{}, {}\n",
             if c.temporary { " (temporary)" } else { "" },
             thousands(u64::from(c.pages)),
             mib(file_bytes),
+            if c.threads > 1 {
+                format!(" in {} files, one per thread", c.threads)
+            } else {
+                String::new()
+            },
             if c.direct_io {
                 "O_DIRECT"
             } else {
@@ -278,10 +291,16 @@ impl Report {
             }
         ));
         out.push_str(&format!(
-            "  pool  {} pages = {:.1} MiB ({:.1} % of the file)\n",
+            "  pool  {} pages = {:.1} MiB ({:.1} % of the file){}, {} eviction\n",
             thousands(c.cap as u64),
             mib(cap_bytes),
-            cap_bytes as f64 * 100.0 / file_bytes as f64
+            cap_bytes as f64 * 100.0 / file_bytes as f64,
+            if c.threads > 1 {
+                format!(" in {} pools, one per thread", c.threads)
+            } else {
+                String::new()
+            },
+            c.policy,
         ));
         let load = &self.load;
         out.push_str(&if load.created {
@@ -292,20 +311,36 @@ impl Report {
         } else {
             "  load  reused the existing file\n".to_string()
         });
+        if let Some(trace) = &c.trace {
+            out.push_str(&format!(
+                "  trace {trace}: {} page ids, replayed once\n",
+                thousands(self.jdb.ops)
+            ));
+        }
         let limit = match (c.duration_s, c.ops_limit) {
             (Some(d), Some(n)) => format!("{d} s or {} ops", thousands(n)),
             (Some(d), None) => format!("{d} s"),
             (None, Some(n)) => format!("{} ops", thousands(n)),
-            (None, None) => "no limit".to_string(),
+            (None, None) => "the whole trace".to_string(),
         };
-        let each = if self.baselines.is_empty() {
+        let each = if self.baselines.is_empty() && self.policies.is_empty() {
             ""
         } else {
             " per system"
         };
-        out.push_str(&format!("  run   {limit}{each}, seed {}\n\n", c.seed));
+        let plural = |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        out.push_str(&format!(
+            "  run   {limit}{each}, seed {}, {} × {}\n\n",
+            c.seed,
+            plural(c.tasks, "task"),
+            plural(c.threads, "thread")
+        ));
         let runs: Vec<&RunResult> = std::iter::once(&self.jdb).chain(&self.baselines).collect();
         out.push_str(&table(&runs));
+        if !self.policies.is_empty() {
+            out.push_str("\nthe trace under each eviction policy (one pool each, same size):\n");
+            out.push_str(&policy_table(&self.policies));
+        }
         if !self.ratios.is_empty() {
             out.push('\n');
         }
@@ -324,6 +359,27 @@ impl Report {
         }
         out
     }
+}
+
+/// One row per policy: misses, hits, hit ratio, throughput.
+fn policy_table(runs: &[RunResult]) -> String {
+    let count = |v: Option<u64>| v.map_or("n/a".to_string(), thousands);
+    let mut cells = vec![
+        ["policy", "misses", "hits", "hit ratio", "ops/s"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for r in runs {
+        cells.push(vec![
+            r.policy.unwrap_or(r.system).to_string(),
+            count(r.misses),
+            count(r.hits),
+            r.hit_ratio
+                .map_or("n/a".to_string(), |h| format!("{:.2} %", h * 100.0)),
+            thousands(r.ops_per_sec as u64),
+        ]);
+    }
+    aligned(&cells)
 }
 
 /// Rows of numbers, one column per system.
@@ -348,6 +404,8 @@ fn table(runs: &[&RunResult]) -> String {
             "hit ratio",
             Box::new(move |r| opt(r.hit_ratio.map(|h| format!("{:.2} %", h * 100.0)))),
         ),
+        ("misses", Box::new(move |r| count(r.misses))),
+        ("shared reads", Box::new(move |r| count(r.shared_reads))),
         ("read I/Os", Box::new(|r| thousands(r.read_ios))),
         ("read MiB/s", Box::new(move |r| rate(r.read_mib_per_s))),
         ("write I/Os", Box::new(|r| thousands(r.write_ios))),
@@ -388,7 +446,12 @@ fn table(runs: &[&RunResult]) -> String {
                 .collect(),
         );
     }
-    let columns = runs.len() + 1;
+    aligned(&cells)
+}
+
+/// `cells` as lines: the first column left-aligned, the others right-aligned, two spaces apart.
+fn aligned(cells: &[Vec<String>]) -> String {
+    let columns = cells.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
             cells
@@ -399,7 +462,7 @@ fn table(runs: &[&RunResult]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for row in &cells {
+    for row in cells {
         let mut line = format!("{:<w$}", row[0], w = widths[0]);
         for (cell, &w) in row.iter().zip(&widths).skip(1) {
             line.push_str(&format!("  {cell:>w$}"));

@@ -1,21 +1,31 @@
-//! Running a trace against a page cache: the [`PageCache`] interface every system in a
-//! comparison implements, jdb's own implementation, and the timed loop.
+//! Running operations against a page cache: the [`PageCache`] interface every system in a
+//! comparison implements, jdb's own implementation, and the timed run of N concurrent tasks.
+//!
+//! The tasks of a run are spawned on the current runtime and share one cache (`Rc`) and one
+//! source of operations: each takes the next operation when it is done with its last, so the
+//! operations are the seeded trace's whatever the number of tasks; only their interleaving
+//! differs. Every operation's latency (from when its task took it to when it finished, waits for
+//! latches and other tasks' reads included) goes into one histogram.
 
 use std::{
+    cell::{Cell, RefCell},
     path::Path,
+    rc::Rc,
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
 use jdb_layout::PageId;
-use jdb_page::{BufferPool, Stats};
+use jdb_page::{BufferPool, PoolOptions, Stats};
 
 use super::{
     load::{bump_counter, counter},
     progress_bar,
-    report::{Counters, Latency, RunResult},
-    workload::{Op, Trace, WorkloadSpec},
+    report::Counters,
+    threads::StartLine,
+    workload::{Op, Ops},
 };
 
 /// When a run stops: after `ops` operations or `duration`, whichever comes first.
@@ -29,17 +39,18 @@ pub struct Limits {
 
 /// What a benchmarked system does for each operation. Every implementation does the same
 /// work per operation: find the page (reading and verifying it when it is not cached), use
-/// its write counter, and for a write change that counter (8 bytes).
+/// its write counter, and for a write change that counter (8 bytes). Methods take `&self`: the
+/// tasks of a run share one cache.
 #[allow(async_fn_in_trait)]
 pub trait PageCache {
     /// Reads page `id`; returns its write counter.
-    async fn read(&mut self, id: PageId) -> anyhow::Result<u64>;
+    async fn read(&self, id: PageId) -> anyhow::Result<u64>;
     /// Reads page `id` and adds one to its write counter.
-    async fn write(&mut self, id: PageId) -> anyhow::Result<()>;
+    async fn write(&self, id: PageId) -> anyhow::Result<()>;
     /// Reads pages `first..first + n`; returns the sum of their counters.
-    async fn scan(&mut self, first: PageId, n: u32) -> anyhow::Result<u64>;
-    /// Writes every change back and makes it durable (`fdatasync`).
-    async fn finish(&mut self) -> anyhow::Result<()>;
+    async fn scan(&self, first: PageId, n: u32) -> anyhow::Result<u64>;
+    /// Writes every change back and makes it durable (`fdatasync`). No task runs any more.
+    async fn finish(&self) -> anyhow::Result<()>;
     /// Counters since the cache was opened.
     fn counters(&self) -> Counters;
 }
@@ -50,14 +61,17 @@ pub struct JdbCache {
 }
 
 impl JdbCache {
-    /// Opens a pool of `cap` frames over `path`. Also says whether the file got `O_DIRECT`.
-    pub async fn open(path: &Path, cap: usize) -> anyhow::Result<(Self, bool)> {
+    /// Opens a pool over `path` as `options` say. Also says whether the file got `O_DIRECT`.
+    pub async fn open(path: &Path, options: PoolOptions) -> anyhow::Result<(Self, bool)> {
         let file = super::open_existing(path).await?;
         let direct = file.is_direct();
-        let pool = BufferPool::open(file, cap).await.with_context(|| {
-            let mib = crate::output::mib(cap as u64 * jdb_fs::PAGE_SIZE as u64);
-            format!("opening a buffer pool of {cap} pages ({mib:.0} MiB)")
-        })?;
+        let pool = BufferPool::open_with(file, options)
+            .await
+            .with_context(|| {
+                let cap = options.cap;
+                let mib = crate::output::mib(cap as u64 * jdb_fs::PAGE_SIZE as u64);
+                format!("opening a buffer pool of {cap} pages ({mib:.0} MiB)")
+            })?;
         Ok((Self { pool }, direct))
     }
 
@@ -67,14 +81,14 @@ impl JdbCache {
     }
 
     /// Syncs and closes the pool.
-    pub async fn close(self) -> anyhow::Result<()> {
+    pub async fn close(&self) -> anyhow::Result<()> {
         self.pool.close().await?;
         Ok(())
     }
 }
 
-/// Reads the pages of one scan group with `get_group`: the missing pages with one request,
-/// placed at the cold end of the LRU list so a scan does not push out the hot set. A pool
+/// Reads the pages of one scan group with `read_group`: the missing pages with one request,
+/// placed at the cold end of the eviction order so a scan does not push out the hot set. A pool
 /// smaller than a group (`--cap` below 16) cannot hold one, so it reads page by page.
 async fn scan_group(pool: &BufferPool, first: PageId, n: u32) -> jdb_page::Result<u64> {
     let mut sum = 0u64;
@@ -91,21 +105,21 @@ async fn scan_group(pool: &BufferPool, first: PageId, n: u32) -> jdb_page::Resul
 }
 
 impl PageCache for JdbCache {
-    async fn read(&mut self, id: PageId) -> anyhow::Result<u64> {
+    async fn read(&self, id: PageId) -> anyhow::Result<u64> {
         Ok(counter(self.pool.read(id).await?.as_bytes()))
     }
 
-    async fn write(&mut self, id: PageId) -> anyhow::Result<()> {
+    async fn write(&self, id: PageId) -> anyhow::Result<()> {
         // The payload ends where the page ends, so the counter is its last 8 bytes too.
         bump_counter(self.pool.get(id).await?.data_mut());
         Ok(())
     }
 
-    async fn scan(&mut self, first: PageId, n: u32) -> anyhow::Result<u64> {
+    async fn scan(&self, first: PageId, n: u32) -> anyhow::Result<u64> {
         Ok(scan_group(&self.pool, first, n).await?)
     }
 
-    async fn finish(&mut self) -> anyhow::Result<()> {
+    async fn finish(&self) -> anyhow::Result<()> {
         Ok(self.pool.sync().await?)
     }
 
@@ -126,81 +140,262 @@ impl From<Stats> for Counters {
             evictions: Some(s.evictions),
             dirty_writebacks: Some(s.dirty_writebacks),
             checksum_failures: s.checksum_failures,
+            shared_reads: Some(s.shared_reads),
+            device: None,
         }
     }
 }
 
-/// Runs `spec`'s trace on `cache` until `limits`, then `finish`es it (timed separately).
-pub async fn run_trace<C: PageCache>(
-    cache: &mut C,
-    system: &'static str,
-    description: String,
-    spec: WorkloadSpec,
-    limits: Limits,
-) -> anyhow::Result<RunResult> {
-    let mut trace = Trace::new(spec)?;
-    // 1 ns to 1 hour, 3 significant digits.
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
-    let bar = match (limits.duration, limits.ops) {
-        (Some(d), _) => progress_bar(system, d.as_millis().try_into().unwrap_or(u64::MAX)),
-        (None, Some(ops)) => progress_bar(system, ops),
-        (None, None) => progress_bar(system, 0),
-    };
-    let max_ops = limits.ops.unwrap_or(u64::MAX);
-    let (mut ops, mut reads, mut writes, mut scans, mut page_requests) = (0u64, 0, 0, 0, 0);
-    let mut checksum = 0u64;
-    let start = Instant::now();
-    let deadline = limits.duration.map(|d| start + d);
-    while ops < max_ops {
-        let op = trace.next_op();
-        let began = Instant::now();
-        match op {
-            Op::Read(id) => {
-                checksum = checksum.wrapping_add(cache.read(id).await?);
-                reads += 1;
-                page_requests += 1;
-            }
-            Op::Write(id) => {
-                cache.write(id).await?;
-                writes += 1;
-                page_requests += 1;
-            }
-            Op::Scan { first, n } => {
-                checksum = checksum.wrapping_add(cache.scan(first, n).await?);
-                scans += 1;
-                page_requests += u64::from(n);
-            }
+/// Operations of each kind in a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// All operations.
+    pub ops: u64,
+    /// Point reads.
+    pub reads: u64,
+    /// Point writes.
+    pub writes: u64,
+    /// Scan groups.
+    pub scans: u64,
+    /// Pages asked for (a scan asks for each page of its group).
+    pub page_requests: u64,
+}
+
+impl Counts {
+    /// `[ops, reads, writes, scans, page_requests]`.
+    pub fn array(&self) -> [u64; 5] {
+        [
+            self.ops,
+            self.reads,
+            self.writes,
+            self.scans,
+            self.page_requests,
+        ]
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &Counts) {
+        self.ops += other.ops;
+        self.reads += other.reads;
+        self.writes += other.writes;
+        self.scans += other.scans;
+        self.page_requests += other.page_requests;
+    }
+}
+
+/// What one thread's run of one system measured, before the threads are added up.
+pub struct ShardRun {
+    /// Operations done.
+    pub counts: Counts,
+    /// Length of the timed part.
+    pub secs: f64,
+    /// Latency of each operation, nanoseconds.
+    pub histogram: Histogram<u64>,
+    /// Counters at the end of the timed part.
+    pub during_run: Counters,
+    /// Counters after the final flush + fdatasync.
+    pub after_flush: Counters,
+    /// How long the final flush + fdatasync took.
+    pub flush_secs: f64,
+}
+
+/// A latency histogram: 1 ns to 1 hour, 3 significant digits.
+pub fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?)
+}
+
+/// What the tasks of one run share: where operations come from, when to stop, what was done.
+struct Feed {
+    ops: RefCell<Ops>,
+    max_ops: u64,
+    taken: Cell<u64>,
+    start: Instant,
+    deadline: Option<Instant>,
+    stop: Cell<bool>,
+    counts: Cell<Counts>,
+    checksum: Cell<u64>,
+    histogram: RefCell<Histogram<u64>>,
+    bar: ProgressBar,
+}
+
+impl Feed {
+    /// A feed of `ops` that stops after `max_ops` operations or `duration` from now.
+    fn new(
+        ops: Ops,
+        max_ops: Option<u64>,
+        duration: Option<Duration>,
+        bar: ProgressBar,
+    ) -> anyhow::Result<Rc<Self>> {
+        let start = Instant::now();
+        Ok(Rc::new(Self {
+            ops: RefCell::new(ops),
+            max_ops: max_ops.unwrap_or(u64::MAX),
+            taken: Cell::new(0),
+            start,
+            deadline: duration.map(|d| start + d),
+            stop: Cell::new(false),
+            counts: Cell::new(Counts::default()),
+            checksum: Cell::new(0),
+            histogram: RefCell::new(new_histogram()?),
+            bar,
+        }))
+    }
+
+    /// The next operation, or `None` when the run is over.
+    fn next(&self) -> Option<Op> {
+        if self.stop.get() || self.taken.get() >= self.max_ops {
+            return None;
         }
-        let ended = Instant::now();
-        histogram.saturating_record(ended.duration_since(began).as_nanos() as u64);
-        ops += 1;
-        if ops.is_multiple_of(1024) {
-            bar.set_position(match deadline {
-                Some(_) => start.elapsed().as_millis() as u64,
-                None => ops,
+        let op = self.ops.borrow_mut().next_op()?;
+        let taken = self.taken.get() + 1;
+        self.taken.set(taken);
+        if taken.is_multiple_of(1024) {
+            self.bar.set_position(match self.deadline {
+                Some(_) => self.start.elapsed().as_millis() as u64,
+                None => taken,
             });
         }
-        if deadline.is_some_and(|d| ended >= d) {
-            break;
+        Some(op)
+    }
+
+    /// Records a finished operation that took from `began` to `ended`.
+    fn done(&self, op: Op, began: Instant, ended: Instant, checksum: u64) {
+        let mut counts = self.counts.get();
+        counts.ops += 1;
+        match op {
+            Op::Read(_) => {
+                counts.reads += 1;
+                counts.page_requests += 1;
+            }
+            Op::Write(_) => {
+                counts.writes += 1;
+                counts.page_requests += 1;
+            }
+            Op::Scan { n, .. } => {
+                counts.scans += 1;
+                counts.page_requests += u64::from(n);
+            }
+        }
+        self.counts.set(counts);
+        self.checksum
+            .set(self.checksum.get().wrapping_add(checksum));
+        self.histogram
+            .borrow_mut()
+            .saturating_record(ended.duration_since(began).as_nanos() as u64);
+        if self.deadline.is_some_and(|d| ended >= d) {
+            self.stop.set(true);
         }
     }
-    let secs = start.elapsed().as_secs_f64();
-    std::hint::black_box(checksum);
-    let during_run = cache.counters();
+}
+
+/// One task: takes operations until the run is over. An error stops the other tasks too.
+async fn worker<C: PageCache>(cache: Rc<C>, feed: Rc<Feed>) -> anyhow::Result<()> {
+    while let Some(op) = feed.next() {
+        let began = Instant::now();
+        let result = match op {
+            Op::Read(id) => cache.read(id).await,
+            Op::Write(id) => cache.write(id).await.map(|()| 0),
+            Op::Scan { first, n } => cache.scan(first, n).await,
+        };
+        match result {
+            Ok(checksum) => feed.done(op, began, Instant::now(), checksum),
+            Err(e) => {
+                feed.stop.set(true);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How to run the tasks of one system's run.
+#[derive(Clone, Copy)]
+pub struct TaskRun<'a> {
+    /// `jdb`, `lru` or `os` (the progress bar's name).
+    pub system: &'static str,
+    /// When the timed part stops (a replay also stops at its end).
+    pub limits: Limits,
+    /// Concurrent tasks.
+    pub tasks: u32,
+    /// Pages `0..warm` to read first, untimed and not counted (0: none).
+    pub warm: u32,
+    /// With several threads: begin the timed part when every thread is ready.
+    pub start: Option<&'a StartLine>,
+}
+
+/// Spawns `tasks` workers on `feed` and waits for all; the first error, if any.
+async fn run_workers<C: PageCache + 'static>(
+    cache: &Rc<C>,
+    feed: &Rc<Feed>,
+    run: &TaskRun<'_>,
+) -> anyhow::Result<()> {
+    let handles: Vec<_> = (0..run.tasks)
+        .map(|_| compio::runtime::spawn(worker(Rc::clone(cache), Rc::clone(feed))))
+        .collect();
+    let mut first_error = None;
+    for handle in handles {
+        let result = match handle.await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!("a {} bench task panicked", run.system)),
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Runs `ops` on `cache` with `run.tasks` concurrent tasks until `run.limits` (or the end of a
+/// replay), then `finish`es it (timed separately). A warm-up, if any, comes first and is neither
+/// timed nor counted.
+pub async fn run_tasks<C: PageCache + 'static>(
+    cache: Rc<C>,
+    ops: Ops,
+    run: TaskRun<'_>,
+) -> anyhow::Result<ShardRun> {
+    let limits = run.limits;
+    let before = if run.warm > 0 {
+        let ids = Ops::Replay {
+            ids: (0..run.warm).collect(),
+            next: 0,
+        };
+        let feed = Feed::new(ids, None, None, ProgressBar::hidden())?;
+        run_workers(&cache, &feed, &run).await?;
+        Some(cache.counters())
+    } else {
+        None
+    };
+    let bar = match (limits.duration, limits.ops) {
+        (Some(d), _) => progress_bar(run.system, d.as_millis().try_into().unwrap_or(u64::MAX)),
+        (None, Some(ops)) => progress_bar(run.system, ops),
+        (None, None) => progress_bar(run.system, 0),
+    };
+    if let Some(start) = run.start {
+        start.wait()?;
+    }
+    let feed = Feed::new(ops, limits.ops, limits.duration, bar.clone())?;
+    let began = feed.start;
+    let result = run_workers(&cache, &feed, &run).await;
+    let secs = began.elapsed().as_secs_f64();
+    if let Err(e) = result {
+        bar.finish_and_clear();
+        return Err(e);
+    }
+    std::hint::black_box(feed.checksum.get());
+    let during_run = cache.counters().since(before);
     bar.set_message("flush + sync");
     let flush_start = Instant::now();
     cache.finish().await?;
     let flush_secs = flush_start.elapsed().as_secs_f64();
-    let after_flush = cache.counters();
+    let after_flush = cache.counters().since(before);
     bar.finish_and_clear();
-    Ok(RunResult::new(
-        system,
-        description,
-        [ops, reads, writes, scans, page_requests],
+    let histogram = feed.histogram.replace(new_histogram()?);
+    Ok(ShardRun {
+        counts: feed.counts.get(),
         secs,
+        histogram,
         during_run,
         after_flush,
         flush_secs,
-        Latency::from_nanos(&histogram),
-    ))
+    })
 }

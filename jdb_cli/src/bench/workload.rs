@@ -1,6 +1,8 @@
 //! The operation trace: a seeded, deterministic sequence of reads, writes and scans, so every
 //! system in a comparison runs exactly the same operations in the same order.
 
+use std::sync::Arc;
+
 use jdb_layout::PageId;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, Zipf};
@@ -76,6 +78,50 @@ impl WorkloadSpec {
                 "seqwrite: {} contiguous pages dirtied, then flush_all (runs of {SCAN_GROUP})",
                 self.window
             ),
+            WorkloadKind::Trace => "trace replay: reads in trace order, one task".to_string(),
+        }
+    }
+
+    /// The spec of thread `index`'s part of the data: `pages` pages of its own and a seed of
+    /// its own (thread 0 keeps `self.seed`, so one thread runs exactly the one-thread trace).
+    pub fn shard(&self, index: u32, pages: u32, batch: u32, window: u32) -> Self {
+        Self {
+            pages,
+            seed: self
+                .seed
+                .wrapping_add(u64::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            batch,
+            window,
+            ..*self
+        }
+    }
+}
+
+/// Where the tasks of a run take their operations from: a seeded [`Trace`] (endless) or the
+/// page ids of a `--trace` file, each read once in order.
+#[derive(Debug, Clone)]
+pub enum Ops {
+    /// Generated operations.
+    Generated(Box<Trace>),
+    /// Reads of these pages, in order.
+    Replay {
+        /// The page ids.
+        ids: Arc<[PageId]>,
+        /// The next one to hand out.
+        next: usize,
+    },
+}
+
+impl Ops {
+    /// The next operation, `None` when a replay is over.
+    pub fn next_op(&mut self) -> Option<Op> {
+        match self {
+            Self::Generated(trace) => Some(trace.next_op()),
+            Self::Replay { ids, next } => {
+                let id = *ids.get(*next)?;
+                *next += 1;
+                Some(Op::Read(id))
+            }
         }
     }
 }
@@ -99,8 +145,8 @@ impl Trace {
     pub fn new(spec: WorkloadSpec) -> anyhow::Result<Self> {
         anyhow::ensure!(spec.pages > 0, "the workload needs at least one page");
         anyhow::ensure!(
-            !spec.kind.is_batched(),
-            "{:?} is a batched workload, not a trace",
+            !spec.kind.is_batched() && spec.kind != WorkloadKind::Trace,
+            "{:?} is not a generated workload",
             spec.kind
         );
         let zipf = match spec.kind {
@@ -138,7 +184,7 @@ impl Trace {
             WorkloadKind::Mixed if self.step.is_multiple_of(SCAN_EVERY) => self.next_scan(),
             WorkloadKind::Randread => Op::Read(self.next_in_pass()),
             // `Trace::new` refuses them.
-            WorkloadKind::Prefetch | WorkloadKind::Seqwrite => Op::Read(0),
+            WorkloadKind::Prefetch | WorkloadKind::Seqwrite | WorkloadKind::Trace => Op::Read(0),
             WorkloadKind::Mixed | WorkloadKind::Zipf | WorkloadKind::Uniform => {
                 let id = self.next_page();
                 if self.rng.random_bool(self.spec.write_ratio) {

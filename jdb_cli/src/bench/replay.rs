@@ -1,0 +1,117 @@
+//! `--trace FILE`: a trace of page ids replayed through an empty pool, read only, one task, in
+//! the trace's order, so that the misses are exact and the same on every run: the number to
+//! compare with a cache simulator's (libCacheSim's counts for `bench/traces/` are in
+//! `bench/traces/expected.json`).
+//!
+//! The file holds one page id a line; blank lines and `#` comments (whole lines or after an id)
+//! are skipped. A line that is not a page id, or an id at or past the end of the data file, is an
+//! error naming the line.
+
+use std::{path::Path, rc::Rc, sync::Arc};
+
+use anyhow::{Context, bail};
+use jdb_layout::PageId;
+use jdb_page::{PolicyKind, PoolOptions};
+
+use super::{
+    report::RunResult,
+    run::{JdbCache, Limits, TaskRun, run_tasks},
+    threads::merge,
+    workload::Ops,
+};
+
+/// The page ids of the trace at `path`, each below `pages`.
+pub fn read_trace(path: &Path, pages: u32) -> anyhow::Result<Arc<[PageId]>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the trace {}", path.display()))?;
+    let ids = parse_trace(&text, pages).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+    if ids.is_empty() {
+        bail!("{}: the trace has no page ids", path.display());
+    }
+    Ok(ids)
+}
+
+/// The page ids of trace `text`; an error starts with the line number.
+fn parse_trace(text: &str, pages: u32) -> anyhow::Result<Arc<[PageId]>> {
+    let mut ids = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let id = line.split('#').next().unwrap_or_default().trim();
+        if id.is_empty() {
+            continue;
+        }
+        let Ok(id) = id.parse::<u64>() else {
+            bail!("{number}: `{id}` is not a page id (one number a line; # starts a comment)");
+        };
+        if id >= u64::from(pages) {
+            bail!(
+                "{number}: page {id} is past the end of the data file ({pages} pages: raise \
+                 --pages)"
+            );
+        }
+        // `id < pages <= u32::MAX`.
+        ids.push(id as PageId);
+    }
+    Ok(ids.into())
+}
+
+/// Replays `ids` on the data file at `path` through an empty pool of `cap` frames for each of
+/// `policies`, one after the other.
+pub async fn replay(
+    path: &Path,
+    cap: usize,
+    ids: &Arc<[PageId]>,
+    policies: &[PolicyKind],
+) -> anyhow::Result<(Vec<RunResult>, bool)> {
+    let mut results = Vec::with_capacity(policies.len());
+    let mut direct_io = true;
+    for &policy in policies {
+        let (jdb, direct) = JdbCache::open(path, PoolOptions::new(cap).policy(policy)).await?;
+        direct_io &= direct;
+        let jdb = Rc::new(jdb);
+        let ops = Ops::Replay {
+            ids: Arc::clone(ids),
+            next: 0,
+        };
+        let run = TaskRun {
+            system: "jdb",
+            limits: Limits {
+                ops: None,
+                duration: None,
+            },
+            tasks: 1,
+            warm: 0,
+            start: None,
+        };
+        let run = run_tasks(Rc::clone(&jdb), ops, run).await?;
+        jdb.close().await?;
+        let description =
+            format!("jdb BufferPool of {cap} pages, {policy} eviction, replaying the trace");
+        results.push(merge("jdb", Some(policy.name()), description, vec![run])?);
+    }
+    Ok((results, direct_io))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_comments_and_blank_lines() {
+        let ids = parse_trace("# a trace\n3\n\n  7  \n1 # hot\n#\n0\n", 8).unwrap();
+        assert_eq!(&ids[..], [3, 7, 1, 0]);
+    }
+
+    #[test]
+    fn bad_lines_name_their_number() {
+        let err = parse_trace("1\n2\nseven\n", 8).unwrap_err().to_string();
+        assert!(err.starts_with("3: `seven` is not a page id"), "{err}");
+        let err = parse_trace("1\n-2\n", 8).unwrap_err().to_string();
+        assert!(err.starts_with("2: `-2` is not a page id"), "{err}");
+        let err = parse_trace("# c\n1\n8\n", 8).unwrap_err().to_string();
+        assert!(err.starts_with("3: page 8 is past the end"), "{err}");
+        let err = parse_trace("99999999999\n", 8).unwrap_err().to_string();
+        assert!(err.contains("page 99999999999 is past the end"), "{err}");
+        assert!(parse_trace("# nothing\n\n", 8).unwrap().is_empty());
+    }
+}
