@@ -71,13 +71,13 @@ fn tasks_run_the_seeds_operations_and_lose_no_write() {
     assert!(kinds.iter().all(|k| *k == kinds[0]), "{kinds:?}");
 }
 
-/// A pool bug this bench finds: `read_group` reserves the frames of a run one `make_room` at a
-/// time and holds them while it waits (for a dirty victim's write-back) for the next; reserved
-/// frames are neither free, nor victims, nor counted as room to come, so once concurrent group
-/// reads have reserved every frame between them the next request fails with
-/// `PoolFull { pinned: 0 }` although no guard holds a page (one after the other all succeed).
+/// Regression: `read_group` reserved the frames of a run one at a time and held them while it
+/// waited for the next; reserved frames were neither free, nor victims, nor counted as room to
+/// come, so once concurrent group reads had reserved every frame between them the next request
+/// failed with `PoolFull { pinned: 0 }` although no guard held a page. Now a group gives its
+/// reservations back and waits when it cannot have them all, and reserved frames count as
+/// room to come.
 #[test]
-#[ignore = "jdb_page bug: concurrent read_group in a small pool fails with PoolFull (pinned 0)"]
 fn concurrent_scans_in_a_small_pool_do_not_fail() {
     let dir = scratch();
     let args = "--pages 2000 --cap 40 --workload mixed --tasks 32 --duration 2s";
