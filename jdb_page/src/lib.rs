@@ -137,7 +137,7 @@ pub use doublewrite::SLOTS as DOUBLEWRITE_SLOTS;
 pub use error::{Error, Result};
 pub use guard::{PageMut, PageRef};
 pub use page::{Page, PageState};
-pub use policy::{PolicyKind, UnknownPolicy};
+pub use policy::{PolicyKind, Simulator, UnknownPolicy};
 pub use pool::{BufferPool, MAX_CAP, MAX_RUN, PoolOptions};
 pub use read::PREFETCH_DEPTH;
 pub use stats::Stats;

@@ -31,6 +31,7 @@ mod lru;
 mod queues;
 mod s3fifo;
 mod sieve;
+mod simulator;
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,6 +43,7 @@ pub(crate) use clock::Clock;
 pub(crate) use lru::Lru;
 pub(crate) use s3fifo::S3Fifo;
 pub(crate) use sieve::Sieve;
+pub use simulator::Simulator;
 
 /// An eviction policy over the frames `0..cap` of a pool.
 pub(crate) trait Policy {
