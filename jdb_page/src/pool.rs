@@ -393,6 +393,9 @@ impl<S: Storage> BufferPool<S> {
     /// reservations never waits for more (two such calls could wait for each other): it gives
     /// them back, waits for room, and tries again; `PoolFull` when no room is coming.
     pub(crate) async fn make_room_for(&self, n: usize) -> Result<Vec<Reservation<'_>>> {
+        if n > self.cap() {
+            return Err(self.core.frames.borrow().pool_full());
+        }
         loop {
             let mut rooms = Vec::with_capacity(n);
             rooms.push(self.make_room().await?);
