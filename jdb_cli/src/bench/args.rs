@@ -18,6 +18,8 @@ pub const DEFAULT_TASKS: u32 = 32;
 pub const MAX_TASKS: u32 = 4096;
 /// Most threads.
 pub const MAX_THREADS: u32 = 256;
+/// Default fraction of point operations that write.
+pub const DEFAULT_WRITE_RATIO: f64 = 0.1;
 
 /// Options of `jdb bench`.
 #[derive(Debug, Clone, Args)]
@@ -55,7 +57,7 @@ pub struct BenchArgs {
 
     /// Fraction of point operations that write (0..=1); a write changes 8 bytes of the page.
     /// Used by mixed, zipf and uniform; the other workloads ignore it.
-    #[arg(long, value_name = "RATIO", default_value_t = 0.1, value_parser = parse_ratio)]
+    #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_WRITE_RATIO, value_parser = parse_ratio)]
     pub write_ratio: f64,
 
     /// Stop each run after this many operations.

@@ -8,7 +8,7 @@
 //! cold. Running jdb first gives any warming of caches below the OS (a VM host's cache, the
 //! device's) to the baselines, not to jdb.
 
-mod args;
+pub(crate) mod args;
 mod batched;
 mod counters;
 mod interrupt;
@@ -16,11 +16,11 @@ mod load;
 mod locks;
 mod lru_cache;
 mod os_cache;
-mod replay;
+pub(crate) mod replay;
 mod report;
 mod run;
 mod threads;
-mod workload;
+pub(crate) mod workload;
 
 use std::{
     cell::Cell,
@@ -59,7 +59,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     check_concurrency(&args, kind, cap)?;
     // A bad trace fails here, before any file is made.
     let trace_ids = match &args.trace {
-        Some(path) => Some(replay::read_trace(path, args.pages)?),
+        Some(path) => Some(replay::read_trace(path, Some(args.pages))?),
         None => None,
     };
     let limits = Limits {
