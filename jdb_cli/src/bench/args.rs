@@ -113,6 +113,18 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "trace")]
     pub warm: bool,
 
+    /// Run jdb's background writer during the run (`BackgroundWriter::for_cap(cap)` for each
+    /// pool): it keeps the cold end of the eviction order clean so that misses rarely wait for
+    /// a dirty victim's write-back.
+    #[arg(long)]
+    pub bgwriter: bool,
+
+    /// Open jdb's pool with a doublewrite area (`BufferPool::open_with_doublewrite`): every run of
+    /// pages is written and synced to `PATH.dw` (next to the data file, created if missing;
+    /// removed with the temporary directory, kept with --file) before its home write.
+    #[arg(long)]
+    pub doublewrite: bool,
+
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     pub json: bool,

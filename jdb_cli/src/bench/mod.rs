@@ -98,6 +98,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let load = LoadReport::total(&loads, &shards.iter().map(|s| s.pages).collect::<Vec<_>>());
 
     let policy = args.policy;
+    let setup = run::JdbSetup {
+        doublewrite: args.doublewrite,
+        bgwriter: args.bgwriter,
+    };
     let (jdb, baselines, policies, direct_io) = match &trace_ids {
         Some(ids) => {
             let chosen: Vec<PolicyKind> = if args.compare {
@@ -105,7 +109,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             } else {
                 vec![policy]
             };
-            let (mut runs, direct_io) = replay::replay(&shards[0].path, cap, ids, &chosen).await?;
+            let (mut runs, direct_io) =
+                replay::replay(&shards[0].path, cap, ids, &chosen, setup).await?;
             let at = chosen.iter().position(|&p| p == policy).unwrap_or(0);
             let jdb = runs[at].clone();
             if !args.compare {
@@ -123,6 +128,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 tasks,
                 policy,
                 warm: args.warm,
+                setup,
             };
             let outcome = threads::run_all(&shards, &work).await?;
             let mut results = Vec::with_capacity(systems.len());
@@ -159,6 +165,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             ops_limit: limits.ops,
             direct_io,
             warm: args.warm,
+            bgwriter: args.bgwriter,
+            doublewrite: args.doublewrite,
         },
         load,
         ratios: Report::ratios(&jdb, &baselines),

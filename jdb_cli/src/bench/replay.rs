@@ -15,7 +15,7 @@ use jdb_page::{PolicyKind, PoolOptions};
 
 use super::{
     report::RunResult,
-    run::{JdbCache, Limits, TaskRun, run_tasks},
+    run::{JdbCache, JdbSetup, Limits, TaskRun, run_tasks},
     threads::merge,
     workload::Ops,
 };
@@ -66,11 +66,13 @@ pub async fn replay(
     cap: usize,
     ids: &Arc<[PageId]>,
     policies: &[PolicyKind],
+    setup: JdbSetup,
 ) -> anyhow::Result<(Vec<RunResult>, bool)> {
     let mut results = Vec::with_capacity(policies.len());
     let mut direct_io = true;
     for &policy in policies {
-        let (jdb, direct) = JdbCache::open(path, PoolOptions::new(cap).policy(policy)).await?;
+        let (jdb, direct) =
+            JdbCache::open(path, PoolOptions::new(cap).policy(policy), setup).await?;
         direct_io &= direct;
         let jdb = Rc::new(jdb);
         let ops = Ops::Replay {

@@ -94,6 +94,19 @@ pub struct RunResult {
     pub write_mib_per_s: Option<f64>,
     /// Per-operation latency.
     pub latency_us: Latency,
+    /// Operations that missed: a page they asked for was not in memory when they began (jdb and
+    /// lru; `None` for the OS page cache, which cannot tell).
+    pub missed_ops: Option<u64>,
+    /// Latency of those operations (`None` when there were none or the system cannot tell).
+    pub miss_latency_us: Option<Latency>,
+    /// Requests that had to wait for a dirty victim's write-back before their read (jdb).
+    pub writeback_waits: Option<u64>,
+    /// writeback_waits / misses (jdb).
+    pub writeback_wait_share: Option<f64>,
+    /// Pages the background writer wrote (jdb; 0 without --bgwriter).
+    pub bg_pages_written: Option<u64>,
+    /// Rounds of the background writer (jdb).
+    pub bg_rounds: Option<u64>,
     /// Pages evicted.
     pub evictions: Option<u64>,
     /// Dirty pages written back on eviction.
@@ -118,6 +131,7 @@ impl RunResult {
         after_flush: Counters,
         flush_secs: f64,
         latency_us: Latency,
+        misses_latency: Option<(u64, Latency)>,
     ) -> Self {
         let [ops, reads, writes, scans, page_requests] = counts;
         let per_sec = |n: f64| n / secs.max(1e-9);
@@ -149,6 +163,15 @@ impl RunResult {
             read_mib_per_s: mib_per_s(run.pages_read),
             write_mib_per_s: mib_per_s(run.pages_written),
             latency_us,
+            missed_ops: misses_latency.map(|(n, _)| n),
+            miss_latency_us: misses_latency.filter(|&(n, _)| n > 0).map(|(_, l)| l),
+            writeback_waits: run.writeback_waits,
+            writeback_wait_share: run
+                .writeback_waits
+                .zip(run.misses)
+                .map(|(w, m)| w as f64 / m.max(1) as f64),
+            bg_pages_written: run.bg_pages_written,
+            bg_rounds: run.bg_rounds,
             evictions: run.evictions,
             dirty_writebacks: run.dirty_writebacks,
             checksum_failures: after_flush.checksum_failures,
@@ -205,6 +228,10 @@ pub struct Config {
     pub direct_io: bool,
     /// Whether every system read the pages its cache holds before the timed run (`--warm`).
     pub warm: bool,
+    /// Whether jdb's pool ran its background writer (`--bgwriter`).
+    pub bgwriter: bool,
+    /// Whether jdb's pool wrote through a doublewrite area (`--doublewrite`).
+    pub doublewrite: bool,
 }
 
 /// jdb ÷ one baseline.
@@ -414,6 +441,34 @@ fn table(runs: &[&RunResult]) -> String {
         ("latency p99", Box::new(|r| micros(r.latency_us.p99))),
         ("latency p99.9", Box::new(|r| micros(r.latency_us.p999))),
         ("latency max", Box::new(|r| micros(r.latency_us.max))),
+        ("ops that missed", Box::new(move |r| count(r.missed_ops))),
+        (
+            "miss latency p50",
+            Box::new(move |r| opt(r.miss_latency_us.map(|l| micros(l.p50)))),
+        ),
+        (
+            "miss latency p99",
+            Box::new(move |r| opt(r.miss_latency_us.map(|l| micros(l.p99)))),
+        ),
+        (
+            "miss latency p99.9",
+            Box::new(move |r| opt(r.miss_latency_us.map(|l| micros(l.p999)))),
+        ),
+        (
+            "waited for a write-back",
+            Box::new(move |r| {
+                opt(r
+                    .writeback_waits
+                    .zip(r.writeback_wait_share)
+                    .map(|(w, share)| {
+                        format!("{} ({:.2} % of misses)", thousands(w), share * 100.0)
+                    }))
+            }),
+        ),
+        (
+            "bg writer pages",
+            Box::new(move |r| count(r.bg_pages_written)),
+        ),
         ("evictions", Box::new(move |r| count(r.evictions))),
         (
             "dirty write-backs",
