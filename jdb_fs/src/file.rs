@@ -160,6 +160,38 @@ impl File {
         self.direct
     }
 
+    /// The range of write sizes the device and filesystem can write untorn (atomically) with
+    /// Direct I/O, as `statx` reports it (`STATX_WRITE_ATOMIC`, Linux 6.11+): `Some((min, max))`
+    /// in bytes, or `None` when the kernel, the filesystem or the device offers none (or the
+    /// file is not on the Direct I/O path).
+    ///
+    /// Such writes are only untorn when submitted with `RWF_ATOMIC`, which jdb does not do yet
+    /// (compio 0.17's writes take no flags): a pool needs its doublewrite area to repair torn
+    /// pages whatever this says. It tells whether the area could be dropped once writes are
+    /// submitted that way.
+    pub fn atomic_write_unit(&self) -> Option<(u32, u32)> {
+        if !self.direct {
+            return None;
+        }
+        // SAFETY: `statx` is all-integer plain data; zero is a valid value of every field.
+        let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: the descriptor is open for the whole call, the path is a valid empty C string
+        // (with `AT_EMPTY_PATH`, the descriptor itself is described), and `stx` is a writable
+        // `statx` the kernel fills.
+        let rc = unsafe {
+            libc::statx(
+                self.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH,
+                libc::STATX_WRITE_ATOMIC,
+                &mut stx,
+            )
+        };
+        let reported = rc == 0 && stx.stx_mask & libc::STATX_WRITE_ATOMIC != 0;
+        (reported && stx.stx_atomic_write_unit_max > 0)
+            .then_some((stx.stx_atomic_write_unit_min, stx.stx_atomic_write_unit_max))
+    }
+
     /// A snapshot of the operations this handle has submitted so far.
     pub fn stats(&self) -> IoStats {
         let c = &self.counters;

@@ -11,10 +11,9 @@ use std::{
     time::Duration,
 };
 
-use futures_util::{StreamExt, stream::FuturesUnordered};
 use jdb_layout::PageId;
 
-use crate::{BufferPool, FLUSH_DEPTH, FrameId, Storage};
+use crate::{BufferPool, FrameId, Storage};
 
 /// How the background writer works.
 ///
@@ -96,45 +95,26 @@ impl<S: Storage + 'static> BufferPool<S> {
     }
 
     /// One round: the dirty pages among the coldest `config.clean_target` frames, with their
-    /// dirty neighbours (one request per run), at most `config.max_pages`. Returns pages written.
+    /// dirty neighbours (coalesced into runs of one request each), at most `config.max_pages`;
+    /// pages held exclusively or already being written are left for the next round. Returns
+    /// the pages written.
     async fn clean_cold_end(&self, config: &BackgroundWriter) -> usize {
-        let runs: Vec<Vec<(PageId, FrameId)>> = {
+        let mut targets: Vec<(PageId, FrameId)> = {
             let cold = self.core.frames.borrow().coldest(config.clean_target);
-            let mut runs = Vec::new();
-            let mut taken = std::collections::HashSet::new();
-            let mut pages = 0;
+            let mut targets = Vec::new();
             for frame in cold {
-                if pages >= config.max_pages {
+                if targets.len() >= config.max_pages {
                     break;
                 }
-                if taken.contains(&frame) {
-                    continue;
-                }
-                let run = self.core.dirty_run_around(frame);
-                if run.is_empty() {
-                    continue;
-                }
-                taken.extend(run.iter().map(|&(_, f)| f));
-                pages += run.len();
-                runs.push(run);
+                targets.extend(self.core.dirty_run_around(frame));
             }
-            runs
+            targets
         };
-        let mut written = 0;
-        let mut in_flight = FuturesUnordered::new();
-        let mut runs = runs.into_iter();
-        loop {
-            while in_flight.len() < FLUSH_DEPTH {
-                let Some(run) = runs.next() else { break };
-                in_flight.push(async move { (run.len(), self.write_run(&run).await) });
-            }
-            match in_flight.next().await {
-                Some((n, Ok(()))) => written += n,
-                // A failed write leaves the pages dirty; the next miss or flush reports it.
-                Some((_, Err(_))) => {}
-                None => break,
-            }
-        }
+        targets.sort_unstable();
+        targets.dedup();
+        targets.truncate(config.max_pages);
+        // A failed write leaves its pages dirty; the next miss or flush reports it.
+        let (written, _) = self.write_pages_of(targets, false).await;
         let stats = &mut self.core.frames.borrow_mut().stats;
         stats.bg_rounds += 1;
         stats.bg_pages_written += written as u64;

@@ -104,15 +104,69 @@
 //!   holds them), and the file's lock is held until they have: a pool opened on the same file
 //!   in this process waits for them, another process gets `Locked` until then.
 //!
+//! # The write-ahead contract
+//!
+//! An engine with a write-ahead log attaches it with [`BufferPool::attach_log`] (a
+//! [`WriteAheadLog`]: `durable_lsn()` and `flush_to(lsn)`). From then on:
+//!
+//! - **The write-ahead rule.** No dirty page is written (evicted, flushed, checkpointed, by the
+//!   background writer, or copied to the doublewrite area) before the log is durable up to the
+//!   page's LSN (its header's, [`Page::set_lsn`]): the pool awaits `flush_to(lsn)` first. If that
+//!   fails, the page is not written ([`Error::Log`]) and stays dirty. Without a log the pool
+//!   writes when it likes, as before.
+//! - **The dirty page table.** Each dirty page remembers its recLSN: its LSN when its guard was
+//!   released after the first change since it was last written (so the engine's protocol is:
+//!   latch, change, log, set the LSN, release). [`BufferPool::dirty_pages`] lists them,
+//!   [`BufferPool::min_rec_lsn`] is the smallest: redo after a crash starts there or earlier.
+//! - **Fuzzy checkpoints.** [`BufferPool::checkpoint`]`(upto)` writes every page whose recLSN is
+//!   at most `upto`, makes them durable, and returns the redo point to record: every change
+//!   with a smaller LSN is on disk. Other tasks keep working meanwhile; pages dirtied meanwhile
+//!   stay dirty.
+//!
+//! `examples/wal_kv.rs` is a key-value map built this way (group commit, checkpoints, recovery
+//! after a kill).
+//!
+//! # Torn pages repaired: the doublewrite area
+//!
+//! A crash during a page write can leave the page torn (half old, half new): it is detected
+//! ([`Error::Corrupt`]) but lost. [`BufferPool::open_with_doublewrite`] opens the pool with a
+//! doublewrite area in a second file (InnoDB's doublewrite buffer): every run of pages is
+//! written there and `fdatasync`ed first, then home; when the pool opens, a home page that
+//! fails verification is restored from a valid copy in the area with the same or a newer LSN
+//! ([`Stats::torn_pages_repaired`]). The promise: after any crash, no page is left torn, and
+//! every page holds its synced version or a later one. The cost: a second write per run, an
+//! `fdatasync` of the area per run and one of the file per [`DOUBLEWRITE_SLOTS`] pages (see
+//! BENCHMARKS.md). Devices that write 4 KiB untorn ([`jdb_fs::File::atomic_write_unit`]
+//! reports it, Linux 6.11+) would not need the area once writes are submitted with
+//! `RWF_ATOMIC`, which jdb does not do yet; neither the disk nor tmpfs here reports it.
+//!
+//! # The background writer
+//!
+//! [`BufferPool::start_background_writer`] (opt-in, a task on the pool's runtime) keeps the
+//! frames at the cold end of the eviction order clean by writing their dirty pages (with their
+//! dirty neighbours, one request per run) ahead of eviction, bounded per round, so a miss rarely
+//! waits for a victim's write-back ([`Stats::writeback_waits`], `bg_pages_written`). It keeps
+//! the write-ahead rule like every other write.
+//!
+//! # Choosing a policy and a size
+//!
+//! [`Simulator`] runs a policy alone, exactly as the pool drives it: on the same trace and size
+//! its misses equal the pool's. `jdb mrc` draws miss-ratio curves with it, and `jdb bench
+//! --trace FILE --policy NAME` replays a trace through a real pool.
+//!
 //! # Where things are
 //!
 //! - `pool.rs`: [`BufferPool`], the public API read top-down (hit, make room, read, install).
 //! - `guard.rs`: [`PageRef`], [`PageMut`], and the cancel-safe wait for a latch.
 //! - `frames.rs`: residency without I/O: frame states, latches and their waiters, free frames.
 //! - `table.rs`: the page table, an array from page id to frame.
-//! - `policy/`: the eviction policies (`lru.rs`, `clock.rs`, `sieve.rs`, `s3fifo.rs`).
+//! - `policy/`: the eviction policies (`lru.rs`, `clock.rs`, `sieve.rs`, `s3fifo.rs`, on the
+//!   shared lists of `queues.rs`) and the [`Simulator`].
 //! - `read.rs`: misses in flight (one read per page), page groups, prefetch.
 //! - `write.rs`: writes in flight, flush, sync, close, victims' write-back, poisoning.
+//! - `wal.rs`: the write-ahead rule, the dirty page table, checkpoints.
+//! - `doublewrite.rs`: the doublewrite area and the repair of torn pages.
+//! - `bgwriter.rs`: the background writer.
 //! - `page.rs`: [`Page`] and the arena of frames with their flags.
 //! - `storage.rs`: the [`Storage`] trait the pool runs on; `testing/`: fault-injecting storages.
 //! - `stats.rs`, `error.rs`.

@@ -130,19 +130,38 @@ impl<S: Storage> BufferPool<S> {
     /// in flight or no longer in memory, keeping [`FLUSH_DEPTH`] writes in flight; returns the
     /// first error once the writes in flight are done.
     pub(crate) async fn flush_pages(&self, targets: Vec<(PageId, FrameId)>) -> Result<()> {
+        match self.write_pages_of(targets, true).await {
+            (_, Some(e)) => Err(e),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// Writes `targets` as `flush_pages` does; with `wait == false`, pages held exclusively or
+    /// with a write in flight are skipped instead of waited for. Returns the pages written and
+    /// the first error.
+    pub(crate) async fn write_pages_of(
+        &self,
+        targets: Vec<(PageId, FrameId)>,
+        wait: bool,
+    ) -> (usize, Option<Error>) {
+        let mut written = 0;
         let mut pending: VecDeque<(PageId, FrameId)> = targets.into();
         let mut in_flight = FuturesUnordered::new();
         let mut first_error = None;
         loop {
             while in_flight.len() < FLUSH_DEPTH && first_error.is_none() {
                 match self.next_run(&mut pending) {
-                    Some(run) => in_flight.push(async move { self.write_run(&run).await }),
+                    Some(run) => in_flight.push(async move {
+                        let n = run.len();
+                        self.write_run(&run).await.map(|()| n)
+                    }),
                     None => break,
                 }
             }
             if let Some(res) = in_flight.next().await {
-                if let Err(e) = res {
-                    first_error.get_or_insert(e);
+                match res {
+                    Ok(n) => written += n,
+                    Err(e) => drop(first_error.get_or_insert(e)),
                 }
                 continue;
             }
@@ -152,10 +171,14 @@ impl<S: Storage> BufferPool<S> {
             let Some(&(id, frame)) = pending.front() else {
                 break;
             };
-            // Nothing in flight and the next page is blocked: wait for it.
-            self.wait_writable(id, frame).await;
+            if wait {
+                // Nothing in flight and the next page is blocked: wait for it.
+                self.wait_writable(id, frame).await;
+            } else {
+                pending.pop_front();
+            }
         }
-        first_error.map_or(Ok(()), Err)
+        (written, first_error)
     }
 
     /// Takes the next run of pages that can be written now off the front of `pending` (dropping
