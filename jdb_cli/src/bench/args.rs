@@ -125,13 +125,21 @@ pub struct BenchArgs {
     #[arg(long)]
     pub doublewrite: bool,
 
+    /// Internal: run the OS baseline alone in this cgroup and print its runs (the child process
+    /// of --compare).
+    #[arg(long, hide = true, value_name = "CGROUP", requires = "file")]
+    pub internal_os_baseline: Option<PathBuf>,
+
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     pub json: bool,
 
     /// Also run the same trace on two baselines, with the same tasks and threads (the OS page
     /// cache through io_uring buffered reads and writes, and an `lru` crate cache of the same
-    /// capacity over O_DIRECT) and print jdb ÷ baseline. With --trace: every eviction policy.
+    /// capacity over O_DIRECT) and print jdb ÷ baseline. The OS baseline gets the pool's memory
+    /// (plus 16 MiB for its process) by running in a cgroup v2 child where one can be made;
+    /// elsewhere its headline says "unequal memory" (set JDB_NO_CGROUP to skip the cgroup). With
+    /// --trace: every eviction policy.
     #[arg(long)]
     pub compare: bool,
 }

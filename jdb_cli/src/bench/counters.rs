@@ -3,7 +3,7 @@
 use jdb_fs::PAGE_SIZE;
 
 /// Counters of one system, `None` where the system cannot know (the OS page cache).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Page requests served from memory.
     pub hits: Option<u64>,
@@ -126,7 +126,7 @@ impl Counters {
 }
 
 /// This process's storage traffic from `/proc/self/io` (needs task I/O accounting), all threads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct ProcIo {
     /// Bytes the process caused to be read from storage.
     pub read_bytes: u64,
@@ -150,7 +150,7 @@ impl ProcIo {
 }
 
 /// The process's storage traffic at the start and at the end of a run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct DeviceIo {
     /// When the system was opened.
     pub start: ProcIo,

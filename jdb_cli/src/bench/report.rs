@@ -234,6 +234,63 @@ pub struct Config {
     pub doublewrite: bool,
 }
 
+/// Whether a baseline had the memory jdb's pool had (docs/json.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryParity {
+    /// It had no more than the pool (plus the allowance for its process, in a cgroup).
+    pub equal: bool,
+    /// `same capacity` (lru), `cgroup`, `file fits in the pool` or `unequal`.
+    pub how: &'static str,
+    /// The pool, bytes.
+    pub jdb_bytes: u64,
+    /// The baseline's limit; for `unequal`, the most page cache it could have had (the data, or
+    /// the memory available when the run began if less).
+    pub baseline_bytes: Option<u64>,
+    /// The cgroup's `memory.peak`, where the kernel has it.
+    pub cgroup_peak_bytes: Option<u64>,
+    /// Why no cgroup could be made.
+    pub reason: Option<String>,
+}
+
+impl MemoryParity {
+    /// A cache of `cap` pages, as the pool.
+    pub fn same_capacity(cap: usize) -> Self {
+        let bytes = cap as u64 * PAGE_SIZE as u64;
+        Self {
+            equal: true,
+            how: "same capacity",
+            jdb_bytes: bytes,
+            baseline_bytes: Some(bytes),
+            cgroup_peak_bytes: None,
+            reason: None,
+        }
+    }
+
+    /// The headline of jdb ÷ `baseline`: what was compared, flagged when the memory differed.
+    fn headline(&self, baseline: &str) -> String {
+        let b = |n: Option<u64>| n.map_or("?".to_string(), crate::output::bytes);
+        let jdb = crate::output::bytes(self.jdb_bytes);
+        let what = match self.how {
+            "same capacity" => format!("same capacity, {jdb}"),
+            "cgroup" => format!(
+                "{baseline} in a cgroup of {}, jdb {jdb}: equal memory",
+                b(self.baseline_bytes)
+            ),
+            "file fits in the pool" => {
+                format!(
+                    "the data, {}, fits in jdb's {jdb}: equal memory",
+                    b(self.baseline_bytes)
+                )
+            }
+            _ => format!(
+                "{baseline} had up to {} of page cache, jdb {jdb}: unequal memory",
+                b(self.baseline_bytes)
+            ),
+        };
+        format!("jdb ÷ {baseline} ({what})")
+    }
+}
+
 /// jdb ÷ one baseline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ratio {
@@ -243,6 +300,10 @@ pub struct Ratio {
     pub throughput: f64,
     /// jdb hit ratio ÷ baseline hit ratio (when both are known and the baseline's is not 0).
     pub hit_ratio: Option<f64>,
+    /// Whether the baseline had the pool's memory.
+    pub memory: MemoryParity,
+    /// The comparison in words, flagged "unequal memory" when it was.
+    pub headline: String,
 }
 
 /// Everything `jdb bench` prints.
@@ -266,12 +327,15 @@ pub struct Report {
 }
 
 impl Report {
-    /// jdb ÷ each baseline.
-    pub fn ratios(jdb: &RunResult, baselines: &[RunResult]) -> Vec<Ratio> {
+    /// jdb ÷ each baseline, which had the memory `memory` says (one per baseline).
+    pub fn ratios(jdb: &RunResult, baselines: &[RunResult], memory: &[MemoryParity]) -> Vec<Ratio> {
         baselines
             .iter()
-            .map(|b| Ratio {
+            .zip(memory)
+            .map(|(b, memory)| Ratio {
                 baseline: b.system,
+                headline: memory.headline(b.system),
+                memory: memory.clone(),
                 throughput: jdb.ops_per_sec / b.ops_per_sec.max(1e-9),
                 hit_ratio: jdb
                     .hit_ratio
@@ -376,8 +440,8 @@ impl Report {
                 .hit_ratio
                 .map_or("n/a".to_string(), |h| format!("{h:.2}x"));
             out.push_str(&format!(
-                "jdb ÷ {:<4} throughput {:.2}x, hit ratio {hit}\n",
-                r.baseline, r.throughput
+                "{}: throughput {:.2}x, hit ratio {hit}\n",
+                r.headline, r.throughput
             ));
         }
         out.push('\n');

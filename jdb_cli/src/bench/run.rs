@@ -212,7 +212,7 @@ impl From<Stats> for Counters {
 }
 
 /// Operations of each kind in a run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// All operations.
     pub ops: u64,
