@@ -47,6 +47,9 @@ enum Command {
     Verify {
         /// The jdb file.
         file: PathBuf,
+        /// Print one JSON object instead of the report (docs/json.md); same exit codes.
+        #[arg(long)]
+        json: bool,
     },
     /// Summarise a file (page types, fill factor), or show one page in detail. Never writes.
     Inspect {
@@ -55,6 +58,9 @@ enum Command {
         /// Show this page: header, checksum, slot directory and rows.
         #[arg(long, value_name = "ID")]
         page: Option<u32>,
+        /// Print one JSON object instead of the report (docs/json.md).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -88,8 +94,8 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             // Run above, without a runtime; kept here so the match stays exhaustive.
             Command::Mrc(args) => mrc::run(args),
-            Command::Verify { file } => verify::run(&file).await,
-            Command::Inspect { file, page } => inspect::run(&file, page).await,
+            Command::Verify { file, json } => verify::run(&file, json).await,
+            Command::Inspect { file, page, json } => inspect::run(&file, page, json).await,
         }
     });
     finish(result, error_code)
