@@ -99,6 +99,8 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// A vertical line at this x, with this label.
     pub mark: Option<(f64, String)>,
+    /// Draw a dot at each point too (for curves of a few points).
+    pub dots: bool,
 }
 
 /// Draws `chart` into `picture`.
@@ -202,9 +204,11 @@ where
             .map_err(e)?
             .label(series.label.as_str())
             .legend(move |(lx, ly)| PathElement::new([(lx, ly), (lx + 20, ly)], style));
-        context
-            .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-            .map_err(e)?;
+        if chart.dots {
+            context
+                .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                .map_err(e)?;
+        }
     }
     context
         .configure_series_labels()

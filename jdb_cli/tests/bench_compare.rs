@@ -152,3 +152,67 @@ fn the_os_baseline_child_prints_its_runs() {
     let pid = std::fs::read_to_string(fake.join("cgroup.procs")).unwrap();
     assert!(pid.trim().parse::<u32>().is_ok(), "{pid}");
 }
+
+/// The polylines of more than two points (the data lines) and the texts of an SVG file.
+fn svg_lines_and_texts(path: &std::path::Path) -> (usize, Vec<String>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let lines = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .filter(|n| {
+            n.attribute("points")
+                .unwrap_or("")
+                .split_whitespace()
+                .count()
+                > 2
+        })
+        .count();
+    let texts = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect();
+    (lines, texts)
+}
+
+#[test]
+fn the_latency_picture_has_one_line_per_system() {
+    let dir = scratch();
+    let svg = dir.path().join("latency.svg");
+    let (report, _) = run(
+        &format!("--cap 200 --svg {}", svg.to_str().unwrap()),
+        &[("JDB_NO_CGROUP", "1")],
+    );
+    assert_eq!(report["baselines"].as_array().unwrap().len(), 2);
+    let (lines, texts) = svg_lines_and_texts(&svg);
+    assert_eq!(lines, 3, "jdb, lru, os");
+    for label in [
+        "jdb",
+        "lru",
+        "os",
+        "percentile (log scale of 1/(1-p))",
+        "latency (log scale)",
+        "50 %",
+        "90 %",
+        "99 %",
+        "99.9 %",
+    ] {
+        assert!(texts.iter().any(|t| t == label), "{label} not in {texts:?}");
+    }
+    let alone = dir.path().join("alone.svg");
+    let args = [
+        "bench",
+        "--pages",
+        "500",
+        "--ops",
+        "500",
+        "--svg",
+        alone.to_str().unwrap(),
+    ];
+    let out = jdb(&args, dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(svg_lines_and_texts(&alone).0, 1, "jdb alone");
+}

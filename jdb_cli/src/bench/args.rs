@@ -130,6 +130,12 @@ pub struct BenchArgs {
     #[arg(long, hide = true, value_name = "CGROUP", requires = "file")]
     pub internal_os_baseline: Option<PathBuf>,
 
+    /// Draw the latency distribution of the run into this SVG file: latency (log scale) against
+    /// percentile (50, 90, 99, 99.9, 99.99 %: log scale of 1/(1-p), as HdrHistogram plots do),
+    /// one line per system (jdb, and each baseline or policy with --compare).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     pub json: bool,

@@ -212,6 +212,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         dir.close()
             .context("removing the temporary bench directory")?;
     }
+    if let Some(svg) = &args.svg {
+        crate::plot::draw(
+            &report.latency_chart(),
+            &crate::plot::Picture::Svg(svg.clone()),
+        )
+        .context("drawing the latency distribution")?;
+    }
     output::print(&if args.json {
         report.to_json()?
     } else {

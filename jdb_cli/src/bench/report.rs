@@ -115,6 +115,25 @@ pub struct RunResult {
     pub checksum_failures: u64,
     /// The flush + fdatasync after the run.
     pub flush: FlushReport,
+    /// The latency distribution for `--svg`: `(1 / (1 - p), latency µs)` for percentiles p
+    /// from 50 % up (not printed).
+    #[serde(skip)]
+    pub percentiles: Vec<(f64, f64)>,
+}
+
+/// Points of the percentile plot of a histogram of nanoseconds: `(1 / (1 - p), µs)` for about
+/// 100 percentiles p, log-spaced in `1 / (1 - p)` from the median to the slowest operation
+/// (`1 / (1 - p)` up to the number of operations, at most 10^6).
+pub fn percentile_curve(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    const POINTS: usize = 100;
+    let last = (h.len() as f64).clamp(2.0, 1e6);
+    (0..=POINTS)
+        .map(|i| {
+            let x = 2.0 * (last / 2.0).powf(i as f64 / POINTS as f64);
+            let q = 1.0 - 1.0 / x;
+            (x, h.value_at_quantile(q) as f64 / 1000.0)
+        })
+        .collect()
 }
 
 impl RunResult {
@@ -175,6 +194,7 @@ impl RunResult {
             evictions: run.evictions,
             dirty_writebacks: run.dirty_writebacks,
             checksum_failures: after_flush.checksum_failures,
+            percentiles: Vec::new(),
             flush: FlushReport {
                 pages: after_flush
                     .pages_written
@@ -349,6 +369,72 @@ impl Report {
     /// One JSON object and a newline.
     pub fn to_json(&self) -> anyhow::Result<String> {
         Ok(serde_json::to_string_pretty(self)? + "\n")
+    }
+
+    /// Latency against percentile, one line per system (and per policy of a `--trace
+    /// --compare`), both axes log scales.
+    pub fn latency_chart(&self) -> crate::plot::Chart {
+        use crate::plot::{Axis, Chart, Series};
+        let runs: Vec<&RunResult> = if self.policies.is_empty() {
+            std::iter::once(&self.jdb).chain(&self.baselines).collect()
+        } else {
+            self.policies.iter().collect()
+        };
+        let series: Vec<Series> = runs
+            .iter()
+            .map(|r| Series {
+                label: match (r.system, r.policy) {
+                    ("jdb", Some(policy)) if !self.policies.is_empty() => format!("jdb {policy}"),
+                    (system, _) => system.to_string(),
+                },
+                points: r
+                    .percentiles
+                    .iter()
+                    .map(|&(x, us)| (x, us.max(0.001)))
+                    .collect(),
+            })
+            .collect();
+        let points = || series.iter().flat_map(|s| s.points.iter());
+        let x_max = points().map(|p| p.0).fold(2.0, f64::max);
+        let y_min = points().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let y_max = points().map(|p| p.1).fold(0.0, f64::max);
+        let (y_lo, y_hi) = if y_min.is_finite() {
+            (y_min / 1.5, y_max.max(y_min) * 1.5)
+        } else {
+            (0.1, 10.0)
+        };
+        let x_ticks: Vec<f64> = [2.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]
+            .into_iter()
+            .filter(|&x| x <= x_max * 1.0001)
+            .collect();
+        Chart {
+            title: format!(
+                "jdb bench: latency by percentile, {}",
+                self.config.workload_description
+            ),
+            x: Axis {
+                label: "percentile (log scale of 1/(1-p))".to_string(),
+                range: (1.8, x_max * 1.2),
+                log: true,
+                ticks: x_ticks,
+                tick_label: |x| {
+                    let p = 100.0 * (1.0 - 1.0 / x);
+                    let text = format!("{p:.4}");
+                    let text = text.trim_end_matches('0').trim_end_matches('.');
+                    format!("{text} %")
+                },
+            },
+            y: Axis {
+                label: "latency (log scale)".to_string(),
+                range: (y_lo, y_hi),
+                log: true,
+                ticks: crate::plot::ticks_125(y_lo, y_hi),
+                tick_label: crate::output::micros,
+            },
+            series,
+            mark: None,
+            dots: false,
+        }
     }
 
     /// The human-readable report.

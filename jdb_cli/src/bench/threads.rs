@@ -247,6 +247,7 @@ pub fn merge(
         // The kernel writes the dirty pages during fdatasync; /proc/self/io does not see that.
         result.flush.pages = None;
     }
+    result.percentiles = super::report::percentile_curve(&histogram);
     Ok(result)
 }
 

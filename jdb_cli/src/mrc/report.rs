@@ -261,6 +261,7 @@ impl Report {
                     mib(self.mark as u64 * PAGE_SIZE as u64)
                 ),
             )),
+            dots: true,
         }
     }
 }
