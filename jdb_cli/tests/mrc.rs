@@ -177,7 +177,7 @@ fn repo_traces_and_a_workload_give_a_table_and_a_picture() {
             "--policy",
             "sieve,lru",
             "--sizes",
-            "16,64,256,1024",
+            "16,256,1024",
             "--mark",
             "64",
             "--png",

@@ -103,7 +103,8 @@ pub struct MrcArgs {
     #[arg(long, value_name = "FILE")]
     pub png: Option<PathBuf>,
 
-    /// The pool size to mark on the picture and in the table [default: the median size].
+    /// The pool size to mark on the picture and in the table (added to the sizes) [default: the
+    /// median size].
     #[arg(long, value_name = "SIZE",
           value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX - 2)))]
     pub mark: Option<u64>,
@@ -230,6 +231,8 @@ pub fn run(args: MrcArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.sizes.iter().map(|&s| s as usize).collect()
     };
+    // The marked size is one of the curve's points.
+    sizes.extend(args.mark.map(|m| m as usize));
     sizes.sort_unstable();
     sizes.dedup();
     let mark = match args.mark {

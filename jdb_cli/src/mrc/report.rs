@@ -94,8 +94,8 @@ impl Report {
         };
         format!(
             "{how}; not covered: how a scaled cache of sampled pages behaves unlike the full one \
-             beyond what LRU shares (at rate {rate}; largest error seen on 1 M-request zipf and \
-             uniform traces: 0.9 of the bound); points whose scaled cache would be under {MIN_SAMPLED_CACHE} pages are \
+             beyond what LRU shares (at rate {rate}; largest error seen on zipf, uniform and \
+             mixed traces of 1 M requests: 0.9 of the bound); points whose scaled cache would be under {MIN_SAMPLED_CACHE} pages are \
              simulated exactly"
         )
     }

@@ -17,8 +17,8 @@
 //! The stated bound is [`SIGMAS`] such standard errors. It covers the sampling of pages; it does
 //! not cover how a cache of sampled pages behaves unlike the full one beyond what LRU shares,
 //! which is why scaled caches under [`MIN_SAMPLED_CACHE`] pages are not sampled (those points are
-//! simulated on the whole trace). Measured on 1,000,000-request zipf and uniform traces at rate
-//! 0.01 (jdb_cli/tests/mrc.rs checks seed 42; 8 seeds were tried when the bound was chosen): the
+//! simulated on the whole trace). Measured on 200,000- and 1,000,000-request zipf, uniform and
+//! mixed traces of 8 seeds each at rate 0.01 (jdb_cli/tests/mrc.rs checks zipf, seed 42): the
 //! largest error was 0.9 of the bound with 4 standard errors (1.2 with 3, hence 4).
 
 use jdb_layout::PageId;
