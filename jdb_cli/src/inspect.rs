@@ -3,11 +3,13 @@
 //!
 //! Inspect is for looking at damaged files too, so it reports problems and goes on where
 //! `verify` would stop: a partial last page is mentioned and ignored, bad pages are counted.
+//! `--json` prints the same as one JSON object (docs/json.md).
 
 use std::{path::Path, process::ExitCode};
 
 use jdb_fs::PAGE_SIZE;
 use jdb_layout::{DataPage, PAGE_HEADER_SIZE, PageHeader, PageId, PageType};
+use serde::Serialize;
 
 use crate::{
     input, output,
@@ -24,18 +26,26 @@ const SLOT_ENTRY_SIZE: usize = 4;
 /// Width of the longest histogram bar.
 const BAR_WIDTH: u64 = 40;
 
-/// Runs `jdb inspect`.
-pub async fn run(path: &Path, page: Option<PageId>) -> anyhow::Result<ExitCode> {
+/// Runs `jdb inspect`; `json`: print JSON instead of the text.
+pub async fn run(path: &Path, page: Option<PageId>, json: bool) -> anyhow::Result<ExitCode> {
     let input = input::open(path).await?;
     let text = match page {
         Some(id) => {
             let bytes = input::read_page(&input, id).await?;
-            describe_page(path, id, &bytes)
+            if json {
+                to_json(&page_json(path, id, &bytes))?
+            } else {
+                describe_page(path, id, &bytes)
+            }
         }
         None => {
             let mut summary = FileSummary::default();
             input::for_each_page(&input, |id, bytes| summary.visit(id, bytes)).await?;
-            summary.describe(path, &input)
+            if json {
+                to_json(&summary.to_json(path, &input))?
+            } else {
+                summary.describe(path, &input)
+            }
         }
     };
     output::print(&text)?;
@@ -172,6 +182,207 @@ impl FileSummary {
             ));
         }
         out
+    }
+}
+
+fn to_json(value: &impl Serialize) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
+/// `jdb inspect --json` (the whole file).
+#[derive(Serialize)]
+struct FileJson {
+    file: String,
+    bytes: u64,
+    pages: u64,
+    tail_bytes: u64,
+    by_type: verify::ByType,
+    never_written: u64,
+    bad: u64,
+    first_bad: Option<PageId>,
+    bad_layout: u64,
+    data: Option<DataJson>,
+}
+
+/// The good data pages of a file.
+#[derive(Serialize)]
+struct DataJson {
+    pages: u64,
+    live_rows: u64,
+    fill_min: f64,
+    fill_avg: f64,
+    fill_max: f64,
+    fill_histogram: Vec<FillBucket>,
+}
+
+#[derive(Serialize)]
+struct FillBucket {
+    from: usize,
+    to: usize,
+    pages: u64,
+}
+
+impl FileSummary {
+    fn to_json(&self, path: &Path, input: &input::Input) -> FileJson {
+        let good = self.data - self.bad_layout;
+        let step = 100 / FILL_BUCKETS;
+        FileJson {
+            file: path.display().to_string(),
+            bytes: input.size,
+            pages: input.pages(),
+            tail_bytes: input.tail_bytes(),
+            by_type: verify::ByType {
+                data: self.data,
+                meta: self.meta,
+                free: self.free,
+                other: self.other,
+            },
+            never_written: self.never_written,
+            bad: self.bad,
+            first_bad: self.first_bad,
+            bad_layout: self.bad_layout,
+            data: (good > 0).then(|| DataJson {
+                pages: good,
+                live_rows: self.live_rows,
+                fill_min: self.fill_min,
+                fill_avg: self.fill_sum / good as f64,
+                fill_max: self.fill_max,
+                fill_histogram: self
+                    .fill_histogram
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &pages)| FillBucket {
+                        from: i * step,
+                        to: (i + 1) * step,
+                        pages,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+}
+
+/// `jdb inspect --page ID --json`.
+#[derive(Serialize)]
+struct PageJson {
+    file: String,
+    page: PageId,
+    ok: bool,
+    problem: Option<verify::BadPageJson>,
+    checksum: ChecksumJson,
+    magic: String,
+    header: Option<HeaderJson>,
+    header_error: Option<String>,
+    data: Option<RowsJson>,
+    slot_layout_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChecksumJson {
+    stored: u32,
+    computed: u32,
+    matches: bool,
+}
+
+#[derive(Serialize)]
+struct HeaderJson {
+    page_id: PageId,
+    page_type: &'static str,
+    type_byte: u8,
+    lsn: u64,
+    flags: u8,
+    version: u16,
+}
+
+#[derive(Serialize)]
+struct RowsJson {
+    slots: u16,
+    live: usize,
+    free_slots: usize,
+    free_space: usize,
+    fill: f64,
+    rows: Vec<RowJson>,
+}
+
+#[derive(Serialize)]
+struct RowJson {
+    slot: u16,
+    offset: usize,
+    len: usize,
+    /// The row as `describe_rows` shows it: printable ASCII, `\xNN` escapes, cut at 64 bytes.
+    preview: String,
+}
+
+fn rows_json(page: &[u8], rows: &DataPage<&[u8]>) -> RowsJson {
+    let (fill, live) = fill_percent(rows);
+    let start = page.as_ptr().addr();
+    RowsJson {
+        slots: rows.slot_count(),
+        live,
+        free_slots: usize::from(rows.slot_count()) - live,
+        free_space: rows.free_space(),
+        fill,
+        rows: rows
+            .iter()
+            .map(|(slot, row)| RowJson {
+                slot,
+                offset: row.as_ptr().addr() - start,
+                len: row.len(),
+                preview: output::escape_bytes(row, ROW_PREVIEW),
+            })
+            .collect(),
+    }
+}
+
+/// What `describe_page` shows, as JSON.
+fn page_json(path: &Path, id: PageId, page: &[u8]) -> PageJson {
+    let stored = jdb_layout::stored_checksum(page).unwrap_or(0);
+    let computed = jdb_layout::page_checksum(page).unwrap_or(0);
+    let magic = jdb_layout::stored_magic(page).unwrap_or([0; 4]);
+    let checked = verify::check_page(page, id);
+    let (header, header_error) = match PageHeader::decode(page) {
+        Ok(h) => (
+            Some(HeaderJson {
+                page_id: h.page_id,
+                page_type: type_name(h.page_type),
+                type_byte: h.page_type.as_u8(),
+                lsn: h.lsn,
+                flags: h.flags,
+                version: h.version,
+            }),
+            None,
+        ),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let is_data = header
+        .as_ref()
+        .is_some_and(|h| h.type_byte == PageType::Data.as_u8());
+    let (data, slot_layout_error) = match &checked {
+        Ok(GoodPage {
+            rows: Some(rows), ..
+        }) => (Some(rows_json(page, rows)), None),
+        Err(BadPage::SlotLayout(e)) => (None, Some(e.to_string())),
+        Err(BadPage::Page(_)) if is_data => match DataPage::open(page) {
+            Ok(rows) => (Some(rows_json(page, &rows)), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        _ => (None, None),
+    };
+    PageJson {
+        file: path.display().to_string(),
+        page: id,
+        ok: checked.is_ok(),
+        problem: checked.err().map(|bad| verify::BadPageJson::new(id, &bad)),
+        checksum: ChecksumJson {
+            stored,
+            computed,
+            matches: stored == computed,
+        },
+        magic: output::escape_bytes(&magic, 4),
+        header,
+        header_error,
+        data,
+        slot_layout_error,
     }
 }
 

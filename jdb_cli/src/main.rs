@@ -3,8 +3,10 @@
 //! ```text
 //! jdb bench [--compare] [--json] [--workload mixed|zipf|uniform|scan|randread|prefetch|seqwrite]
 //!           [--tasks N] [--threads N] [--policy lru|clock|sieve|s3fifo] [--trace FILE] ...
-//! jdb verify FILE          exit 0 clean, 1 bad pages, 2 unreadable, in use or not a jdb file
-//! jdb inspect FILE [--page ID]
+//! jdb mrc [--trace FILE | --workload zipf|uniform|mixed|scan|randread] [--policy lru,sieve]
+//!         [--sizes N,N,...] [--sample RATE] [--json] [--svg FILE] [--png FILE] [--mark SIZE]
+//! jdb verify FILE [--json] exit 0 clean, 1 bad pages, 2 unreadable, in use or not a jdb file
+//! jdb inspect FILE [--page ID] [--json]
 //! ```
 //!
 //! Errors are printed as one line on stderr, usage errors (a bad option or value, exit code 2)
@@ -14,7 +16,9 @@ mod bench;
 mod input;
 mod inspect;
 mod logger;
+mod mrc;
 mod output;
+mod plot;
 mod verify;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -33,12 +37,19 @@ struct Cli {
 enum Command {
     /// Benchmark the buffer pool on a seeded workload (optionally against baselines).
     Bench(bench::BenchArgs),
+    /// Miss-ratio curves: the misses of each eviction policy at each pool size, for a trace or
+    /// a seeded workload (exact LRU from stack distances, the others simulated), as a table,
+    /// JSON or a picture. Reads no data file.
+    Mrc(mrc::MrcArgs),
     /// Check every page of a file (magic, checksum, page id, slot directory). Exit code 0 when
     /// clean, 1 when a page is bad, 2 when the file cannot be read, a writer holds it, or it is
     /// not a jdb file. Never writes.
     Verify {
         /// The jdb file.
         file: PathBuf,
+        /// Print one JSON object instead of the report (docs/json.md); same exit codes.
+        #[arg(long)]
+        json: bool,
     },
     /// Summarise a file (page types, fill factor), or show one page in detail. Never writes.
     Inspect {
@@ -47,6 +58,9 @@ enum Command {
         /// Show this page: header, checksum, slot directory and rows.
         #[arg(long, value_name = "ID")]
         page: Option<u32>,
+        /// Print one JSON object instead of the report (docs/json.md).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -57,9 +71,14 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     // Exit code for an error: `verify` promises 2 for "cannot read"; the others use 1.
-    let error_code = match cli.command {
+    let error_code = match &cli.command {
         Command::Verify { .. } => 2,
         _ => 1,
+    };
+    // `mrc` does no I/O but reading its trace: no io_uring runtime needed.
+    let command = match cli.command {
+        Command::Mrc(args) => return finish(mrc::run(args), 1),
+        other => other,
     };
     let runtime = match compio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -71,12 +90,20 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Bench(args) => bench::run(args).await,
-            Command::Verify { file } => verify::run(&file).await,
-            Command::Inspect { file, page } => inspect::run(&file, page).await,
+            // Run above, without a runtime; kept here so the match stays exhaustive.
+            Command::Mrc(args) => mrc::run(args),
+            Command::Verify { file, json } => verify::run(&file, json).await,
+            Command::Inspect { file, page, json } => inspect::run(&file, page, json).await,
         }
     });
+    finish(result, error_code)
+}
+
+/// The exit code of a command's `result`; an error is printed (`error_code`), a closed pipe is
+/// not an error.
+fn finish(result: anyhow::Result<ExitCode>, error_code: u8) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -4,6 +4,9 @@
 //! Exit codes: 0 when every page verifies; 1 when some page is bad (each is listed with what is
 //! wrong); 2 when the file cannot be read, is in use by a writer, or is not a jdb file.
 //!
+//! `--json` prints the same findings as one JSON object (docs/json.md) with the same exit codes;
+//! an exit code of 2 prints no JSON, only the one-line error on stderr.
+//!
 //! "Not a jdb file" is decided on the whole file, so that a damaged first page of a real jdb
 //! file is reported as a bad page rather than as a foreign file: a non-empty file is not a jdb
 //! file when its size is not a whole number of pages, when no page carries the jdb magic, or
@@ -15,6 +18,7 @@ use std::{path::Path, process::ExitCode};
 use anyhow::bail;
 use jdb_fs::PAGE_SIZE;
 use jdb_layout::{DataPage, Error as PageError, PageHeader, PageId, PageType};
+use serde::Serialize;
 
 use crate::{input, output};
 
@@ -98,8 +102,8 @@ impl Summary {
     }
 }
 
-/// Runs `jdb verify`.
-pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
+/// Runs `jdb verify`; `json`: print JSON instead of the text report.
+pub async fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let input = input::open(path).await?;
     if input.tail_bytes() != 0 {
         bail!(
@@ -125,7 +129,11 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    output::print(&report(path, &summary))?;
+    output::print(&if json {
+        serde_json::to_string_pretty(&VerifyJson::new(path, &summary))? + "\n"
+    } else {
+        report(path, &summary)
+    })?;
     Ok(if summary.bad_count == 0 {
         ExitCode::SUCCESS
     } else {
@@ -162,6 +170,99 @@ fn report(path: &Path, s: &Summary) -> String {
         }
     }
     out
+}
+
+/// `jdb verify --json`.
+#[derive(Serialize)]
+struct VerifyJson {
+    file: String,
+    pages: u64,
+    bytes: u64,
+    clean: bool,
+    bad_count: u64,
+    good_by_type: ByType,
+    never_written: u64,
+    foreign: u64,
+    bad_pages: Vec<BadPageJson>,
+    bad_pages_truncated: bool,
+}
+
+/// Good pages of each type.
+#[derive(Serialize)]
+pub struct ByType {
+    /// Data (slotted) pages.
+    pub data: u64,
+    /// Meta pages.
+    pub meta: u64,
+    /// Free pages.
+    pub free: u64,
+    /// Pages of another type.
+    pub other: u64,
+}
+
+/// One bad page, for JSON.
+#[derive(Serialize)]
+pub struct BadPageJson {
+    /// Its id.
+    pub page: PageId,
+    /// What is wrong, as a word: see [`kind`].
+    pub kind: &'static str,
+    /// What is wrong, in words (as the text report says it).
+    pub problem: String,
+}
+
+impl BadPageJson {
+    /// `bad` at page `page`.
+    pub fn new(page: PageId, bad: &BadPage) -> Self {
+        Self {
+            page,
+            kind: kind(bad),
+            problem: problem(bad),
+        }
+    }
+}
+
+impl VerifyJson {
+    fn new(path: &Path, s: &Summary) -> Self {
+        Self {
+            file: path.display().to_string(),
+            pages: s.pages,
+            bytes: s.pages * PAGE_SIZE as u64,
+            clean: s.bad_count == 0,
+            bad_count: s.bad_count,
+            good_by_type: ByType {
+                data: s.data,
+                meta: s.meta,
+                free: s.free,
+                other: s.other,
+            },
+            never_written: s.never_written,
+            foreign: s.foreign,
+            bad_pages: s
+                .bad
+                .iter()
+                .map(|(id, bad)| BadPageJson::new(*id, bad))
+                .collect(),
+            bad_pages_truncated: s.bad_count > s.bad.len() as u64,
+        }
+    }
+}
+
+/// What is wrong with a page, as one word: `never_written`, `foreign`, `checksum_mismatch`,
+/// `unsupported_version`, `misdirected`, `bad_page_type`, `slot_layout` or `other`.
+pub fn kind(bad: &BadPage) -> &'static str {
+    match bad {
+        BadPage::SlotLayout(_) => "slot_layout",
+        BadPage::Page(e) => match e {
+            PageError::NeverWritten { .. } => "never_written",
+            PageError::Foreign { .. } => "foreign",
+            PageError::ChecksumMismatch { .. } => "checksum_mismatch",
+            PageError::UnsupportedVersion { .. } => "unsupported_version",
+            PageError::Misdirected { .. } => "misdirected",
+            PageError::BadPageType { .. } => "bad_page_type",
+            _ => "other",
+        },
+    }
 }
 
 /// What is wrong with a page, in words, without repeating its id.

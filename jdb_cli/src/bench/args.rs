@@ -18,6 +18,8 @@ pub const DEFAULT_TASKS: u32 = 32;
 pub const MAX_TASKS: u32 = 4096;
 /// Most threads.
 pub const MAX_THREADS: u32 = 256;
+/// Default fraction of point operations that write.
+pub const DEFAULT_WRITE_RATIO: f64 = 0.1;
 
 /// Options of `jdb bench`.
 #[derive(Debug, Clone, Args)]
@@ -55,7 +57,7 @@ pub struct BenchArgs {
 
     /// Fraction of point operations that write (0..=1); a write changes 8 bytes of the page.
     /// Used by mixed, zipf and uniform; the other workloads ignore it.
-    #[arg(long, value_name = "RATIO", default_value_t = 0.1, value_parser = parse_ratio)]
+    #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_WRITE_RATIO, value_parser = parse_ratio)]
     pub write_ratio: f64,
 
     /// Stop each run after this many operations.
@@ -111,13 +113,39 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "trace")]
     pub warm: bool,
 
+    /// Run jdb's background writer during the run (`BackgroundWriter::for_cap(cap)` for each
+    /// pool): it keeps the cold end of the eviction order clean so that misses rarely wait for
+    /// a dirty victim's write-back.
+    #[arg(long)]
+    pub bgwriter: bool,
+
+    /// Open jdb's pool with a doublewrite area (`BufferPool::open_with_doublewrite`): every run of
+    /// pages is written and synced to `PATH.dw` (next to the data file, created if missing;
+    /// removed with the temporary directory, kept with --file) before its home write.
+    #[arg(long)]
+    pub doublewrite: bool,
+
+    /// Internal: run the OS baseline alone in this cgroup and print its runs (the child process
+    /// of --compare).
+    #[arg(long, hide = true, value_name = "CGROUP", requires = "file")]
+    pub internal_os_baseline: Option<PathBuf>,
+
+    /// Draw the latency distribution of the run into this SVG file: latency (log scale) against
+    /// percentile (50, 90, 99, 99.9, 99.99 %: log scale of 1/(1-p), as HdrHistogram plots do),
+    /// one line per system (jdb, and each baseline or policy with --compare).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     pub json: bool,
 
     /// Also run the same trace on two baselines, with the same tasks and threads (the OS page
     /// cache through io_uring buffered reads and writes, and an `lru` crate cache of the same
-    /// capacity over O_DIRECT) and print jdb ÷ baseline. With --trace: every eviction policy.
+    /// capacity over O_DIRECT) and print jdb ÷ baseline. The OS baseline gets the pool's memory
+    /// (plus 16 MiB for its process) by running in a cgroup v2 child where one can be made;
+    /// elsewhere its headline says "unequal memory" (set JDB_NO_CGROUP to skip the cgroup). With
+    /// --trace: every eviction policy.
     #[arg(long)]
     pub compare: bool,
 }

@@ -105,6 +105,7 @@ pub async fn run_batched(
         },
         secs,
         histogram,
+        miss_histogram: None,
         during_run: run,
         after_flush: Counters::from(timed),
         flush_secs,
@@ -163,6 +164,17 @@ fn add_difference(total: &mut Stats, before: Stats, after: Stats) {
             after.checksum_failures,
         ),
         (&mut total.io_errors, before.io_errors, after.io_errors),
+        (
+            &mut total.writeback_waits,
+            before.writeback_waits,
+            after.writeback_waits,
+        ),
+        (
+            &mut total.bg_pages_written,
+            before.bg_pages_written,
+            after.bg_pages_written,
+        ),
+        (&mut total.bg_rounds, before.bg_rounds, after.bg_rounds),
         (&mut total.syncs, before.syncs, after.syncs),
     ];
     for (sum, b, a) in pairs {

@@ -3,7 +3,7 @@
 use jdb_fs::PAGE_SIZE;
 
 /// Counters of one system, `None` where the system cannot know (the OS page cache).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Page requests served from memory.
     pub hits: Option<u64>,
@@ -25,6 +25,12 @@ pub struct Counters {
     pub checksum_failures: u64,
     /// Misses that waited for another task's read of the same page (jdb only).
     pub shared_reads: Option<u64>,
+    /// Requests that waited for a dirty victim's write-back before their read (jdb only).
+    pub writeback_waits: Option<u64>,
+    /// Pages the background writer wrote (jdb only).
+    pub bg_pages_written: Option<u64>,
+    /// Rounds of the background writer (jdb only).
+    pub bg_rounds: Option<u64>,
     /// The process's storage traffic over the run (the OS baseline estimates from it).
     pub device: Option<DeviceIo>,
 }
@@ -47,6 +53,9 @@ impl Counters {
             dirty_writebacks: add(|c| c.dirty_writebacks),
             checksum_failures: parts.iter().map(|c| c.checksum_failures).sum(),
             shared_reads: add(|c| c.shared_reads),
+            writeback_waits: add(|c| c.writeback_waits),
+            bg_pages_written: add(|c| c.bg_pages_written),
+            bg_rounds: add(|c| c.bg_rounds),
             device: None,
         };
         let windows: Option<Vec<DeviceIo>> = parts.iter().map(|c| c.device).collect();
@@ -88,6 +97,9 @@ impl Counters {
             dirty_writebacks: sub(self.dirty_writebacks, b.dirty_writebacks),
             checksum_failures: self.checksum_failures.saturating_sub(b.checksum_failures),
             shared_reads: sub(self.shared_reads, b.shared_reads),
+            writeback_waits: sub(self.writeback_waits, b.writeback_waits),
+            bg_pages_written: sub(self.bg_pages_written, b.bg_pages_written),
+            bg_rounds: sub(self.bg_rounds, b.bg_rounds),
             device: self.device,
         };
         if let (Some(now), Some(then)) = (self.device, b.device) {
@@ -114,7 +126,7 @@ impl Counters {
 }
 
 /// This process's storage traffic from `/proc/self/io` (needs task I/O accounting), all threads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct ProcIo {
     /// Bytes the process caused to be read from storage.
     pub read_bytes: u64,
@@ -138,7 +150,7 @@ impl ProcIo {
 }
 
 /// The process's storage traffic at the start and at the end of a run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct DeviceIo {
     /// When the system was opened.
     pub start: ProcIo,

@@ -210,4 +210,8 @@ impl PageCache for LruBaseline {
     fn counters(&self) -> Counters {
         self.state.borrow().counters
     }
+
+    fn would_miss(&self, id: PageId) -> Option<bool> {
+        Some(!self.state.borrow().cache.contains(&id))
+    }
 }

@@ -8,19 +8,21 @@
 //! cold. Running jdb first gives any warming of caches below the OS (a VM host's cache, the
 //! device's) to the baselines, not to jdb.
 
-mod args;
+pub(crate) mod args;
 mod batched;
+mod cgroup;
 mod counters;
 mod interrupt;
 mod load;
 mod locks;
 mod lru_cache;
 mod os_cache;
-mod replay;
+mod os_child;
+pub(crate) mod replay;
 mod report;
 mod run;
 mod threads;
-mod workload;
+pub(crate) mod workload;
 
 use std::{
     cell::Cell,
@@ -41,15 +43,22 @@ use self::{
     args::WorkloadKind,
     interrupt::RemoveOnSignal,
     load::LoadReport,
-    report::{Config, Report, RunResult},
+    report::{Config, MemoryParity, Report, RunResult},
     run::Limits,
     threads::{Shard, System, Work, merge, share},
     workload::{Trace, WorkloadSpec},
 };
 use crate::output;
 
+/// Room for the OS baseline's process itself (its heap, buffers, io_uring rings) in its cgroup,
+/// above the pool's size.
+const OS_CGROUP_ALLOWANCE: u64 = 16 << 20;
+
 /// Runs `jdb bench`.
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(cgroup) = args.internal_os_baseline.clone() {
+        return os_baseline_child(&args, &cgroup).await;
+    }
     let asked = args.cap()?;
     // A pool larger than the file would only allocate memory no page can use.
     let cap = asked.min(args.pages as usize);
@@ -59,7 +68,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     check_concurrency(&args, kind, cap)?;
     // A bad trace fails here, before any file is made.
     let trace_ids = match &args.trace {
-        Some(path) => Some(replay::read_trace(path, args.pages)?),
+        Some(path) => Some(replay::read_trace(path, Some(args.pages))?),
         None => None,
     };
     let limits = Limits {
@@ -98,6 +107,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let load = LoadReport::total(&loads, &shards.iter().map(|s| s.pages).collect::<Vec<_>>());
 
     let policy = args.policy;
+    let setup = run::JdbSetup {
+        doublewrite: args.doublewrite,
+        bgwriter: args.bgwriter,
+    };
+    let mut os_parity: Option<MemoryParity> = None;
     let (jdb, baselines, policies, direct_io) = match &trace_ids {
         Some(ids) => {
             let chosen: Vec<PolicyKind> = if args.compare {
@@ -105,7 +119,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             } else {
                 vec![policy]
             };
-            let (mut runs, direct_io) = replay::replay(&shards[0].path, cap, ids, &chosen).await?;
+            let (mut runs, direct_io) =
+                replay::replay(&shards[0].path, cap, ids, &chosen, setup).await?;
             let at = chosen.iter().position(|&p| p == policy).unwrap_or(0);
             let jdb = runs[at].clone();
             if !args.compare {
@@ -115,24 +130,48 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let mut systems = vec![System::Jdb];
+            let mut cgroup = None;
             if args.compare {
-                systems.extend([System::Lru, System::Os]);
+                systems.push(System::Lru);
+                let (parity, made) = os_memory(cap, args.pages);
+                os_parity = Some(parity);
+                cgroup = made;
+                if cgroup.is_none() {
+                    systems.push(System::Os);
+                }
             }
             let work = Work {
                 systems: systems.clone(),
                 tasks,
                 policy,
                 warm: args.warm,
+                setup,
             };
             let outcome = threads::run_all(&shards, &work).await?;
-            let mut results = Vec::with_capacity(systems.len());
+            let mut results = Vec::with_capacity(systems.len() + 1);
             for (system, runs) in systems.into_iter().zip(outcome.runs) {
                 results.push(merge_system(system, policy, &shards, runs)?);
+            }
+            if let Some(cgroup) = cgroup {
+                let runs = os_child::run(cgroup.dir(), &base, temp_dir.is_some())?;
+                results.push(merge_system(System::Os, policy, &shards, runs)?);
+                if let Some(parity) = &mut os_parity {
+                    parity.cgroup_peak_bytes = cgroup.peak();
+                }
             }
             let jdb = results.remove(0);
             (jdb, results, Vec::new(), outcome.direct_io)
         }
     };
+    let parity: Vec<MemoryParity> = baselines
+        .iter()
+        .map(|b| match b.system {
+            "os" => os_parity
+                .clone()
+                .unwrap_or_else(|| MemoryParity::same_capacity(cap)),
+            _ => MemoryParity::same_capacity(cap),
+        })
+        .collect();
 
     let report = Report {
         config: Config {
@@ -159,10 +198,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             ops_limit: limits.ops,
             direct_io,
             warm: args.warm,
+            bgwriter: args.bgwriter,
+            doublewrite: args.doublewrite,
         },
         load,
-        ratios: Report::ratios(&jdb, &baselines),
-        notes: notes(&args, asked, cap, tasks, direct_io),
+        ratios: Report::ratios(&jdb, &baselines, &parity),
+        notes: notes(&args, asked, cap, tasks, direct_io, os_parity.as_ref()),
         jdb,
         baselines,
         policies,
@@ -170,6 +211,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = temp_dir {
         dir.close()
             .context("removing the temporary bench directory")?;
+    }
+    if let Some(svg) = &args.svg {
+        crate::plot::draw(
+            &report.latency_chart(),
+            &crate::plot::Picture::Svg(svg.clone()),
+        )
+        .context("drawing the latency distribution")?;
     }
     output::print(&if args.json {
         report.to_json()?
@@ -323,7 +371,14 @@ fn batch_size(args: &BenchArgs, pages: u32, cap: usize) -> anyhow::Result<u32> {
 
 /// What a reader of the numbers should know; `asked` is the pool size --cap or --memory asked
 /// for, `cap` the one used.
-fn notes(args: &BenchArgs, asked: usize, cap: usize, tasks: u32, direct_io: bool) -> Vec<String> {
+fn notes(
+    args: &BenchArgs,
+    asked: usize,
+    cap: usize,
+    tasks: u32,
+    direct_io: bool,
+    os: Option<&MemoryParity>,
+) -> Vec<String> {
     let kind = args.workload();
     let mut notes = vec![
         "throughput and latency exclude the final flush + fdatasync, timed separately; latency \
@@ -422,21 +477,107 @@ fn notes(args: &BenchArgs, asked: usize, cap: usize, tasks: u32, direct_io: bool
              runs may gain from caches below the OS (VM host, device)"
                 .to_string(),
         );
-        let available = available_memory_mib()
-            .map_or(String::new(), |m| format!(" ({m:.0} MiB available now)"));
+        let limit = match os {
+            Some(p) if p.how == "cgroup" => format!(
+                "held to the pool's memory: it ran in a child process in a cgroup v2 of \
+                 memory.max = {} (the pool's {} + {} for the process){}",
+                output::bytes(p.baseline_bytes.unwrap_or(0)),
+                output::bytes(p.jdb_bytes),
+                output::bytes(OS_CGROUP_ALLOWANCE),
+                p.cgroup_peak_bytes.map_or(String::new(), |peak| format!(
+                    ", peak {}",
+                    output::bytes(peak)
+                ))
+            ),
+            Some(p) if p.equal => "no larger than the pool: the whole file fits in it".to_string(),
+            Some(p) => format!(
+                "NOT limited to the pool size ({}): it may cache the whole file in free memory",
+                p.reason.as_deref().unwrap_or("no cgroup")
+            ),
+            None => "not limited".to_string(),
+        };
         notes.push(format!(
-            "os = the OS page cache, NOT limited to the pool size: it may cache the whole file in \
-             free memory{available}; its hit ratio and MiB/s are estimated from /proc/self/io \
-             (device bytes), its I/Os are io_uring buffered reads and writes (a read holds a \
-             per-page lock shared, a write exclusively, or a read could see a half-written \
-             page), and dirty pages are written by the kernel"
+            "os = the OS page cache, {limit}; its hit ratio and MiB/s are estimated from \
+             /proc/self/io (device bytes), its I/Os are io_uring buffered reads and writes (a \
+             read holds a per-page lock shared, a write exclusively, or a read could see a \
+             half-written page), and dirty pages are written by the kernel"
         ));
     }
     notes
 }
 
-/// `MemAvailable` from `/proc/meminfo`, in MiB.
-fn available_memory_mib() -> Option<f64> {
+/// How much memory the OS baseline has against jdb's pool of `cap` pages (over `pages` pages of
+/// data): equal when the data fits in the pool, or in a cgroup made for it (returned: the
+/// baseline then runs in a child process in it); else flagged, with why.
+fn os_memory(cap: usize, pages: u32) -> (MemoryParity, Option<cgroup::Cgroup>) {
+    let pool = cap as u64 * PAGE_SIZE as u64;
+    let data = u64::from(pages) * PAGE_SIZE as u64;
+    let mut parity = MemoryParity {
+        equal: true,
+        how: "file fits in the pool",
+        jdb_bytes: pool,
+        baseline_bytes: Some(data),
+        cgroup_peak_bytes: None,
+        reason: None,
+    };
+    if data <= pool {
+        return (parity, None);
+    }
+    match cgroup::Cgroup::create(pool + OS_CGROUP_ALLOWANCE) {
+        Ok(cgroup) => {
+            parity.how = "cgroup";
+            parity.baseline_bytes = Some(cgroup.limit);
+            (parity, Some(cgroup))
+        }
+        Err(reason) => {
+            parity.equal = false;
+            parity.how = "unequal";
+            parity.baseline_bytes = available_memory().map(|free| free.min(data));
+            parity.reason = Some(reason);
+            (parity, None)
+        }
+    }
+}
+
+/// The OS baseline alone, in the cgroup at `cgroup`, on the parent's files (`--file`): the child
+/// process of [`os_child::run`]. Prints its runs for the parent.
+async fn os_baseline_child(args: &BenchArgs, cgroup: &Path) -> anyhow::Result<ExitCode> {
+    cgroup::join(cgroup)?;
+    let base = args
+        .file
+        .clone()
+        .context("--internal-os-baseline needs the parent's --file")?;
+    let cap = args.cap()?.min(args.pages as usize);
+    let kind = args.workload();
+    let limits = Limits {
+        ops: args.ops,
+        duration: args.duration_limit(),
+    };
+    let spec = WorkloadSpec {
+        kind,
+        pages: args.pages,
+        theta: args.theta,
+        write_ratio: args.write_ratio,
+        seed: args.seed,
+        batch: 0,
+        window: 0,
+    };
+    let shards = shards(args, &base, cap, spec, limits)?;
+    let work = Work {
+        systems: vec![System::Os],
+        tasks: kind.tasks(args.tasks),
+        policy: args.policy,
+        warm: args.warm,
+        setup: run::JdbSetup::default(),
+    };
+    let outcome = threads::run_all(&shards, &work).await?;
+    let runs = outcome.runs.into_iter().next().unwrap_or_default();
+    output::print(&os_child::to_json(&runs)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes.
+fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kib: u64 = text
         .lines()
@@ -446,7 +587,7 @@ fn available_memory_mib() -> Option<f64> {
         .trim()
         .parse()
         .ok()?;
-    Some(kib as f64 / 1024.0)
+    Some(kib * 1024)
 }
 
 /// `path` without `.` components and, when it is inside the current directory, relative to it.

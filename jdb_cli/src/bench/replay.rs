@@ -15,13 +15,14 @@ use jdb_page::{PolicyKind, PoolOptions};
 
 use super::{
     report::RunResult,
-    run::{JdbCache, Limits, TaskRun, run_tasks},
+    run::{JdbCache, JdbSetup, Limits, TaskRun, run_tasks},
     threads::merge,
     workload::Ops,
 };
 
-/// The page ids of the trace at `path`, each below `pages`.
-pub fn read_trace(path: &Path, pages: u32) -> anyhow::Result<Arc<[PageId]>> {
+/// The page ids of the trace at `path`, each below `pages` (any 32-bit page id for `None`: no
+/// data file to fit, as for `jdb mrc`).
+pub fn read_trace(path: &Path, pages: Option<u32>) -> anyhow::Result<Arc<[PageId]>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the trace {}", path.display()))?;
     let ids = parse_trace(&text, pages).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
@@ -32,7 +33,7 @@ pub fn read_trace(path: &Path, pages: u32) -> anyhow::Result<Arc<[PageId]>> {
 }
 
 /// The page ids of trace `text`; an error starts with the line number.
-fn parse_trace(text: &str, pages: u32) -> anyhow::Result<Arc<[PageId]>> {
+fn parse_trace(text: &str, pages: Option<u32>) -> anyhow::Result<Arc<[PageId]>> {
     let mut ids = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -43,14 +44,17 @@ fn parse_trace(text: &str, pages: u32) -> anyhow::Result<Arc<[PageId]>> {
         let Ok(id) = id.parse::<u64>() else {
             bail!("{number}: `{id}` is not a page id (one number a line; # starts a comment)");
         };
-        if id >= u64::from(pages) {
-            bail!(
+        match pages {
+            Some(pages) if id >= u64::from(pages) => bail!(
                 "{number}: page {id} is past the end of the data file ({pages} pages: raise \
                  --pages)"
-            );
+            ),
+            None if id > u64::from(PageId::MAX) => {
+                bail!("{number}: page {id} is not a page id (more than 32 bits)")
+            }
+            // `id < pages <= u32::MAX`, or `id <= u32::MAX`.
+            _ => ids.push(id as PageId),
         }
-        // `id < pages <= u32::MAX`.
-        ids.push(id as PageId);
     }
     Ok(ids.into())
 }
@@ -62,11 +66,13 @@ pub async fn replay(
     cap: usize,
     ids: &Arc<[PageId]>,
     policies: &[PolicyKind],
+    setup: JdbSetup,
 ) -> anyhow::Result<(Vec<RunResult>, bool)> {
     let mut results = Vec::with_capacity(policies.len());
     let mut direct_io = true;
     for &policy in policies {
-        let (jdb, direct) = JdbCache::open(path, PoolOptions::new(cap).policy(policy)).await?;
+        let (jdb, direct) =
+            JdbCache::open(path, PoolOptions::new(cap).policy(policy), setup).await?;
         direct_io &= direct;
         let jdb = Rc::new(jdb);
         let ops = Ops::Replay {
@@ -98,20 +104,32 @@ mod tests {
 
     #[test]
     fn ids_comments_and_blank_lines() {
-        let ids = parse_trace("# a trace\n3\n\n  7  \n1 # hot\n#\n0\n", 8).unwrap();
+        let ids = parse_trace("# a trace\n3\n\n  7  \n1 # hot\n#\n0\n", Some(8)).unwrap();
         assert_eq!(&ids[..], [3, 7, 1, 0]);
     }
 
     #[test]
     fn bad_lines_name_their_number() {
-        let err = parse_trace("1\n2\nseven\n", 8).unwrap_err().to_string();
+        let err = parse_trace("1\n2\nseven\n", Some(8))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("3: `seven` is not a page id"), "{err}");
-        let err = parse_trace("1\n-2\n", 8).unwrap_err().to_string();
+        let err = parse_trace("1\n-2\n", Some(8)).unwrap_err().to_string();
         assert!(err.starts_with("2: `-2` is not a page id"), "{err}");
-        let err = parse_trace("# c\n1\n8\n", 8).unwrap_err().to_string();
+        let err = parse_trace("# c\n1\n8\n", Some(8)).unwrap_err().to_string();
         assert!(err.starts_with("3: page 8 is past the end"), "{err}");
-        let err = parse_trace("99999999999\n", 8).unwrap_err().to_string();
+        let err = parse_trace("99999999999\n", Some(8))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("page 99999999999 is past the end"), "{err}");
-        assert!(parse_trace("# nothing\n\n", 8).unwrap().is_empty());
+        assert!(parse_trace("# nothing\n\n", Some(8)).unwrap().is_empty());
+        assert_eq!(&parse_trace("4294967295\n", None).unwrap()[..], [u32::MAX]);
+        let err = parse_trace("1\n4294967296\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("2: page 4294967296 is not a page id"),
+            "{err}"
+        );
     }
 }

@@ -94,6 +94,19 @@ pub struct RunResult {
     pub write_mib_per_s: Option<f64>,
     /// Per-operation latency.
     pub latency_us: Latency,
+    /// Operations that missed: a page they asked for was not in memory when they began (jdb and
+    /// lru; `None` for the OS page cache, which cannot tell).
+    pub missed_ops: Option<u64>,
+    /// Latency of those operations (`None` when there were none or the system cannot tell).
+    pub miss_latency_us: Option<Latency>,
+    /// Requests that had to wait for a dirty victim's write-back before their read (jdb).
+    pub writeback_waits: Option<u64>,
+    /// writeback_waits / misses (jdb).
+    pub writeback_wait_share: Option<f64>,
+    /// Pages the background writer wrote (jdb; 0 without --bgwriter).
+    pub bg_pages_written: Option<u64>,
+    /// Rounds of the background writer (jdb).
+    pub bg_rounds: Option<u64>,
     /// Pages evicted.
     pub evictions: Option<u64>,
     /// Dirty pages written back on eviction.
@@ -102,6 +115,25 @@ pub struct RunResult {
     pub checksum_failures: u64,
     /// The flush + fdatasync after the run.
     pub flush: FlushReport,
+    /// The latency distribution for `--svg`: `(1 / (1 - p), latency µs)` for percentiles p
+    /// from 50 % up (not printed).
+    #[serde(skip)]
+    pub percentiles: Vec<(f64, f64)>,
+}
+
+/// Points of the percentile plot of a histogram of nanoseconds: `(1 / (1 - p), µs)` for about
+/// 100 percentiles p, log-spaced in `1 / (1 - p)` from the median to the slowest operation
+/// (`1 / (1 - p)` up to the number of operations, at most 10^6).
+pub fn percentile_curve(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    const POINTS: usize = 100;
+    let last = (h.len() as f64).clamp(2.0, 1e6);
+    (0..=POINTS)
+        .map(|i| {
+            let x = 2.0 * (last / 2.0).powf(i as f64 / POINTS as f64);
+            let q = 1.0 - 1.0 / x;
+            (x, h.value_at_quantile(q) as f64 / 1000.0)
+        })
+        .collect()
 }
 
 impl RunResult {
@@ -118,6 +150,7 @@ impl RunResult {
         after_flush: Counters,
         flush_secs: f64,
         latency_us: Latency,
+        misses_latency: Option<(u64, Latency)>,
     ) -> Self {
         let [ops, reads, writes, scans, page_requests] = counts;
         let per_sec = |n: f64| n / secs.max(1e-9);
@@ -149,9 +182,19 @@ impl RunResult {
             read_mib_per_s: mib_per_s(run.pages_read),
             write_mib_per_s: mib_per_s(run.pages_written),
             latency_us,
+            missed_ops: misses_latency.map(|(n, _)| n),
+            miss_latency_us: misses_latency.filter(|&(n, _)| n > 0).map(|(_, l)| l),
+            writeback_waits: run.writeback_waits,
+            writeback_wait_share: run
+                .writeback_waits
+                .zip(run.misses)
+                .map(|(w, m)| w as f64 / m.max(1) as f64),
+            bg_pages_written: run.bg_pages_written,
+            bg_rounds: run.bg_rounds,
             evictions: run.evictions,
             dirty_writebacks: run.dirty_writebacks,
             checksum_failures: after_flush.checksum_failures,
+            percentiles: Vec::new(),
             flush: FlushReport {
                 pages: after_flush
                     .pages_written
@@ -205,6 +248,67 @@ pub struct Config {
     pub direct_io: bool,
     /// Whether every system read the pages its cache holds before the timed run (`--warm`).
     pub warm: bool,
+    /// Whether jdb's pool ran its background writer (`--bgwriter`).
+    pub bgwriter: bool,
+    /// Whether jdb's pool wrote through a doublewrite area (`--doublewrite`).
+    pub doublewrite: bool,
+}
+
+/// Whether a baseline had the memory jdb's pool had (docs/json.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryParity {
+    /// It had no more than the pool (plus the allowance for its process, in a cgroup).
+    pub equal: bool,
+    /// `same capacity` (lru), `cgroup`, `file fits in the pool` or `unequal`.
+    pub how: &'static str,
+    /// The pool, bytes.
+    pub jdb_bytes: u64,
+    /// The baseline's limit; for `unequal`, the most page cache it could have had (the data, or
+    /// the memory available when the run began if less).
+    pub baseline_bytes: Option<u64>,
+    /// The cgroup's `memory.peak`, where the kernel has it.
+    pub cgroup_peak_bytes: Option<u64>,
+    /// Why no cgroup could be made.
+    pub reason: Option<String>,
+}
+
+impl MemoryParity {
+    /// A cache of `cap` pages, as the pool.
+    pub fn same_capacity(cap: usize) -> Self {
+        let bytes = cap as u64 * PAGE_SIZE as u64;
+        Self {
+            equal: true,
+            how: "same capacity",
+            jdb_bytes: bytes,
+            baseline_bytes: Some(bytes),
+            cgroup_peak_bytes: None,
+            reason: None,
+        }
+    }
+
+    /// The headline of jdb ÷ `baseline`: what was compared, flagged when the memory differed.
+    fn headline(&self, baseline: &str) -> String {
+        let b = |n: Option<u64>| n.map_or("?".to_string(), crate::output::bytes);
+        let jdb = crate::output::bytes(self.jdb_bytes);
+        let what = match self.how {
+            "same capacity" => format!("same capacity, {jdb}"),
+            "cgroup" => format!(
+                "{baseline} in a cgroup of {}, jdb {jdb}: equal memory",
+                b(self.baseline_bytes)
+            ),
+            "file fits in the pool" => {
+                format!(
+                    "the data, {}, fits in jdb's {jdb}: equal memory",
+                    b(self.baseline_bytes)
+                )
+            }
+            _ => format!(
+                "{baseline} had up to {} of page cache, jdb {jdb}: unequal memory",
+                b(self.baseline_bytes)
+            ),
+        };
+        format!("jdb ÷ {baseline} ({what})")
+    }
 }
 
 /// jdb ÷ one baseline.
@@ -216,6 +320,10 @@ pub struct Ratio {
     pub throughput: f64,
     /// jdb hit ratio ÷ baseline hit ratio (when both are known and the baseline's is not 0).
     pub hit_ratio: Option<f64>,
+    /// Whether the baseline had the pool's memory.
+    pub memory: MemoryParity,
+    /// The comparison in words, flagged "unequal memory" when it was.
+    pub headline: String,
 }
 
 /// Everything `jdb bench` prints.
@@ -239,12 +347,15 @@ pub struct Report {
 }
 
 impl Report {
-    /// jdb ÷ each baseline.
-    pub fn ratios(jdb: &RunResult, baselines: &[RunResult]) -> Vec<Ratio> {
+    /// jdb ÷ each baseline, which had the memory `memory` says (one per baseline).
+    pub fn ratios(jdb: &RunResult, baselines: &[RunResult], memory: &[MemoryParity]) -> Vec<Ratio> {
         baselines
             .iter()
-            .map(|b| Ratio {
+            .zip(memory)
+            .map(|(b, memory)| Ratio {
                 baseline: b.system,
+                headline: memory.headline(b.system),
+                memory: memory.clone(),
                 throughput: jdb.ops_per_sec / b.ops_per_sec.max(1e-9),
                 hit_ratio: jdb
                     .hit_ratio
@@ -258,6 +369,72 @@ impl Report {
     /// One JSON object and a newline.
     pub fn to_json(&self) -> anyhow::Result<String> {
         Ok(serde_json::to_string_pretty(self)? + "\n")
+    }
+
+    /// Latency against percentile, one line per system (and per policy of a `--trace
+    /// --compare`), both axes log scales.
+    pub fn latency_chart(&self) -> crate::plot::Chart {
+        use crate::plot::{Axis, Chart, Series};
+        let runs: Vec<&RunResult> = if self.policies.is_empty() {
+            std::iter::once(&self.jdb).chain(&self.baselines).collect()
+        } else {
+            self.policies.iter().collect()
+        };
+        let series: Vec<Series> = runs
+            .iter()
+            .map(|r| Series {
+                label: match (r.system, r.policy) {
+                    ("jdb", Some(policy)) if !self.policies.is_empty() => format!("jdb {policy}"),
+                    (system, _) => system.to_string(),
+                },
+                points: r
+                    .percentiles
+                    .iter()
+                    .map(|&(x, us)| (x, us.max(0.001)))
+                    .collect(),
+            })
+            .collect();
+        let points = || series.iter().flat_map(|s| s.points.iter());
+        let x_max = points().map(|p| p.0).fold(2.0, f64::max);
+        let y_min = points().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let y_max = points().map(|p| p.1).fold(0.0, f64::max);
+        let (y_lo, y_hi) = if y_min.is_finite() {
+            (y_min / 1.5, y_max.max(y_min) * 1.5)
+        } else {
+            (0.1, 10.0)
+        };
+        let x_ticks: Vec<f64> = [2.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]
+            .into_iter()
+            .filter(|&x| x <= x_max * 1.0001)
+            .collect();
+        Chart {
+            title: format!(
+                "jdb bench: latency by percentile, {}",
+                self.config.workload_description
+            ),
+            x: Axis {
+                label: "percentile (log scale of 1/(1-p))".to_string(),
+                range: (1.8, x_max * 1.2),
+                log: true,
+                ticks: x_ticks,
+                tick_label: |x| {
+                    let p = 100.0 * (1.0 - 1.0 / x);
+                    let text = format!("{p:.4}");
+                    let text = text.trim_end_matches('0').trim_end_matches('.');
+                    format!("{text} %")
+                },
+            },
+            y: Axis {
+                label: "latency (log scale)".to_string(),
+                range: (y_lo, y_hi),
+                log: true,
+                ticks: crate::plot::ticks_125(y_lo, y_hi),
+                tick_label: crate::output::micros,
+            },
+            series,
+            mark: None,
+            dots: false,
+        }
     }
 
     /// The human-readable report.
@@ -349,8 +526,8 @@ impl Report {
                 .hit_ratio
                 .map_or("n/a".to_string(), |h| format!("{h:.2}x"));
             out.push_str(&format!(
-                "jdb ÷ {:<4} throughput {:.2}x, hit ratio {hit}\n",
-                r.baseline, r.throughput
+                "{}: throughput {:.2}x, hit ratio {hit}\n",
+                r.headline, r.throughput
             ));
         }
         out.push('\n');
@@ -414,6 +591,34 @@ fn table(runs: &[&RunResult]) -> String {
         ("latency p99", Box::new(|r| micros(r.latency_us.p99))),
         ("latency p99.9", Box::new(|r| micros(r.latency_us.p999))),
         ("latency max", Box::new(|r| micros(r.latency_us.max))),
+        ("ops that missed", Box::new(move |r| count(r.missed_ops))),
+        (
+            "miss latency p50",
+            Box::new(move |r| opt(r.miss_latency_us.map(|l| micros(l.p50)))),
+        ),
+        (
+            "miss latency p99",
+            Box::new(move |r| opt(r.miss_latency_us.map(|l| micros(l.p99)))),
+        ),
+        (
+            "miss latency p99.9",
+            Box::new(move |r| opt(r.miss_latency_us.map(|l| micros(l.p999)))),
+        ),
+        (
+            "waited for a write-back",
+            Box::new(move |r| {
+                opt(r
+                    .writeback_waits
+                    .zip(r.writeback_wait_share)
+                    .map(|(w, share)| {
+                        format!("{} ({:.2} % of misses)", thousands(w), share * 100.0)
+                    }))
+            }),
+        ),
+        (
+            "bg writer pages",
+            Box::new(move |r| count(r.bg_pages_written)),
+        ),
         ("evictions", Box::new(move |r| count(r.evictions))),
         (
             "dirty write-backs",

@@ -18,7 +18,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use jdb_layout::PageId;
-use jdb_page::{BufferPool, PoolOptions, Stats};
+use jdb_page::{BackgroundWriter, BackgroundWriterHandle, BufferPool, PoolOptions, Stats};
 
 use super::{
     load::{bump_counter, counter},
@@ -53,26 +53,80 @@ pub trait PageCache {
     async fn finish(&self) -> anyhow::Result<()>;
     /// Counters since the cache was opened.
     fn counters(&self) -> Counters;
+    /// Whether a request for page `id` made now would miss (`None`: the system cannot tell, as
+    /// the OS page cache). Asked just before each request, with no `.await` in between.
+    fn would_miss(&self, _id: PageId) -> Option<bool> {
+        None
+    }
+}
+
+/// How jdb's pool is opened and run, beyond its [`PoolOptions`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JdbSetup {
+    /// Open the pool with a doublewrite area `PATH.dw` (`--doublewrite`).
+    pub doublewrite: bool,
+    /// Run the background writer, `BackgroundWriter::for_cap(cap)` (`--bgwriter`).
+    pub bgwriter: bool,
+}
+
+/// The doublewrite area of the data file at `path`: `PATH.dw`.
+pub fn doublewrite_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".dw");
+    name.into()
 }
 
 /// jdb's buffer pool as a [`PageCache`].
 pub struct JdbCache {
-    pool: BufferPool,
+    pool: Rc<BufferPool>,
+    bgwriter: RefCell<Option<BackgroundWriterHandle>>,
 }
 
 impl JdbCache {
-    /// Opens a pool over `path` as `options` say. Also says whether the file got `O_DIRECT`.
-    pub async fn open(path: &Path, options: PoolOptions) -> anyhow::Result<(Self, bool)> {
+    /// Opens a pool over `path` as `options` and `setup` say (the doublewrite area `PATH.dw` is
+    /// created if missing; the background writer starts at once). Also says whether the file got
+    /// `O_DIRECT`.
+    pub async fn open(
+        path: &Path,
+        options: PoolOptions,
+        setup: JdbSetup,
+    ) -> anyhow::Result<(Self, bool)> {
         let file = super::open_existing(path).await?;
         let direct = file.is_direct();
-        let pool = BufferPool::open_with(file, options)
-            .await
-            .with_context(|| {
-                let cap = options.cap;
-                let mib = crate::output::mib(cap as u64 * jdb_fs::PAGE_SIZE as u64);
-                format!("opening a buffer pool of {cap} pages ({mib:.0} MiB)")
-            })?;
-        Ok((Self { pool }, direct))
+        let describe = || {
+            let cap = options.cap;
+            let mib = crate::output::mib(cap as u64 * jdb_fs::PAGE_SIZE as u64);
+            format!("opening a buffer pool of {cap} pages ({mib:.0} MiB)")
+        };
+        let pool = if setup.doublewrite {
+            let area_path = doublewrite_path(path);
+            let area = jdb_fs::File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .direct(jdb_fs::Direct::Auto)
+                .open(&area_path)
+                .await
+                .with_context(|| format!("opening the doublewrite area {}", area_path.display()))?;
+            BufferPool::open_with_doublewrite(file, area, options)
+                .await
+                .with_context(describe)?
+        } else {
+            BufferPool::open_with(file, options)
+                .await
+                .with_context(describe)?
+        };
+        let pool = Rc::new(pool);
+        let bgwriter = setup
+            .bgwriter
+            .then(|| pool.start_background_writer(BackgroundWriter::for_cap(options.cap)));
+        Ok((
+            Self {
+                pool,
+                bgwriter: RefCell::new(bgwriter),
+            },
+            direct,
+        ))
     }
 
     /// The pool, for the batched workloads that use it directly.
@@ -80,8 +134,12 @@ impl JdbCache {
         &self.pool
     }
 
-    /// Syncs and closes the pool.
+    /// Stops the background writer, if any, then syncs and closes the pool.
     pub async fn close(&self) -> anyhow::Result<()> {
+        let bgwriter = self.bgwriter.borrow_mut().take();
+        if let Some(bgwriter) = bgwriter {
+            bgwriter.stop().await;
+        }
         self.pool.close().await?;
         Ok(())
     }
@@ -126,6 +184,10 @@ impl PageCache for JdbCache {
     fn counters(&self) -> Counters {
         Counters::from(self.pool.stats())
     }
+
+    fn would_miss(&self, id: PageId) -> Option<bool> {
+        Some(!self.pool.is_cached(id))
+    }
 }
 
 impl From<Stats> for Counters {
@@ -141,13 +203,16 @@ impl From<Stats> for Counters {
             dirty_writebacks: Some(s.dirty_writebacks),
             checksum_failures: s.checksum_failures,
             shared_reads: Some(s.shared_reads),
+            writeback_waits: Some(s.writeback_waits),
+            bg_pages_written: Some(s.bg_pages_written),
+            bg_rounds: Some(s.bg_rounds),
             device: None,
         }
     }
 }
 
 /// Operations of each kind in a run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// All operations.
     pub ops: u64,
@@ -191,6 +256,9 @@ pub struct ShardRun {
     pub secs: f64,
     /// Latency of each operation, nanoseconds.
     pub histogram: Histogram<u64>,
+    /// Latency of the operations that missed (a page not in memory when the operation began),
+    /// nanoseconds; `None` for a system that cannot tell.
+    pub miss_histogram: Option<Histogram<u64>>,
     /// Counters at the end of the timed part.
     pub during_run: Counters,
     /// Counters after the final flush + fdatasync.
@@ -215,6 +283,9 @@ struct Feed {
     counts: Cell<Counts>,
     checksum: Cell<u64>,
     histogram: RefCell<Histogram<u64>>,
+    miss_histogram: RefCell<Histogram<u64>>,
+    /// Whether the system said, for every operation, whether it missed.
+    knows_misses: Cell<bool>,
     bar: ProgressBar,
 }
 
@@ -237,6 +308,8 @@ impl Feed {
             counts: Cell::new(Counts::default()),
             checksum: Cell::new(0),
             histogram: RefCell::new(new_histogram()?),
+            miss_histogram: RefCell::new(new_histogram()?),
+            knows_misses: Cell::new(true),
             bar,
         }))
     }
@@ -258,8 +331,9 @@ impl Feed {
         Some(op)
     }
 
-    /// Records a finished operation that took from `began` to `ended`.
-    fn done(&self, op: Op, began: Instant, ended: Instant, checksum: u64) {
+    /// Records a finished operation that took from `began` to `ended`; `missed`: whether a page
+    /// it asked for was not in memory when it began (`None`: unknown).
+    fn done(&self, op: Op, began: Instant, ended: Instant, checksum: u64, missed: Option<bool>) {
         let mut counts = self.counts.get();
         counts.ops += 1;
         match op {
@@ -279,9 +353,13 @@ impl Feed {
         self.counts.set(counts);
         self.checksum
             .set(self.checksum.get().wrapping_add(checksum));
-        self.histogram
-            .borrow_mut()
-            .saturating_record(ended.duration_since(began).as_nanos() as u64);
+        let nanos = ended.duration_since(began).as_nanos() as u64;
+        self.histogram.borrow_mut().saturating_record(nanos);
+        match missed {
+            Some(true) => self.miss_histogram.borrow_mut().saturating_record(nanos),
+            Some(false) => {}
+            None => self.knows_misses.set(false),
+        }
         if self.deadline.is_some_and(|d| ended >= d) {
             self.stop.set(true);
         }
@@ -292,13 +370,19 @@ impl Feed {
 async fn worker<C: PageCache>(cache: Rc<C>, feed: Rc<Feed>) -> anyhow::Result<()> {
     while let Some(op) = feed.next() {
         let began = Instant::now();
+        let missed = match op {
+            Op::Read(id) | Op::Write(id) => cache.would_miss(id),
+            Op::Scan { first, n } => (first..first + n)
+                .map(|id| cache.would_miss(id))
+                .try_fold(false, |any, m| Some(any || m?)),
+        };
         let result = match op {
             Op::Read(id) => cache.read(id).await,
             Op::Write(id) => cache.write(id).await.map(|()| 0),
             Op::Scan { first, n } => cache.scan(first, n).await,
         };
         match result {
-            Ok(checksum) => feed.done(op, began, Instant::now(), checksum),
+            Ok(checksum) => feed.done(op, began, Instant::now(), checksum, missed),
             Err(e) => {
                 feed.stop.set(true);
                 return Err(e);
@@ -390,10 +474,12 @@ pub async fn run_tasks<C: PageCache + 'static>(
     let after_flush = cache.counters().since(before);
     bar.finish_and_clear();
     let histogram = feed.histogram.replace(new_histogram()?);
+    let miss_histogram = feed.miss_histogram.replace(new_histogram()?);
     Ok(ShardRun {
         counts: feed.counts.get(),
         secs,
         histogram,
+        miss_histogram: feed.knows_misses.get().then_some(miss_histogram),
         during_run,
         after_flush,
         flush_secs,

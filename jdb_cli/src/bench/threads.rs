@@ -21,7 +21,7 @@ use super::{
     lru_cache::LruBaseline,
     os_cache::OsCache,
     report::{Counters, Latency, RunResult},
-    run::{Counts, JdbCache, Limits, ShardRun, TaskRun, run_tasks},
+    run::{Counts, JdbCache, JdbSetup, Limits, ShardRun, TaskRun, run_tasks},
     workload::{Ops, Trace, WorkloadSpec},
 };
 
@@ -68,6 +68,8 @@ pub struct Work {
     pub policy: PolicyKind,
     /// Whether each system first reads the pages its cache can hold (`--warm`).
     pub warm: bool,
+    /// Doublewrite area, background writer.
+    pub setup: JdbSetup,
 }
 
 /// Each system's runs, one per thread (in thread order), and whether jdb's files got O_DIRECT.
@@ -170,7 +172,7 @@ async fn run_shard(
         let run = match system {
             System::Jdb => {
                 let options = PoolOptions::new(shard.cap).policy(work.policy);
-                let (jdb, direct) = JdbCache::open(&shard.path, options).await?;
+                let (jdb, direct) = JdbCache::open(&shard.path, options, work.setup).await?;
                 direct_io &= direct;
                 let jdb = Rc::new(jdb);
                 let run = if shard.spec.kind.is_batched() {
@@ -206,6 +208,7 @@ pub fn merge(
     let mut counts = Counts::default();
     let (mut secs, mut flush_secs) = (0f64, 0f64);
     let mut histogram = super::run::new_histogram()?;
+    let mut miss_histogram = Some(super::run::new_histogram()?);
     let (mut during_run, mut after_flush) = (Vec::new(), Vec::new());
     for run in runs {
         counts.add(&run.counts);
@@ -214,6 +217,15 @@ pub fn merge(
         histogram
             .add(&run.histogram)
             .map_err(|e| anyhow::anyhow!("merging latency histograms: {e:?}"))?;
+        miss_histogram = match (miss_histogram, &run.miss_histogram) {
+            (Some(mut total), Some(part)) => {
+                total
+                    .add(part)
+                    .map_err(|e| anyhow::anyhow!("merging latency histograms: {e:?}"))?;
+                Some(total)
+            }
+            _ => None,
+        };
         during_run.push(run.during_run);
         after_flush.push(run.after_flush);
     }
@@ -227,11 +239,15 @@ pub fn merge(
         Counters::sum(&after_flush),
         flush_secs,
         Latency::from_nanos(&histogram),
+        miss_histogram
+            .as_ref()
+            .map(|h| (h.len(), Latency::from_nanos(h))),
     );
     if system == "os" {
         // The kernel writes the dirty pages during fdatasync; /proc/self/io does not see that.
         result.flush.pages = None;
     }
+    result.percentiles = super::report::percentile_curve(&histogram);
     Ok(result)
 }
 

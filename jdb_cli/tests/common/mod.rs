@@ -15,8 +15,14 @@ pub fn scratch() -> tempfile::TempDir {
 
 /// Runs `jdb args` in `cwd`, killing it and failing if it takes more than `limit`.
 pub fn jdb_within(args: &[&str], cwd: &Path, limit: Duration) -> Output {
+    jdb_with_env(args, cwd, limit, &[])
+}
+
+/// As [`jdb_within`], with these environment variables set.
+pub fn jdb_with_env(args: &[&str], cwd: &Path, limit: Duration, env: &[(&str, &str)]) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_jdb"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

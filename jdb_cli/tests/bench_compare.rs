@@ -1,0 +1,218 @@
+//! `jdb bench --compare` compares equal things: the OS page cache baseline runs in a cgroup held
+//! to the pool's memory where one can be made, and otherwise its headline says "unequal memory".
+
+mod common;
+
+use std::time::Duration;
+
+use common::{jdb, jdb_with_env, scratch, stderr, stdout};
+use serde_json::Value;
+
+const ARGS: &str = "bench --pages 2000 --workload uniform --ops 2000 --tasks 4 --compare";
+
+fn run(extra: &str, env: &[(&str, &str)]) -> (Value, String) {
+    let dir = scratch();
+    let args: Vec<&str> = ARGS
+        .split_whitespace()
+        .chain(extra.split_whitespace())
+        .collect();
+    let json_args: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+    let limit = Duration::from_secs(60);
+    let out = jdb_with_env(&json_args, dir.path(), limit, env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = serde_json::from_slice(&out.stdout).unwrap();
+    let out = jdb_with_env(&args, dir.path(), limit, env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (report, stdout(&out))
+}
+
+/// The ratio of jdb to `baseline` in `report`.
+fn ratio<'a>(report: &'a Value, baseline: &str) -> &'a Value {
+    report["ratios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["baseline"] == baseline)
+        .unwrap_or_else(|| panic!("no ratio to {baseline}: {report}"))
+}
+
+#[test]
+fn without_a_cgroup_the_headline_itself_says_unequal_memory() {
+    let (report, text) = run("--cap 200", &[("JDB_NO_CGROUP", "1")]);
+    let os = ratio(&report, "os");
+    let memory = &os["memory"];
+    assert_eq!(memory["equal"], false, "{os}");
+    assert_eq!(memory["how"], "unequal");
+    assert_eq!(memory["jdb_bytes"], 200 * 4096);
+    let could = memory["baseline_bytes"].as_u64().unwrap();
+    assert!(could > 200 * 4096 && could <= 2000 * 4096, "{memory}");
+    assert!(memory["reason"].as_str().unwrap().contains("JDB_NO_CGROUP"));
+    let headline = os["headline"].as_str().unwrap();
+    assert_eq!(
+        headline,
+        "jdb ÷ os (os had up to 7.8 MiB of page cache, jdb 800 KiB: unequal memory)"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("jdb ÷ os"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.starts_with(headline) && line.contains("throughput"),
+        "{line}"
+    );
+    let lru = ratio(&report, "lru");
+    assert_eq!(lru["memory"]["equal"], true);
+    assert_eq!(lru["memory"]["how"], "same capacity");
+    assert_eq!(lru["headline"], "jdb ÷ lru (same capacity, 800 KiB)");
+}
+
+#[test]
+fn data_that_fits_in_the_pool_is_equal_memory() {
+    let (report, text) = run("--cap 2000", &[("JDB_NO_CGROUP", "1")]);
+    let os = ratio(&report, "os");
+    assert_eq!(os["memory"]["equal"], true, "{os}");
+    assert_eq!(os["memory"]["how"], "file fits in the pool");
+    assert!(os["headline"].as_str().unwrap().ends_with("equal memory)"));
+    assert!(!text.contains("unequal"), "{text}");
+}
+
+#[test]
+fn where_a_cgroup_can_be_made_the_os_runs_in_it() {
+    let (report, text) = run("--cap 200", &[]);
+    let os = ratio(&report, "os");
+    let memory = &os["memory"];
+    if memory["how"] != "cgroup" {
+        println!(
+            "skipped: no cgroup for the os baseline on this machine: {}",
+            memory["reason"]
+        );
+        return;
+    }
+    assert_eq!(memory["equal"], true);
+    assert_eq!(memory["baseline_bytes"], 200 * 4096 + (16 << 20));
+    let baseline = &report["baselines"][1];
+    assert_eq!(baseline["system"], "os");
+    assert_eq!(baseline["ops"], report["jdb"]["ops"], "the same operations");
+    assert!(text.contains("in a cgroup of"), "{text}");
+    if let Some(peak) = memory["cgroup_peak_bytes"].as_u64() {
+        assert!(peak <= 200 * 4096 + (16 << 20), "{memory}");
+    }
+}
+
+#[test]
+fn the_os_baseline_child_prints_its_runs() {
+    // The parent makes the cgroup; any directory stands for one here (joining it writes our
+    // pid to its cgroup.procs).
+    let dir = scratch();
+    let file = dir.path().join("c.jdb");
+    let file = file.to_str().unwrap();
+    let made = jdb(
+        &[
+            "bench",
+            "--file",
+            file,
+            "--pages",
+            "500",
+            "--threads",
+            "2",
+            "--ops",
+            "10",
+        ],
+        dir.path(),
+    );
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let fake = dir.path().join("cgroup");
+    std::fs::create_dir(&fake).unwrap();
+    let args = [
+        "bench",
+        "--file",
+        file,
+        "--pages",
+        "500",
+        "--cap",
+        "50",
+        "--ops",
+        "300",
+        "--threads",
+        "2",
+        "--internal-os-baseline",
+        fake.to_str().unwrap(),
+    ];
+    let out = jdb(&args, dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "one run per thread");
+    let ops: u64 = runs
+        .iter()
+        .map(|r| r["counts"]["ops"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ops, 300);
+    assert!(!runs[0]["histogram"].as_array().unwrap().is_empty());
+    let pid = std::fs::read_to_string(fake.join("cgroup.procs")).unwrap();
+    assert!(pid.trim().parse::<u32>().is_ok(), "{pid}");
+}
+
+/// The polylines of more than two points (the data lines) and the texts of an SVG file.
+fn svg_lines_and_texts(path: &std::path::Path) -> (usize, Vec<String>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let lines = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .filter(|n| {
+            n.attribute("points")
+                .unwrap_or("")
+                .split_whitespace()
+                .count()
+                > 2
+        })
+        .count();
+    let texts = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect();
+    (lines, texts)
+}
+
+#[test]
+fn the_latency_picture_has_one_line_per_system() {
+    let dir = scratch();
+    let svg = dir.path().join("latency.svg");
+    let (report, _) = run(
+        &format!("--cap 200 --svg {}", svg.to_str().unwrap()),
+        &[("JDB_NO_CGROUP", "1")],
+    );
+    assert_eq!(report["baselines"].as_array().unwrap().len(), 2);
+    let (lines, texts) = svg_lines_and_texts(&svg);
+    assert_eq!(lines, 3, "jdb, lru, os");
+    for label in [
+        "jdb",
+        "lru",
+        "os",
+        "percentile (log scale of 1/(1-p))",
+        "latency (log scale)",
+        "50 %",
+        "90 %",
+        "99 %",
+        "99.9 %",
+    ] {
+        assert!(texts.iter().any(|t| t == label), "{label} not in {texts:?}");
+    }
+    let alone = dir.path().join("alone.svg");
+    let args = [
+        "bench",
+        "--pages",
+        "500",
+        "--ops",
+        "500",
+        "--svg",
+        alone.to_str().unwrap(),
+    ];
+    let out = jdb(&args, dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(svg_lines_and_texts(&alone).0, 1, "jdb alone");
+}
