@@ -9,6 +9,9 @@
 //!   is dirty when it has updates newer than the version in the file, and its recLSN is the LSN
 //!   of the oldest of those.
 //!
+//! Some crashes strike in the middle of a call (a write-back, `flush_all`, a checkpoint, `sync`
+//! polled a few times and dropped with log flushes and page writes in flight).
+//!
 //! After every crash (which also loses the log's records past its durable LSN), recovery redoes
 //! the durable log from the last checkpoint's redo point, and every page then holds exactly its
 //! last durable update: the redo point plus the log replays to the model's state.
@@ -20,6 +23,7 @@ mod fault_support;
 use std::{
     cell::{Cell, RefCell},
     collections::BTreeMap,
+    future::Future,
     io,
     rc::Rc,
     task::Poll,
@@ -137,6 +141,8 @@ struct Sim {
     steps: usize,
     crashes: usize,
     checkpoints: usize,
+    /// Crashes that dropped a call still in flight.
+    mid_flight: usize,
 }
 
 impl Sim {
@@ -249,7 +255,8 @@ impl Sim {
                 .faults()
                 .fail_nth(IoKind::Write, 1 + rng.below(3), Fault::Eio),
             83..=85 => self.log.fail_next.set(true),
-            86..=88 => self.crash(rng).await,
+            86 => self.crash(rng).await,
+            87..=89 => self.crash_mid_flight(rng).await,
             _ => {
                 if let Err(e) = self.pool().sync().await {
                     self.expected_error(&e);
@@ -271,6 +278,24 @@ impl Sim {
             Error::Log { source, .. } if source.raw_os_error() == Some(EIO) => {}
             other => panic!("unexpected error: {other}"),
         }
+    }
+
+    /// Power loss in the middle of a call: a write-back (a miss evicting dirty pages), a
+    /// `flush_all`, a checkpoint or a `sync` is polled a few times (log flushes and page writes
+    /// in flight, some done, some not) and dropped where it stands, then the power goes.
+    async fn crash_mid_flight(&mut self, rng: &mut Rng) {
+        let polls = 1 + rng.below(6) as usize;
+        let id = rng.below(u64::from(PAGES)) as PageId;
+        let upto = self.log.end();
+        let pool = self.pool();
+        let done = match rng.below(4) {
+            0 => poll_then_drop(async { pool.get(id).await.map(drop) }, polls).await,
+            1 => poll_then_drop(pool.flush_all(), polls).await,
+            2 => poll_then_drop(async { pool.checkpoint(upto).await.map(drop) }, polls).await,
+            _ => poll_then_drop(pool.sync(), polls).await,
+        };
+        self.mid_flight += usize::from(!done);
+        self.crash(rng).await;
     }
 
     /// Power loss (pages and log lose what was not durable), then recovery: redo from the last
@@ -339,7 +364,21 @@ impl Sim {
     }
 }
 
-async fn run(seed: u64, steps: usize) -> (usize, usize, usize, u64) {
+/// Polls `call` up to `polls` times and drops it; whether it finished (with any result).
+async fn poll_then_drop<F: Future>(call: F, polls: usize) -> bool {
+    let mut call = std::pin::pin!(call);
+    for _ in 0..polls {
+        if std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx)))
+            .await
+            .is_ready()
+        {
+            return true;
+        }
+    }
+    false
+}
+
+async fn run(seed: u64, steps: usize) -> (usize, usize, usize, u64, usize) {
     let mut rng = Rng::new(seed);
     let disk = MemDisk::new();
     disk.set_yield(true);
@@ -363,6 +402,7 @@ async fn run(seed: u64, steps: usize) -> (usize, usize, usize, u64) {
         steps: 0,
         crashes: 0,
         checkpoints: 0,
+        mid_flight: 0,
     };
     sim.open().await;
     for _ in 0..steps {
@@ -374,6 +414,7 @@ async fn run(seed: u64, steps: usize) -> (usize, usize, usize, u64) {
         sim.crashes,
         sim.checkpoints,
         sim.log.flushes.get(),
+        sim.mid_flight,
     )
 }
 
@@ -388,11 +429,12 @@ fn the_write_ahead_rule_the_dirty_page_table_and_redo_from_a_checkpoint_hold() {
         Some(seed) => vec![seed],
         None => (0..env_u64("JDB_WAL_SEEDS").unwrap_or(40)).collect(),
     };
-    let (mut total, mut crashes, mut checkpoints, mut flushes) = (0, 0, 0, 0);
+    let (mut total, mut crashes, mut checkpoints, mut flushes, mut mid_flight) = (0, 0, 0, 0, 0);
     for seed in seeds {
         let outcome = std::panic::catch_unwind(|| block_on(run(seed, steps)));
         match outcome {
-            Ok((s, c, k, f)) => {
+            Ok((s, c, k, f, m)) => {
+                mid_flight += m;
                 total += s;
                 crashes += c;
                 checkpoints += k;
@@ -405,7 +447,9 @@ fn the_write_ahead_rule_the_dirty_page_table_and_redo_from_a_checkpoint_hold() {
         }
     }
     eprintln!(
-        "wal model: {total} steps, {crashes} crashes, {checkpoints} checkpoints, {flushes} log flushes by the pool"
+        "wal model: {total} steps, {crashes} crashes ({mid_flight} with a call dropped mid-flight), \
+         {checkpoints} checkpoints, {flushes} log flushes by the pool"
     );
     assert!(crashes > 0 && checkpoints > 0 && flushes > 0);
+    assert!(mid_flight > 0, "no crash hit a call in flight");
 }
