@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! cargo run --release -p jdb_page --example btree -- [--tasks N] [--ops N] [--keys N]
-//!     [--cap FRAMES] [--fanout N] [--seed N] [--dir DIR]
+//!     [--cap FRAMES] [--fanout N] [--seed N] [--dir DIR] [--inject-mismatch]
 //! ```
 //!
 //! With no arguments: 32 tasks, 1,000 operations each on 20,000 keys, a pool of 64 frames (so
 //! nodes are evicted and written back all the time) and nodes of at most 32 entries (so the tree
-//! is a few levels deep and splits often). Exits with 1 on any mismatch.
+//! is a few levels deep and splits often). Prints one line on success; exits with 1 and one line
+//! on stderr on any mismatch. `--inject-mismatch` changes one value of the model (not of the
+//! tree) after the workload, so that the check must fail: a test of the check itself.
 //!
 //! # The tree
 //!
@@ -83,6 +85,9 @@ pub struct Config {
     pub seed: u64,
     /// Where to put the file (default: a temporary directory here).
     pub dir: Option<PathBuf>,
+    /// After the workload, change one value of the model (not of the tree), so that the check
+    /// must find a mismatch and the run must fail.
+    pub inject_mismatch: bool,
 }
 
 impl Default for Config {
@@ -95,6 +100,7 @@ impl Default for Config {
             fanout: 32,
             seed: 1,
             dir: None,
+            inject_mismatch: false,
         }
     }
 }
@@ -650,7 +656,12 @@ pub async fn run(config: &Config) -> Result<Outcome, Failure> {
     if let Some(what) = tree.mismatch.borrow().clone() {
         return Err(Failure(what));
     }
-    let model = tree.model.borrow().clone();
+    let mut model = tree.model.borrow().clone();
+    if config.inject_mismatch
+        && let Some(value) = model.values_mut().next()
+    {
+        *value ^= 1;
+    }
     check_all(&tree, &model).await?;
     let mut outcome = Outcome {
         inserts: inserts.get(),
@@ -725,9 +736,10 @@ fn parse_args() -> Result<Config, String> {
             "--fanout" => config.fanout = number(value()?)? as usize,
             "--seed" => config.seed = number(value()?)?,
             "--dir" => config.dir = Some(PathBuf::from(value()?)),
+            "--inject-mismatch" => config.inject_mismatch = true,
             "-h" | "--help" => {
                 return Err("usage: btree [--tasks N] [--ops N] [--keys N] \
-                [--cap FRAMES] [--fanout N] [--seed N] [--dir DIR]"
+                [--cap FRAMES] [--fanout N] [--seed N] [--dir DIR] [--inject-mismatch]"
                     .into());
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
@@ -736,8 +748,10 @@ fn parse_args() -> Result<Config, String> {
     Ok(config)
 }
 
-#[allow(dead_code)] // also compiled as a module of the test that runs it
-fn main() -> ExitCode {
+/// The program: parses the arguments, runs, prints one line. Public so that a test can run it
+/// (`tests/btree_example_main.rs`).
+#[allow(dead_code)] // also compiled as a module of the test that runs `run`
+pub fn main() -> ExitCode {
     let config = match parse_args() {
         Ok(config) => config,
         Err(message) => {

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! (`run` also prints `pending LSN KEY VALUE` on stderr when a commit is logged, before it is
-//! durable, so that a test killing it knows which commits may have made it.)
+//! durable, so that a test killing it knows which commits may have made it, and
+//! `checkpoint REDO UPTO` once a checkpoint is durable. It runs until it is killed or fails: an
+//! error in any task ends it with one line `wal_kv: ...` on stderr and exit status 1.)
 //!
 //! # How it works
 //!
@@ -23,12 +25,13 @@
 //!   page's LSN, release; then wait until the log is durable up to that LSN; then acknowledge.
 //!   The pool never writes the page before the log is durable up to its LSN (the log is attached
 //!   with [`BufferPool::attach_log`]).
-//! - **Checkpoint**, every 2000 commits: `pool.checkpoint(log end)` writes every page dirty
-//!   since before it and returns the redo point, saved in `DIR/checkpoint` (written to a
-//!   temporary file, synced, renamed).
+//! - **Checkpoint**, every 2000 commits (or `JDB_WALKV_CHECKPOINT_EVERY`): `pool.checkpoint(log
+//!   end)` writes every page dirty since before it and returns the redo point, saved in
+//!   `DIR/checkpoint` (written to a temporary file, synced, renamed). One at a time: a turn
+//!   that comes while one runs is skipped.
 //! - **Recovery**: cut the log after its last intact record; open the pool (restoring torn
 //!   pages from the doublewrite area); replay every record from the redo point on whose page is
-//!   older (its LSN smaller); sync.
+//!   older (its LSN smaller); take a checkpoint.
 
 use std::{
     cell::{Cell, RefCell},
@@ -47,6 +50,7 @@ const BUCKETS: u32 = 1024;
 const KEYS: u64 = 50_000;
 const TASKS: usize = 16;
 const CAP: usize = 96;
+/// Commits between checkpoints, unless `JDB_WALKV_CHECKPOINT_EVERY` says otherwise.
 const CHECKPOINT_EVERY: u64 = 2000;
 const RECORD: usize = 32;
 
@@ -298,18 +302,22 @@ impl Store {
                 replayed += 1;
             }
         }
-        pool.sync().await?;
-        eprintln!(
-            "wal_kv: recovered: {} log records, redo from LSN {redo}, {replayed} replayed, {} torn \
-             pages restored",
-            records.len(),
-            pool.stats().torn_pages_repaired
-        );
-        Ok(Self {
+        let store = Self {
             pool,
             log,
             dir: dir.to_path_buf(),
-        })
+        };
+        // A checkpoint ends recovery: the next one starts from here, so recovery never replays
+        // more than a run logged (with a log that only grows, it would otherwise get slower
+        // with every crash that came before a checkpoint).
+        let (next_redo, _) = store.checkpoint().await?;
+        eprintln!(
+            "wal_kv: recovered: {} log records, redo from LSN {redo}, {replayed} replayed, {} torn \
+             pages restored, next redo from LSN {next_redo}",
+            records.len(),
+            store.pool.stats().torn_pages_repaired
+        );
+        Ok(store)
     }
 
     /// Commits `key = value`: durable when it returns.
@@ -326,15 +334,20 @@ impl Store {
         Ok(())
     }
 
-    async fn checkpoint(&self) -> Result<()> {
+    /// Takes a checkpoint and makes its redo point durable; returns it and the log end it
+    /// covers.
+    async fn checkpoint(&self) -> Result<(u64, u64)> {
         let upto = self.log.end();
         let redo = self.pool.checkpoint(upto).await?;
         let tmp = self.dir.join("checkpoint.tmp");
-        std::fs::write(&tmp, format!("{redo}\n"))?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join("checkpoint"))?;
-        sync_dir(&self.dir)?;
-        Ok(())
+        let saved = (|| {
+            std::fs::write(&tmp, format!("{redo}\n"))?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, self.dir.join("checkpoint"))?;
+            sync_dir(&self.dir)
+        })();
+        saved.map_err(|e| format!("checkpoint: saving {}: {e}", tmp.display()))?;
+        Ok((redo, upto))
     }
 }
 
@@ -367,12 +380,21 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 // ---- the commands ------------------------------------------------------------------------------
 
+/// Commits forever from [`TASKS`] tasks; returns the first error of any of them.
 async fn run(dir: &Path) -> Result<()> {
+    let every = match std::env::var("JDB_WALKV_CHECKPOINT_EVERY") {
+        Ok(text) => match text.parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("JDB_WALKV_CHECKPOINT_EVERY: `{text}` is not a count").into()),
+        },
+        Err(_) => CHECKPOINT_EVERY,
+    };
     let store = Rc::new(Store::open(dir).await?);
-    let commits = Rc::new(Cell::new(0u64));
+    let (commits, checkpointing) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(false)));
     let tasks: Vec<_> = (0..TASKS as u64)
         .map(|t| {
-            let (store, commits) = (store.clone(), commits.clone());
+            let (store, commits, checkpointing) =
+                (store.clone(), commits.clone(), checkpointing.clone());
             compio::runtime::spawn(async move {
                 let mut x = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -389,8 +411,12 @@ async fn run(dir: &Path) -> Result<()> {
                     store.commit(key, value).await?;
                     println!("committed {key} {value}");
                     commits.set(commits.get() + 1);
-                    if commits.get() % CHECKPOINT_EVERY == 0 {
-                        store.checkpoint().await?;
+                    // One checkpoint at a time: one that ended earlier must not overwrite a later
+                    // one's redo point. (A turn that comes during a checkpoint is skipped.)
+                    if commits.get() % every == 0 && !checkpointing.replace(true) {
+                        let (redo, upto) = store.checkpoint().await?;
+                        eprintln!("checkpoint {redo} {upto}");
+                        checkpointing.set(false);
                     }
                 }
                 #[allow(unreachable_code)]
@@ -398,10 +424,11 @@ async fn run(dir: &Path) -> Result<()> {
             })
         })
         .collect();
-    for task in tasks {
-        task.await.map_err(|_| "a task panicked")??;
-    }
-    Ok(())
+    // The tasks never end but by an error: the first one to end ends the run (the others are
+    // dropped, which cancels them).
+    let (ended, _, _) = futures_util::future::select_all(tasks).await;
+    ended.map_err(|_| "a task panicked")??;
+    Err("a task stopped committing".into())
 }
 
 async fn dump(dir: &Path) -> Result<()> {
