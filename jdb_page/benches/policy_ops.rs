@@ -10,6 +10,11 @@
 //!
 //! Equal ns/op across sizes means O(1). At 1 Mi frames the links (8 MiB) no longer fit in the
 //! caches, so random operations also wait for memory; `evict_insert` mostly touches the ends.
+//!
+//! And at 8 Ki frames, `hit_pinned_0pct` and `hit_pinned_99pct`: `hit` of the same frames (a
+//! seeded uniform trace over the 1% of frames never pinned) with no other frame pinned, and with
+//! the other 99% pinned and parked by an eviction. The case: a hit while 8,000 pinned
+//! frames are parked at the LRU end. Their ratio should be about 1.
 
 mod common;
 
@@ -81,6 +86,44 @@ fn ops<P: EvictionPolicy>(group: &mut BenchmarkGroup<'_, WallTime>) {
     }
 }
 
+/// Frames of the `hit_pinned_*` rows, and how many of them are pinned in the 99% row.
+const PINNED_ROW_FRAMES: u32 = 1 << 13;
+const PINNED_ROW_PINNED: u32 = PINNED_ROW_FRAMES - PINNED_ROW_FRAMES / 100;
+
+fn hit_with_pins<P: EvictionPolicy>(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let frames = PINNED_ROW_FRAMES;
+    // Hits go to the frames never pinned, in both rows.
+    let trace: Vec<u32> = common::uniform_trace(frames - PINNED_ROW_PINNED, TRACE_LEN, 5)
+        .into_iter()
+        .map(|f| PINNED_ROW_PINNED + f)
+        .collect();
+    let mask = TRACE_LEN - 1;
+    for (label, pinned) in [
+        ("hit_pinned_0pct", 0),
+        ("hit_pinned_99pct", PINNED_ROW_PINNED),
+    ] {
+        let mut p = full::<P>(frames);
+        for f in 0..pinned {
+            p.pin(f);
+        }
+        // One eviction parks every pinned frame (they are the oldest); the victim comes back.
+        let victim = p.evict().expect("unpinned frames are left");
+        p.insert(victim, frames, false);
+        let mut at = 0usize;
+        group.bench_function(BenchmarkId::new(label, format!("{}_8Ki", P::NAME)), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    p.hit(trace[at & mask]);
+                    at += 1;
+                }
+                start.elapsed()
+            })
+        });
+        black_box(&p);
+    }
+}
+
 fn policy_ops(c: &mut Criterion) {
     let mut group = c.benchmark_group("policy_ops");
     group.throughput(Throughput::Elements(1));
@@ -88,6 +131,10 @@ fn policy_ops(c: &mut Criterion) {
     ops::<ClockPolicy>(&mut group);
     ops::<SievePolicy>(&mut group);
     ops::<S3FifoPolicy>(&mut group);
+    hit_with_pins::<LruPolicy>(&mut group);
+    hit_with_pins::<ClockPolicy>(&mut group);
+    hit_with_pins::<SievePolicy>(&mut group);
+    hit_with_pins::<S3FifoPolicy>(&mut group);
     group.finish();
 }
 

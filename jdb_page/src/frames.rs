@@ -19,10 +19,12 @@
 //!
 //! Only `Resident` frames are in the policy, except those chosen as victims (`EVICTING`) while
 //! the pool cleans them. A `Resident` frame is *busy* while a guard latches it, a task waits for
-//! it, or it is pinned ([`Page::pin`](crate::Page::pin)). Latching and releasing do not tell the
-//! policy (a hit is one `hit` call): the eviction search asks whether each frame it meets is
-//! busy, and parks the busy ones (`PARKED`); such a frame is put back (`unpin`) when it stops
-//! being busy. So the policy never chooses a busy frame, and each step stays O(1) amortised.
+//! it, it is pinned ([`Page::pin`](crate::Page::pin)), or a call keeps it ([`Frames::keep`]: a
+//! group call's pages in memory, while it makes room for the others). Latching and releasing do
+//! not tell the policy (a hit is one `hit` call): the eviction search asks whether each frame it
+//! meets is busy, and parks the busy ones (`PARKED`); such a frame is put back (`unpin`) when it
+//! stops being busy. So the policy never chooses a busy frame, and each step stays O(1)
+//! amortised.
 
 use std::{
     collections::VecDeque,
@@ -75,6 +77,8 @@ const EVICTING: u8 = 2;
 /// The policy's eviction search met the frame busy and set it aside (parked); it is told
 /// (`unpin`) when the frame stops being busy.
 const PARKED: u8 = 4;
+/// Kept from eviction by calls in flight ([`Frames::keep`]); how many in `Frames::kept`.
+const KEPT: u8 = 8;
 
 /// Per frame: 8 bytes.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +123,8 @@ pub(crate) struct Frames {
     transient: usize,
     /// Waiters per frame, oldest first (only frames with waiters have an entry).
     waiters: FxHashMap<FrameId, VecDeque<Waiter>>,
+    /// How many calls keep each kept frame (only kept frames have an entry).
+    kept: FxHashMap<FrameId, u32>,
     next_ticket: u64,
     /// Tasks waiting for a frame to become free or evictable.
     room: Vec<Waker>,
@@ -150,6 +156,7 @@ impl Frames {
             resident: 0,
             transient: 0,
             waiters: FxHashMap::default(),
+            kept: FxHashMap::default(),
             next_ticket: 0,
             room: Vec::new(),
             stats: Stats::default(),
@@ -348,11 +355,45 @@ impl Frames {
         }
     }
 
-    /// Whether `f` must not be evicted now: latched, waited for, or pinned.
+    /// Whether `f` must not be evicted now: latched, waited for, kept, or pinned.
     #[inline]
     fn is_busy(&self, f: FrameId) -> bool {
         let m = &self.meta[f as usize];
-        m.latch != 0 || m.flags & WAITERS != 0 || self.arena.flags(f).pins() > 0
+        m.latch != 0 || m.flags & (WAITERS | KEPT) != 0 || self.arena.flags(f).pins() > 0
+    }
+
+    /// Keeps resident frame `f` from being chosen or evicted as a victim until as many
+    /// [`Frames::unkeep`]s: what a pin does, but the pool's own and invisible to users. A call
+    /// that needs several pages at once keeps those in memory while it makes room for the others,
+    /// so that it does not evict one of its own pages to load another. It waits for nothing and
+    /// stops nobody from latching the page. Returns `false`, keeping nothing, when `f` does not
+    /// hold its page (being read, or free).
+    pub(crate) fn keep(&mut self, f: FrameId) -> bool {
+        let m = &mut self.meta[f as usize];
+        if m.state != State::Resident {
+            return false;
+        }
+        m.flags |= KEPT;
+        *self.kept.entry(f).or_insert(0) += 1;
+        true
+    }
+
+    /// Undoes one [`Frames::keep`] of `f`; once no call keeps it, it can be evicted again.
+    pub(crate) fn unkeep(&mut self, f: FrameId) {
+        let Some(n) = self.kept.get_mut(&f) else {
+            debug_assert!(false, "unkeep of frame {f}, which is not kept");
+            return;
+        };
+        *n -= 1;
+        if *n > 0 {
+            return;
+        }
+        self.kept.remove(&f);
+        self.meta[f as usize].flags &= !KEPT;
+        self.unpark_if_idle(f);
+        if !self.is_busy(f) {
+            self.wake_room();
+        }
     }
 
     /// Puts a frame the eviction search parked back into the policy once it is not busy.
@@ -446,7 +487,7 @@ impl Frames {
         // A busy frame the search meets is parked: the policy is told when it is idle again.
         let mut busy = |f: FrameId| {
             let m = &mut meta[f as usize];
-            let busy = m.latch != 0 || m.flags & WAITERS != 0 || arena.flags(f).pins() > 0;
+            let busy = m.latch != 0 || m.flags & (WAITERS | KEPT) != 0 || arena.flags(f).pins() > 0;
             if busy {
                 m.flags |= PARKED;
             }
@@ -460,14 +501,14 @@ impl Frames {
         Some(v)
     }
 
-    /// Whether victim `v` can go now: still a victim (not rescued), unpinned, clean, no write of
-    /// it in flight (`writing`).
+    /// Whether victim `v` can go now: still a victim (not rescued), not kept, unpinned, clean,
+    /// no write of it in flight (`writing`).
     pub(crate) fn evictable(&self, v: FrameId, writing: bool) -> bool {
         let m = &self.meta[v as usize];
         let flags = self.arena.flags(v);
         m.flags & EVICTING != 0
             && m.latch == 0
-            && m.flags & WAITERS == 0
+            && m.flags & (WAITERS | KEPT) == 0
             && flags.pins() == 0
             && !flags.is_dirty()
             && !writing
@@ -529,7 +570,8 @@ impl Frames {
         let pinned = (0..self.cap() as FrameId)
             .filter(|&f| {
                 let m = &self.meta[f as usize];
-                m.state == State::Resident && (m.latch != 0 || self.arena.flags(f).pins() > 0)
+                m.state == State::Resident
+                    && (m.latch != 0 || m.flags & KEPT != 0 || self.arena.flags(f).pins() > 0)
             })
             .count();
         Error::PoolFull {

@@ -100,6 +100,11 @@ impl<S: Storage> BufferPool<S> {
         }
         // Latched frames, released (by these guards) if a later page fails.
         let mut held = Held::new(&self.core, mode);
+        // The group's pages in memory but not latched yet, kept from eviction while this call
+        // makes room for the missing ones: it must not evict one of its own pages to load another
+        // (and then read it again). Let go when the call returns, fails or is dropped.
+        let mut kept = Kept::new(&self.core);
+        let mut kept_pages = 0u32; // bit k: page `first + k` is kept
         while held.frames.len() < n {
             let id = first + held.frames.len() as PageId;
             let found = self.core.frames.borrow().lookup(id);
@@ -119,6 +124,11 @@ impl<S: Storage> BufferPool<S> {
                 let frames = self.core.frames.borrow();
                 while held.frames.len() + want < n && frames.lookup(id + want as PageId).is_none() {
                     want += 1;
+                }
+            }
+            for k in held.frames.len() + want..n {
+                if kept_pages & (1 << k) == 0 && kept.keep(first + k as PageId) {
+                    kept_pages |= 1 << k;
                 }
             }
             let mut rooms = self.make_room_for(want).await?;
@@ -162,7 +172,10 @@ impl<S: Storage> BufferPool<S> {
     /// [`PREFETCH_DEPTH`] requests in flight. They go in at the cold end of the eviction order,
     /// like [`BufferPool::get_group`]'s. Returns how many pages were read.
     ///
-    /// When more pages are asked for than the pool can hold, later runs evict earlier ones.
+    /// When the pages asked for fit in the pool, room is made by evicting other pages: those
+    /// asked for that are in memory, and those read so far, stay until the call returns (unless
+    /// pinned pages leave no other room). When more pages are asked for than the pool can hold,
+    /// later runs evict earlier ones.
     ///
     /// # Errors
     /// [`Error::PageNotFound`] for an id past the end (before anything is read); otherwise the
@@ -171,17 +184,29 @@ impl<S: Storage> BufferPool<S> {
     pub async fn prefetch(&self, ids: &[PageId]) -> Result<usize> {
         self.check_open()?;
         let mut missing: Vec<PageId> = Vec::with_capacity(ids.len());
+        let mut present: Vec<PageId> = Vec::new();
         {
             let frames = self.core.frames.borrow();
             for &id in ids {
                 self.check_id(id)?;
-                if frames.lookup(id).is_none() {
-                    missing.push(id);
+                match frames.lookup(id) {
+                    None => missing.push(id),
+                    Some(_) => present.push(id),
                 }
             }
         }
         missing.sort_unstable();
         missing.dedup();
+        present.sort_unstable();
+        present.dedup();
+        // When everything asked for fits, the call's own pages are not victims of its reads.
+        let mut kept = (present.len() + missing.len() <= self.cap()).then(|| {
+            let mut kept = Kept::new(&self.core);
+            for &id in &present {
+                kept.keep(id);
+            }
+            kept
+        });
         let mut runs: VecDeque<(PageId, usize)> = missing
             .chunk_by(|a, b| *b == *a + 1)
             .flat_map(|r| r.chunks(MAX_RUN))
@@ -209,11 +234,19 @@ impl<S: Storage> BufferPool<S> {
                         }
                     }
                     Ok(None) => break,
+                    // The pages kept take the room a read needs (the others are pinned): let
+                    // them go, as when they do not all fit, and try again.
+                    Err(Error::PoolFull { .. }) if kept.is_some() => kept = None,
                     Err(e) => first_error = Some(e),
                 }
             }
             match in_flight.next().await {
-                Some(Ok(frames)) => loaded += frames.len(),
+                Some(Ok(frames)) => {
+                    loaded += frames.len();
+                    if let Some(kept) = &mut kept {
+                        kept.keep_frames(&frames);
+                    }
+                }
                 Some(Err(e)) => {
                     first_error.get_or_insert(e);
                 }
@@ -327,6 +360,53 @@ impl Drop for Held<'_> {
         let mut frames = self.core.frames.borrow_mut();
         for &f in &self.frames {
             frames.release(f, self.mode);
+        }
+    }
+}
+
+/// Frames kept from eviction by a call ([`Frames::keep`](crate::frames::Frames::keep)) until it
+/// returns, fails or is dropped.
+struct Kept<'a> {
+    core: &'a Core,
+    frames: Vec<FrameId>,
+}
+
+impl<'a> Kept<'a> {
+    fn new(core: &'a Core) -> Self {
+        Self {
+            core,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Keeps page `id` if it is in memory; whether it did. The caller keeps each page once.
+    fn keep(&mut self, id: PageId) -> bool {
+        let mut frames = self.core.frames.borrow_mut();
+        match frames.lookup(id) {
+            Some(f) if frames.keep(f) => {
+                self.frames.push(f);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keeps `installed`, frames this call has just installed (resident, not kept by it yet).
+    fn keep_frames(&mut self, installed: &[FrameId]) {
+        let mut frames = self.core.frames.borrow_mut();
+        for &f in installed {
+            if frames.keep(f) {
+                self.frames.push(f);
+            }
+        }
+    }
+}
+
+impl Drop for Kept<'_> {
+    fn drop(&mut self) {
+        let mut frames = self.core.frames.borrow_mut();
+        for &f in &self.frames {
+            frames.unkeep(f);
         }
     }
 }

@@ -11,7 +11,8 @@
 //!   storage) arms faults: fail the Nth read, write or sync, once ([`FaultController::fail_nth`])
 //!   or until cleared ([`FaultController::fail_always`]), with `EIO`, `ENOSPC`, or a torn write.
 //! - The eviction policies alone (`LruPolicy`, `ClockPolicy`, `SievePolicy`, `S3FifoPolicy`,
-//!   hidden), for the `policy_ops` benchmark.
+//!   hidden), for the `policy_ops` benchmark, and (debug builds) `policy_steps`, the list steps
+//!   they took, for tests that show their operations stay O(1).
 //!
 //! ```
 //! use jdb_page::{
@@ -49,3 +50,13 @@ pub use faulty::FaultyStorage;
 pub use mem::{Crash, MemDisk, MemStorage, Rng};
 #[doc(hidden)]
 pub use policies::{ClockPolicy, EvictionPolicy, LruPolicy, S3FifoPolicy, SievePolicy};
+
+/// List steps every eviction policy (of every pool) took on this thread so far: frames an
+/// eviction search examined or a walk passed, and frames linked, unlinked or moved. Each policy
+/// operation costs at most a constant times its steps. Counted in debug builds only, so that
+/// release builds pay nothing on the hit path.
+#[doc(hidden)]
+#[cfg(debug_assertions)]
+pub fn policy_steps() -> u64 {
+    crate::policy::list_steps()
+}

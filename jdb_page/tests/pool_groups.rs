@@ -281,3 +281,160 @@ fn a_group_page_asked_for_by_get_becomes_hot() {
         let _: &BufferPool = &pool;
     });
 }
+
+/// Fills a pool of `cap` frames so that the pages of `group_resident` are in memory and cold
+/// (brought in by a prefetch, as a scan leaves them) and the rest of the pool holds other pages,
+/// hot and unpinned (`others`, read with `get`). Then resets the counters.
+async fn fill_with_cold_group_pages(pool: &BufferPool, others: &[u32], group_resident: &[u32]) {
+    for &id in others {
+        pool.get(id).await.unwrap();
+    }
+    assert_eq!(
+        pool.prefetch(group_resident).await.unwrap(),
+        group_resident.len()
+    );
+    assert_eq!(pool.len(), pool.cap(), "the pool is full");
+    for &id in group_resident.iter().chain(others) {
+        assert!(pool.is_cached(id));
+    }
+    pool.reset_stats();
+}
+
+/// Checks that a group call's pages are `first..first + n` with their bytes, and that the
+/// counters show exactly `resident` hits and `n - resident` pages read, one request each (the
+/// missing pages alternate with resident ones), every one of them evicting another page.
+fn check_group(pool: &BufferPool, ids_and_bytes: &[(u32, Vec<u8>)], first: u32, resident: usize) {
+    let n = ids_and_bytes.len();
+    for (k, (id, bytes)) in ids_and_bytes.iter().enumerate() {
+        assert_eq!(*id, first + k as u32, "guard {k} holds the wrong page");
+        assert_eq!(bytes[..], pattern(*id, 0)[..], "page {id}");
+    }
+    let s = pool.stats();
+    let missing = (n - resident) as u64;
+    assert_eq!(
+        (s.pages_read, s.read_ios, s.misses, s.hits, s.evictions),
+        (missing, missing, missing, resident as u64, missing),
+        "only the missing pages are read, and only other pages are evicted: {s:?}"
+    );
+}
+
+#[test]
+fn a_group_never_evicts_its_own_cold_pages_to_read_the_missing_ones() {
+    block_on(async {
+        let dir = tempdir();
+        let path = db_path(dir.path());
+        make_file(&path, 64).await;
+        for shared in [false, true] {
+            // 24 frames: the odd pages of group 0..16, cold, and 16 hot pages 32..48.
+            let pool = reopen_pool(&path, 24).await;
+            let odd: Vec<u32> = (1..16).step_by(2).collect();
+            let others: Vec<u32> = (32..48).collect();
+            fill_with_cold_group_pages(&pool, &others, &odd).await;
+            let got: Vec<(u32, Vec<u8>)> = if shared {
+                let pages = pool.read_group(0, 16).await.unwrap();
+                pages
+                    .iter()
+                    .map(|p| (p.id(), p.data()[..64].to_vec()))
+                    .collect()
+            } else {
+                let pages = pool.get_group(0, 16).await.unwrap();
+                pages
+                    .iter()
+                    .map(|p| (p.id(), p.data()[..64].to_vec()))
+                    .collect()
+            };
+            check_group(&pool, &got, 0, odd.len());
+            assert_eq!(
+                others.iter().filter(|&&id| pool.is_cached(id)).count(),
+                8,
+                "the 8 missing pages took the room of 8 other pages"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_group_as_large_as_the_pool_with_some_pages_resident_reads_only_the_others() {
+    block_on(async {
+        let dir = tempdir();
+        let path = db_path(dir.path());
+        make_file(&path, 64).await;
+        // 16 frames: the even pages of group 16..32 (the first one included), cold, and 8 hot
+        // pages 48..56. The group needs every frame.
+        let pool = reopen_pool(&path, 16).await;
+        let even: Vec<u32> = (16..32).step_by(2).collect();
+        let others: Vec<u32> = (48..56).collect();
+        fill_with_cold_group_pages(&pool, &others, &even).await;
+        let pages = pool.get_group(16, 16).await.unwrap();
+        let got: Vec<(u32, Vec<u8>)> = pages
+            .iter()
+            .map(|p| (p.id(), p.data()[..64].to_vec()))
+            .collect();
+        check_group(&pool, &got, 16, even.len());
+        assert!(others.iter().all(|&id| !pool.is_cached(id)));
+        // With every frame held by the group, there is no room for anything else.
+        assert!(matches!(
+            pool.get(0).await,
+            Err(Error::PoolFull { cap: 16, .. })
+        ));
+        drop(pages);
+        assert_eq!(pool.get(0).await.unwrap().id(), 0);
+    });
+}
+
+#[test]
+fn a_group_call_dropped_mid_read_keeps_none_of_its_pages_from_eviction() {
+    block_on(async {
+        let dir = tempdir();
+        let path = db_path(dir.path());
+        make_file(&path, 64).await;
+        let pool = reopen_pool(&path, 16).await;
+        let even: Vec<u32> = (0..16).step_by(2).collect();
+        let others: Vec<u32> = (32..40).collect();
+        fill_with_cold_group_pages(&pool, &others, &even).await;
+        // Page 0 is latched, 2..16 are kept while page 1 is read; the call is dropped then.
+        assert!(
+            !poll_then_drop(pool.get_group(0, 16), 1),
+            "the read of page 1 is in flight"
+        );
+        assert_eq!(pool.stats().read_ios, 1);
+        // Every frame can be evicted again: 16 other pages fit, and no group page is left.
+        for id in 48..64 {
+            assert_eq!(pool.get(id).await.unwrap().id(), id);
+        }
+        assert_eq!(pool.len(), 16);
+        assert!((0..16).all(|id| !pool.is_cached(id)));
+    });
+}
+
+#[test]
+fn prefetch_of_pages_that_fit_evicts_other_pages_not_its_own() {
+    block_on(async {
+        let dir = tempdir();
+        let path = db_path(dir.path());
+        make_file(&path, 512).await;
+        let pool = reopen_pool(&path, 128).await;
+        // 8 of the pages asked for are in memory and cold; the other 120 frames are hot.
+        let resident: Vec<u32> = (200..216).step_by(2).collect();
+        let others: Vec<u32> = (0..120).collect();
+        fill_with_cold_group_pages(&pool, &others, &resident).await;
+        // 92 missing pages, none adjacent: 92 reads, more than PREFETCH_DEPTH in flight at once,
+        // so later reads need room while earlier ones are installed (cold).
+        let missing: Vec<u32> = (300..484).step_by(2).collect();
+        let ids: Vec<u32> = resident.iter().chain(&missing).copied().collect();
+        assert!(missing.len() > jdb_page::PREFETCH_DEPTH && ids.len() <= pool.cap());
+        assert_eq!(pool.prefetch(&ids).await.unwrap(), missing.len());
+        let s = pool.stats();
+        assert_eq!((s.pages_read, s.read_ios), (92, 92));
+        let gone: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&id| !pool.is_cached(id))
+            .collect();
+        assert!(gone.is_empty(), "pages asked for but evicted: {gone:?}");
+        assert_eq!(
+            others.iter().filter(|&&id| pool.is_cached(id)).count(),
+            128 - ids.len()
+        );
+    });
+}

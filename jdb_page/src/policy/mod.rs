@@ -41,6 +41,8 @@ use jdb_layout::PageId;
 use crate::FrameId;
 pub(crate) use clock::Clock;
 pub(crate) use lru::Lru;
+#[cfg(all(debug_assertions, any(test, feature = "testing")))]
+pub(crate) use queues::steps as list_steps;
 pub(crate) use s3fifo::S3Fifo;
 pub(crate) use sieve::Sieve;
 pub use simulator::Simulator;

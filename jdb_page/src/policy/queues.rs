@@ -12,8 +12,31 @@
 //!
 //! The state byte also holds the frame's pin bit and a 2-bit counter (Clock's reference bit,
 //! Sieve's visited bit, S3-FIFO's frequency).
+//!
+//! Debug builds count *list steps* ([`steps`]): frames an eviction search examines or a walk
+//! passes, and frames linked, unlinked or moved. Every policy operation costs at most a constant
+//! times its steps, so tests can show that operations stay O(1) however many frames are pinned
+//! without timing anything. Release builds count nothing.
 
 use crate::FrameId;
+
+#[cfg(debug_assertions)]
+thread_local! {
+    static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one list step (debug builds; nothing in release builds).
+#[inline(always)]
+fn step() {
+    #[cfg(debug_assertions)]
+    STEPS.with(|s| s.set(s.get() + 1));
+}
+
+/// List steps taken by every policy on this thread so far (debug builds only).
+#[cfg(debug_assertions)]
+pub(crate) fn steps() -> u64 {
+    STEPS.with(std::cell::Cell::get)
+}
 
 /// The link value meaning "none".
 pub(super) const NIL: FrameId = FrameId::MAX;
@@ -121,6 +144,7 @@ impl Queues {
     /// by a guard, waited for); a busy frame is marked pinned (until `unpin`), so the caller parks it.
     #[inline]
     pub(super) fn held(&mut self, f: FrameId, busy: &mut dyn FnMut(FrameId) -> bool) -> bool {
+        step();
         if self.pinned(f) {
             return true;
         }
@@ -167,6 +191,7 @@ impl Queues {
         if head == f {
             return true;
         }
+        step();
         // `f` is not the head, so it has a newer neighbour.
         let [newer, older] = self.links[f as usize];
         self.links[newer as usize][OLDER] = older;
@@ -224,6 +249,7 @@ impl Queues {
 
     /// The frame after `f` towards the head (newer) of its list.
     pub(super) fn newer(&self, f: FrameId) -> Option<FrameId> {
+        step();
         let n = self.links[f as usize][NEWER];
         (n != NIL).then_some(n)
     }
@@ -257,6 +283,7 @@ impl Queues {
 
     /// Links `f` between `newer` and `older` (neighbours in `q`, or NIL at its ends).
     fn link(&mut self, q: Queue, f: FrameId, newer: FrameId, older: FrameId) {
+        step();
         self.links[f as usize] = [newer, older];
         let ends = &mut self.ends[q as usize];
         if newer == NIL {
@@ -279,6 +306,7 @@ impl Queues {
 
     /// Takes `f` out of its list; it stays in the policy with its flags.
     pub(super) fn unlink(&mut self, f: FrameId) {
+        step();
         let q = self.queue(f);
         let [newer, older] = self.links[f as usize];
         let ends = &mut self.ends[q as usize];
