@@ -143,7 +143,8 @@ pub struct BenchArgs {
     /// Also run the same trace on two baselines, with the same tasks and threads (the OS page
     /// cache through io_uring buffered reads and writes, and an `lru` crate cache of the same
     /// capacity over O_DIRECT) and print jdb ÷ baseline. The OS baseline gets the pool's memory
-    /// (plus 16 MiB for its process) by running in a cgroup v2 child where one can be made;
+    /// (plus 16 MiB for its process) by running in a child cgroup where one can be made (v2's
+    /// memory.max, else v1's memory.limit_in_bytes; needs root, or a delegated cgroup);
     /// elsewhere its headline says "unequal memory" (set JDB_NO_CGROUP to skip the cgroup). With
     /// --trace: every eviction policy.
     #[arg(long)]

@@ -479,8 +479,13 @@ fn notes(
         );
         let limit = match os {
             Some(p) if p.how == "cgroup" => format!(
-                "held to the pool's memory: it ran in a child process in a cgroup v2 of \
-                 memory.max = {} (the pool's {} + {} for the process){}",
+                "held to the pool's memory: it ran in a child process in a cgroup v{} of {} = {} \
+                 (the pool's {} + {} for the process){}",
+                p.cgroup_version.unwrap_or(2),
+                match p.cgroup_version {
+                    Some(1) => cgroup::Version::V1.limit_file(),
+                    _ => cgroup::Version::V2.limit_file(),
+                },
                 output::bytes(p.baseline_bytes.unwrap_or(0)),
                 output::bytes(p.jdb_bytes),
                 output::bytes(OS_CGROUP_ALLOWANCE),
@@ -517,6 +522,7 @@ fn os_memory(cap: usize, pages: u32) -> (MemoryParity, Option<cgroup::Cgroup>) {
         how: "file fits in the pool",
         jdb_bytes: pool,
         baseline_bytes: Some(data),
+        cgroup_version: None,
         cgroup_peak_bytes: None,
         reason: None,
     };
@@ -527,6 +533,7 @@ fn os_memory(cap: usize, pages: u32) -> (MemoryParity, Option<cgroup::Cgroup>) {
         Ok(cgroup) => {
             parity.how = "cgroup";
             parity.baseline_bytes = Some(cgroup.limit);
+            parity.cgroup_version = Some(cgroup.version.number());
             (parity, Some(cgroup))
         }
         Err(reason) => {

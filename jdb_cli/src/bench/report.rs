@@ -266,7 +266,10 @@ pub struct MemoryParity {
     /// The baseline's limit; for `unequal`, the most page cache it could have had (the data, or
     /// the memory available when the run began if less).
     pub baseline_bytes: Option<u64>,
-    /// The cgroup's `memory.peak`, where the kernel has it.
+    /// With `how == "cgroup"`: 1 or 2, the cgroup hierarchy it ran in.
+    pub cgroup_version: Option<u8>,
+    /// The cgroup's peak memory use (`memory.peak` in v2, where the kernel has it;
+    /// `memory.max_usage_in_bytes` in v1).
     pub cgroup_peak_bytes: Option<u64>,
     /// Why no cgroup could be made.
     pub reason: Option<String>,
@@ -281,6 +284,7 @@ impl MemoryParity {
             how: "same capacity",
             jdb_bytes: bytes,
             baseline_bytes: Some(bytes),
+            cgroup_version: None,
             cgroup_peak_bytes: None,
             reason: None,
         }
