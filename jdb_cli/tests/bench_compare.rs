@@ -236,6 +236,29 @@ fn where_a_cgroup_can_be_made_the_os_runs_in_it() {
 }
 
 #[test]
+fn every_baseline_runs_with_the_tasks_asked_for() {
+    // No JDB_NO_CGROUP: where a cgroup can be made, the os baseline runs in a child process,
+    // which reports its own tasks.
+    for threads in [1, 2] {
+        let (report, text) = run(&format!("--cap 200 --threads {threads}"), &[]);
+        assert_eq!(report["config"]["tasks"], 4);
+        let baselines = report["baselines"].as_array().unwrap();
+        let systems: Vec<&Value> = baselines.iter().map(|b| &b["system"]).collect();
+        assert_eq!(systems, ["lru", "os"]);
+        for run in std::iter::once(&report["jdb"]).chain(baselines) {
+            assert_eq!(run["tasks"], 4, "{run}");
+            assert_eq!(run["threads"], threads, "{run}");
+            assert_eq!(run["ops"], 2000, "{run}");
+        }
+        let plural = if threads == 1 { "" } else { "s" };
+        assert!(
+            text.contains(&format!("4 tasks × {threads} thread{plural}\n")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn the_os_baseline_child_prints_its_runs() {
     // The parent makes the cgroup; any directory stands for one here (joining it writes our
     // pid to its cgroup.procs).

@@ -275,6 +275,8 @@ fn assert_run_fields(run: &serde_json::Value) {
         assert!(run["latency_us"][p].is_number(), "latency {p} in {run}");
     }
     assert!(run["ops"].as_u64().unwrap() > 0, "{run}");
+    assert!(run["tasks"].as_u64().unwrap() >= 1, "{run}");
+    assert!(run["threads"].as_u64().unwrap() >= 1, "{run}");
     assert!(run["ops_per_sec"].as_f64().unwrap() > 0.0, "{run}");
     assert_eq!(run["checksum_failures"], 0, "{run}");
 }
@@ -478,17 +480,64 @@ fn bench_randread_reads_each_page_from_the_file() {
 fn bench_prefetch_reads_every_page_of_each_batch() {
     let dir = scratch();
     let report = bench_small(dir.path(), "prefetch");
-    // 512 pages, 64 in the pool: a batch is at most the 448 others.
-    assert_eq!(report["config"]["batch"], 448);
+    // 512 pages, 64 in the pool, 4 tasks: a batch is at most a quarter of the 448 others, so
+    // that the four tasks' batches never share a page.
+    assert_eq!(report["config"]["tasks"], 4);
+    assert_eq!(report["config"]["batch"], 112);
     let run = &report["jdb"];
+    assert_eq!(run["tasks"], 4, "{run}");
+    assert_eq!(run["threads"], 1, "{run}");
     assert_eq!(run["hit_ratio"], 0.0, "cold: {run}");
     let ops = run["ops"].as_u64().unwrap();
-    assert_eq!(run["page_requests"], ops * 448);
+    assert!(ops >= 4, "each task prefetched: {run}");
+    assert_eq!(run["page_requests"], ops * 112);
+    // Every page of every batch was read, by its own task: none found in the pool, none
+    // waiting for another task's read.
     assert_eq!(run["pages_read"], run["page_requests"], "{run}");
+    assert_eq!(run["misses"], run["page_requests"], "{run}");
+    assert_eq!(run["shared_reads"], 0, "{run}");
     assert!(
-        run["read_ios"].as_u64().unwrap() < ops * 448,
+        run["read_ios"].as_u64().unwrap() < ops * 112,
         "runs coalesce"
     );
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("prefetch: 4 tasks per thread"), "{notes}");
+    // One task by default: the whole 448.
+    let file = dir.path().join("small.jdb");
+    let args = [
+        "bench",
+        "--file",
+        file.to_str().unwrap(),
+        "--pages",
+        "512",
+        "--cap",
+        "64",
+        "--ops",
+        "3",
+        "--workload",
+        "prefetch",
+        "--json",
+    ];
+    let alone = bench_json(&args, dir.path());
+    assert_eq!(alone["config"]["tasks"], 1);
+    assert_eq!(alone["config"]["batch"], 448);
+    assert_eq!(alone["jdb"]["pages_read"], 3 * 448, "{alone}");
+    // More tasks than pages the pool does not hold: refused before any file is made.
+    let out = jdb(
+        &[
+            "bench",
+            "--workload",
+            "prefetch",
+            "--pages",
+            "70",
+            "--cap",
+            "64",
+            "--tasks",
+            "8",
+        ],
+        dir.path(),
+    );
+    assert_one_line_error(&out, 1, "a page the pool does not hold per task");
     // Bigger than the pool: refused before any file is made.
     let out = jdb(
         &[
@@ -515,7 +564,15 @@ fn bench_seqwrite_writes_runs_and_keeps_the_file_valid() {
     let dir = scratch();
     let report = bench_small(dir.path(), "seqwrite");
     assert_eq!(report["config"]["batch"], 64);
+    assert_eq!(report["config"]["tasks"], 1, "one flush_all at a time");
     let run = &report["jdb"];
+    assert_eq!(run["tasks"], 1, "{run}");
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("--tasks 4 does not apply"),
+        "{report}"
+    );
     let ops = run["ops"].as_u64().unwrap();
     assert_eq!(run["pages_written"], ops * 64, "{run}");
     assert_eq!(run["write_ios"], ops * 4, "runs of 16 pages: {run}");
