@@ -180,6 +180,23 @@ fn inspect_summarises_types_and_fill() {
         "{text}"
     );
     assert!(text.contains("10 live rows; fill min"), "{text}");
+    let unit = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("atomic write unit: "))
+        .unwrap_or_else(|| panic!("no atomic write unit line: {text}"));
+    match unit.split_once(" bytes (") {
+        // `MIN..MAX bytes (...)`: what statx reports.
+        Some((range, why)) => {
+            let (min, max) = range.split_once("..").unwrap_or_else(|| panic!("{unit}"));
+            let (min, max): (u32, u32) = (min.parse().unwrap(), max.parse().unwrap());
+            assert!(0 < min && min <= max, "{unit}");
+            assert!(why.contains("doublewrite area is still advised"), "{unit}");
+        }
+        None => assert!(
+            unit.starts_with("none reported (") && unit.ends_with("doublewrite area is advised)"),
+            "{unit}"
+        ),
+    }
 
     let out = jdb(
         &["inspect", path.to_str().unwrap(), "--page", "5"],

@@ -173,7 +173,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
 
-    let notes = notes(&args, asked, cap, tasks, direct_io, os_parity.as_ref());
+    let mut notes = notes(&args, asked, cap, tasks, direct_io, os_parity.as_ref());
+    if args.doublewrite {
+        notes.push(doublewrite_note(&shards[0].path).await);
+    }
     let report = Report {
         config: Config {
             file: display_path(&base),
@@ -525,6 +528,21 @@ fn notes(
         ));
     }
     notes
+}
+
+/// The note of `--doublewrite`: what the area costs, and whether the device of the data file at
+/// `path` could make it unneeded (its atomic write unit).
+async fn doublewrite_note(path: &Path) -> String {
+    let unit = match jdb_fs::File::open(path).await {
+        Ok(file) => output::atomic_write_unit(file.atomic_write_unit(), file.is_direct()),
+        Err(e) => format!("unknown ({e})"),
+    };
+    format!(
+        "--doublewrite: jdb wrote every run of pages to {} and fdatasync'ed it before writing it \
+         home, so that a torn page can be repaired on open; the atomic write unit of {}: {unit}",
+        display_path(&run::doublewrite_path(path)),
+        display_path(path)
+    )
 }
 
 /// How much memory the OS baseline has against jdb's pool of `cap` pages (over `pages` pages of
