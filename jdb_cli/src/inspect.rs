@@ -1,5 +1,6 @@
-//! `jdb inspect FILE [--page ID]`: a summary of the file (page types, fill factor of data pages)
-//! or one page in detail (header, checksum, slot directory, rows). Never writes.
+//! `jdb inspect FILE [--page ID]`: a summary of the file (page types, fill factor of data pages,
+//! the atomic write unit `statx` reports for it: whether its device writes a page untorn) or one
+//! page in detail (header, checksum, slot directory, rows). Never writes.
 //!
 //! Inspect is for looking at damaged files too, so it reports problems and goes on where
 //! `verify` would stop: a partial last page is mentioned and ignored, bad pages are counted.
@@ -132,6 +133,10 @@ impl FileSummary {
             ));
         }
         out.push_str(&format!(
+            "  atomic write unit: {}\n",
+            output::atomic_write_unit(input.file.atomic_write_unit(), input.file.is_direct())
+        ));
+        out.push_str(&format!(
             "  page types: data {}, meta {}, free {}, other {}\n",
             self.data, self.meta, self.free, self.other
         ));
@@ -202,6 +207,14 @@ struct FileJson {
     first_bad: Option<PageId>,
     bad_layout: u64,
     data: Option<DataJson>,
+    atomic_write_unit: Option<AtomicWriteUnit>,
+}
+
+/// The sizes of untorn Direct I/O writes `statx` reports for the file, bytes.
+#[derive(Serialize)]
+struct AtomicWriteUnit {
+    min: u32,
+    max: u32,
 }
 
 /// The good data pages of a file.
@@ -258,6 +271,10 @@ impl FileSummary {
                     })
                     .collect(),
             }),
+            atomic_write_unit: input
+                .file
+                .atomic_write_unit()
+                .map(|(min, max)| AtomicWriteUnit { min, max }),
         }
     }
 }

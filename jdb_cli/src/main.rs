@@ -51,7 +51,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Summarise a file (page types, fill factor), or show one page in detail. Never writes.
+    /// Summarise a file (page types, fill factor, the atomic write unit its device reports), or
+    /// show one page in detail. Never writes.
     Inspect {
         /// The jdb file.
         file: PathBuf,

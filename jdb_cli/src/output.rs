@@ -33,6 +33,30 @@ pub fn print_error(e: &anyhow::Error) {
     let _ = writeln!(io::stderr().lock(), "jdb: {line}");
 }
 
+/// What `statx` says of untorn writes to a file ([`jdb_fs::File::atomic_write_unit`], Linux
+/// 6.11+) in words, for `unit` as it returns it and `direct`: whether the file was opened with
+/// `O_DIRECT` (the only path such writes take). `4096..65536 bytes (...)` or `none reported (...)`.
+pub fn atomic_write_unit(unit: Option<(u32, u32)>, direct: bool) -> String {
+    match unit {
+        Some((min, max)) => {
+            let page = jdb_fs::PAGE_SIZE as u64;
+            let fits = if (u64::from(min)..=u64::from(max)).contains(&page) {
+                "a 4 KiB page fits"
+            } else {
+                "a 4 KiB page does not fit"
+            };
+            format!(
+                "{min}..{max} bytes ({fits}; untorn only when written with RWF_ATOMIC, which jdb \
+                 does not do yet: the doublewrite area is still advised)"
+            )
+        }
+        None if !direct => "none reported (the file was opened without O_DIRECT, which untorn \
+                            writes need; the doublewrite area is advised)"
+            .to_string(),
+        None => "none reported (the doublewrite area is advised)".to_string(),
+    }
+}
+
 /// Bytes as MiB.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

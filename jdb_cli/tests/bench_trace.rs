@@ -65,6 +65,9 @@ fn replay_matches_libcachesim(trace: &str, pages: u32) {
         assert_eq!(report["baselines"].as_array().unwrap().len(), 0);
         assert_eq!(report["config"]["workload"], "trace");
         assert_eq!(report["config"]["tasks"], 1);
+        for run in policies {
+            assert_eq!(run["tasks"], 1, "in order, so the misses are exact: {run}");
+        }
     }
 }
 
@@ -105,7 +108,8 @@ fn a_trace_report_says_misses_and_hit_ratio() {
         "4 page ids, replayed once",
         "50.00 %",
         "lru eviction",
-        "1 task × 1 thread",
+        "1 task × 1 thread (a trace replays with one task, in order, so that its misses are \
+         exact)",
     ] {
         assert!(text.contains(part), "{text} lacks {part}");
     }

@@ -89,6 +89,22 @@ fn the_doublewrite_area_sits_next_to_the_data_file() {
     let report = bench_json(&args, dir.path());
     assert_eq!(report["config"]["doublewrite"], true);
     assert!(report["jdb"]["pages_written"].as_u64().unwrap() > 0);
+    let notes = report["notes"].as_array().unwrap();
+    let note = notes
+        .iter()
+        .filter_map(|n| n.as_str())
+        .find(|n| n.starts_with("--doublewrite: "))
+        .unwrap_or_else(|| panic!("no --doublewrite note: {notes:?}"));
+    assert!(note.contains("d.jdb.dw"), "{note}");
+    let unit = note
+        .split_once("the atomic write unit of ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map(|(_, unit)| unit)
+        .unwrap_or_else(|| panic!("{note}"));
+    assert!(
+        unit.starts_with("none reported (") || unit.contains(" bytes (a 4 KiB page"),
+        "{note}"
+    );
     let area = dir.path().join("d.jdb.dw");
     assert!(area.is_file(), "kept with --file");
     assert!(

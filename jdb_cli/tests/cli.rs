@@ -180,6 +180,23 @@ fn inspect_summarises_types_and_fill() {
         "{text}"
     );
     assert!(text.contains("10 live rows; fill min"), "{text}");
+    let unit = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("atomic write unit: "))
+        .unwrap_or_else(|| panic!("no atomic write unit line: {text}"));
+    match unit.split_once(" bytes (") {
+        // `MIN..MAX bytes (...)`: what statx reports.
+        Some((range, why)) => {
+            let (min, max) = range.split_once("..").unwrap_or_else(|| panic!("{unit}"));
+            let (min, max): (u32, u32) = (min.parse().unwrap(), max.parse().unwrap());
+            assert!(0 < min && min <= max, "{unit}");
+            assert!(why.contains("doublewrite area is still advised"), "{unit}");
+        }
+        None => assert!(
+            unit.starts_with("none reported (") && unit.ends_with("doublewrite area is advised)"),
+            "{unit}"
+        ),
+    }
 
     let out = jdb(
         &["inspect", path.to_str().unwrap(), "--page", "5"],
@@ -275,6 +292,8 @@ fn assert_run_fields(run: &serde_json::Value) {
         assert!(run["latency_us"][p].is_number(), "latency {p} in {run}");
     }
     assert!(run["ops"].as_u64().unwrap() > 0, "{run}");
+    assert!(run["tasks"].as_u64().unwrap() >= 1, "{run}");
+    assert!(run["threads"].as_u64().unwrap() >= 1, "{run}");
     assert!(run["ops_per_sec"].as_f64().unwrap() > 0.0, "{run}");
     assert_eq!(run["checksum_failures"], 0, "{run}");
 }
@@ -404,7 +423,14 @@ fn bench_prints_a_readable_report() {
         "2000",
         "--compare",
     ];
-    let out = jdb(&args, dir.path());
+    // Without a cgroup, whether or not one could be made here: the os baseline's note then says
+    // it is not limited (bench_compare.rs tests the cgroup).
+    let out = Command::new(env!("CARGO_BIN_EXE_jdb"))
+        .args(args)
+        .env("JDB_NO_CGROUP", "1")
+        .current_dir(dir.path())
+        .output()
+        .expect("run jdb");
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for part in [
@@ -471,17 +497,64 @@ fn bench_randread_reads_each_page_from_the_file() {
 fn bench_prefetch_reads_every_page_of_each_batch() {
     let dir = scratch();
     let report = bench_small(dir.path(), "prefetch");
-    // 512 pages, 64 in the pool: a batch is at most the 448 others.
-    assert_eq!(report["config"]["batch"], 448);
+    // 512 pages, 64 in the pool, 4 tasks: a batch is at most a quarter of the 448 others, so
+    // that the four tasks' batches never share a page.
+    assert_eq!(report["config"]["tasks"], 4);
+    assert_eq!(report["config"]["batch"], 112);
     let run = &report["jdb"];
+    assert_eq!(run["tasks"], 4, "{run}");
+    assert_eq!(run["threads"], 1, "{run}");
     assert_eq!(run["hit_ratio"], 0.0, "cold: {run}");
     let ops = run["ops"].as_u64().unwrap();
-    assert_eq!(run["page_requests"], ops * 448);
+    assert!(ops >= 4, "each task prefetched: {run}");
+    assert_eq!(run["page_requests"], ops * 112);
+    // Every page of every batch was read, by its own task: none found in the pool, none
+    // waiting for another task's read.
     assert_eq!(run["pages_read"], run["page_requests"], "{run}");
+    assert_eq!(run["misses"], run["page_requests"], "{run}");
+    assert_eq!(run["shared_reads"], 0, "{run}");
     assert!(
-        run["read_ios"].as_u64().unwrap() < ops * 448,
+        run["read_ios"].as_u64().unwrap() < ops * 112,
         "runs coalesce"
     );
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("prefetch: 4 tasks per thread"), "{notes}");
+    // One task by default: the whole 448.
+    let file = dir.path().join("small.jdb");
+    let args = [
+        "bench",
+        "--file",
+        file.to_str().unwrap(),
+        "--pages",
+        "512",
+        "--cap",
+        "64",
+        "--ops",
+        "3",
+        "--workload",
+        "prefetch",
+        "--json",
+    ];
+    let alone = bench_json(&args, dir.path());
+    assert_eq!(alone["config"]["tasks"], 1);
+    assert_eq!(alone["config"]["batch"], 448);
+    assert_eq!(alone["jdb"]["pages_read"], 3 * 448, "{alone}");
+    // More tasks than pages the pool does not hold: refused before any file is made.
+    let out = jdb(
+        &[
+            "bench",
+            "--workload",
+            "prefetch",
+            "--pages",
+            "70",
+            "--cap",
+            "64",
+            "--tasks",
+            "8",
+        ],
+        dir.path(),
+    );
+    assert_one_line_error(&out, 1, "a page the pool does not hold per task");
     // Bigger than the pool: refused before any file is made.
     let out = jdb(
         &[
@@ -508,7 +581,15 @@ fn bench_seqwrite_writes_runs_and_keeps_the_file_valid() {
     let dir = scratch();
     let report = bench_small(dir.path(), "seqwrite");
     assert_eq!(report["config"]["batch"], 64);
+    assert_eq!(report["config"]["tasks"], 1, "one flush_all at a time");
     let run = &report["jdb"];
+    assert_eq!(run["tasks"], 1, "{run}");
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("--tasks 4 does not apply"),
+        "{report}"
+    );
     let ops = run["ops"].as_u64().unwrap();
     assert_eq!(run["pages_written"], ops * 64, "{run}");
     assert_eq!(run["write_ios"], ops * 4, "runs of 16 pages: {run}");

@@ -106,6 +106,20 @@ fn inspect_json_summarises_the_file_and_shows_a_page() {
     assert_eq!(buckets[9]["to"], 100);
     let in_buckets: u64 = buckets.iter().map(|b| b["pages"].as_u64().unwrap()).sum();
     assert_eq!(in_buckets, 11);
+    // Null (none reported: neither the disk nor tmpfs here does) or {min, max} in bytes.
+    let unit = summary
+        .get("atomic_write_unit")
+        .unwrap_or_else(|| panic!("no atomic_write_unit: {summary}"));
+    if !unit.is_null() {
+        let mut fields: Vec<&String> = unit.as_object().unwrap().keys().collect();
+        fields.sort();
+        assert_eq!(fields, ["max", "min"], "{unit}");
+        let (min, max) = (unit["min"].as_u64().unwrap(), unit["max"].as_u64().unwrap());
+        assert!(
+            0 < min && min <= max && max <= u64::from(u32::MAX),
+            "{unit}"
+        );
+    }
 
     let page = json(&["inspect", file, "--page", "5", "--json"], dir.path(), 0);
     assert_eq!(page["page"], 5);

@@ -69,8 +69,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Pages per prefetch operation (prefetch workload); at most --pages minus --cap, so that
-    /// every page of a batch can be one the pool does not hold.
+    /// Pages per prefetch operation (prefetch workload); at most (--pages minus --cap) / --tasks,
+    /// so that every page of every task's batch can be one the pool does not hold.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH,
           value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
     pub batch: u64,
@@ -81,8 +81,12 @@ pub struct BenchArgs {
 
     /// Concurrent tasks per thread (1..=4096), spawned on one runtime and sharing its pool; they
     /// pull operations from one seeded trace, so a seed gives the same operations whatever the
-    /// count (only their interleaving differs) [default: 32]. The batched workloads (prefetch,
-    /// seqwrite) and --trace run one task: only 1 is accepted with --trace.
+    /// count (only their interleaving differs) [default: 32]. prefetch: each task prefetches
+    /// batches of its own (no page in two tasks' batches at once; --batch is at most (--pages -
+    /// --cap) / N) and page requests/s is all tasks' pages [default: 1]. seqwrite runs one task
+    /// (it times one flush_all, which already keeps several writes in flight), and so does
+    /// --trace (a replay in order gives exact miss counts, which concurrency would make vary):
+    /// only 1 is accepted with --trace.
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TASKS)))]
     pub tasks: Option<u32>,
@@ -143,7 +147,8 @@ pub struct BenchArgs {
     /// Also run the same trace on two baselines, with the same tasks and threads (the OS page
     /// cache through io_uring buffered reads and writes, and an `lru` crate cache of the same
     /// capacity over O_DIRECT) and print jdb ÷ baseline. The OS baseline gets the pool's memory
-    /// (plus 16 MiB for its process) by running in a cgroup v2 child where one can be made;
+    /// (plus 16 MiB for its process) by running in a child cgroup where one can be made (v2's
+    /// memory.max, else v1's memory.limit_in_bytes; needs root, or a delegated cgroup);
     /// elsewhere its headline says "unequal memory" (set JDB_NO_CGROUP to skip the cgroup). With
     /// --trace: every eviction policy.
     #[arg(long)]
@@ -168,8 +173,8 @@ pub enum WorkloadKind {
     /// pass. With --cap well below --pages every read is a miss: one 4 KiB read at a time.
     Randread,
     /// Batched random reads: each operation is one `prefetch` of --batch distinct random pages
-    /// that are not in the pool (all are read, many reads in flight). Only the prefetch calls
-    /// are timed; pages_per_sec is the throughput.
+    /// that are not in the pool (all are read, many reads in flight), by each of --tasks tasks
+    /// [default: 1]. Only the prefetch calls are timed; pages_per_sec is the throughput.
     Prefetch,
     /// Sequential writes: each operation dirties the next min(--cap, --pages) contiguous pages
     /// (untimed; pages not in the pool are read first) and times `flush_all`, which writes them
@@ -187,12 +192,29 @@ impl WorkloadKind {
         matches!(self, Self::Prefetch | Self::Seqwrite)
     }
 
-    /// Tasks per thread for `--tasks given` (1 for the batched workloads and traces).
+    /// Tasks per thread for `--tasks given`: 1 for seqwrite (one `flush_all` at a time, which
+    /// keeps several writes in flight by itself) and for a trace (replayed in order, so that its
+    /// misses are exact); prefetch takes `given` but defaults to 1 (each operation is already
+    /// many reads in flight).
     pub fn tasks(self, given: Option<u32>) -> u32 {
-        if self.is_batched() || self == Self::Trace {
-            1
-        } else {
-            given.unwrap_or(DEFAULT_TASKS)
+        match self {
+            Self::Seqwrite | Self::Trace => 1,
+            Self::Prefetch => given.unwrap_or(1),
+            _ => given.unwrap_or(DEFAULT_TASKS),
+        }
+    }
+
+    /// Why the workload runs one task whatever --tasks says, if it does.
+    pub fn one_task_reason(self) -> Option<&'static str> {
+        match self {
+            Self::Seqwrite => Some(
+                "seqwrite runs one task: it times one flush_all, which keeps several writes in \
+                 flight by itself",
+            ),
+            Self::Trace => {
+                Some("a trace replays with one task, in order, so that its misses are exact")
+            }
+            _ => None,
         }
     }
 

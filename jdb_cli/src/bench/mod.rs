@@ -1,8 +1,8 @@
 //! `jdb bench`: makes (or reuses) a data file, runs a seeded workload on jdb's buffer pool and,
 //! with `--compare`, on two baselines, then prints a report. Every point workload runs with
 //! `--tasks` concurrent tasks per thread and `--threads` threads (see [`threads`]); the batched
-//! workloads (prefetch, seqwrite) run on jdb's pool alone, one task per thread. `--trace` replays
-//! a file of page ids instead (see [`replay`]).
+//! workloads run on jdb's pool alone (see [`batched`]), prefetch with `--tasks` tasks, seqwrite
+//! with one. `--trace` replays a file of page ids instead, with one task (see [`replay`]).
 //!
 //! Order with `--compare`: jdb, then the `lru` baseline, then the OS page cache. Each starts
 //! cold. Running jdb first gives any warming of caches below the OS (a VM host's cache, the
@@ -173,6 +173,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
 
+    let mut notes = notes(&args, asked, cap, tasks, direct_io, os_parity.as_ref());
+    if args.doublewrite {
+        notes.push(doublewrite_note(&shards[0].path).await);
+    }
     let report = Report {
         config: Config {
             file: display_path(&base),
@@ -203,7 +207,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         },
         load,
         ratios: Report::ratios(&jdb, &baselines, &parity),
-        notes: notes(&args, asked, cap, tasks, direct_io, os_parity.as_ref()),
+        notes,
         jdb,
         baselines,
         policies,
@@ -354,7 +358,8 @@ fn merge_system(
 }
 
 /// Pages per prefetch operation of a thread with `pages` pages and `cap` frames: --batch, at
-/// most `pages - cap` so that every page of a batch can be one the pool does not hold.
+/// most `(pages - cap) / tasks` so that every page of each task's batch can be one the pool does
+/// not hold and no other task's batch has.
 fn batch_size(args: &BenchArgs, pages: u32, cap: usize) -> anyhow::Result<u32> {
     if args.workload() != WorkloadKind::Prefetch {
         return Ok(u32::try_from(args.batch).unwrap_or(u32::MAX));
@@ -366,7 +371,13 @@ fn batch_size(args: &BenchArgs, pages: u32, cap: usize) -> anyhow::Result<u32> {
         "--workload prefetch needs a file larger than the pool ({pages} pages{per_thread} is not \
          more than {cap} frames): each batch reads pages the pool does not hold"
     );
-    Ok(u32::try_from(args.batch.min(uncached)).unwrap_or(u32::MAX))
+    let tasks = u64::from(WorkloadKind::Prefetch.tasks(args.tasks));
+    anyhow::ensure!(
+        uncached >= tasks,
+        "--workload prefetch --tasks {tasks} needs a page the pool does not hold per task \
+         ({pages} pages{per_thread}, {cap} frames: {uncached} such pages)"
+    );
+    Ok(u32::try_from(args.batch.min(uncached / tasks)).unwrap_or(u32::MAX))
 }
 
 /// What a reader of the numbers should know; `asked` is the pool size --cap or --memory asked
@@ -386,17 +397,24 @@ fn notes(
          operation a whole batch)"
             .to_string(),
     ];
-    if kind.is_batched() {
+    if kind == WorkloadKind::Seqwrite {
         let ignored = match args.tasks {
             Some(t) if t != 1 => format!(" (--tasks {t} does not apply)"),
             _ => String::new(),
         };
         notes.push(format!(
-            "{}: one task per thread{ignored}: each operation already keeps many requests in \
-             flight (prefetch up to {} reads, flush_all up to {} writes)",
-            kind.name(),
-            jdb_page::PREFETCH_DEPTH,
+            "seqwrite: one task per thread{ignored}: it times one flush_all, which keeps up to \
+             {} writes of up to {} pages in flight by itself (a second task would only flush \
+             the first one's pages)",
             jdb_page::FLUSH_DEPTH,
+            jdb_page::MAX_RUN,
+        ));
+    } else if kind == WorkloadKind::Prefetch {
+        notes.push(format!(
+            "prefetch: {tasks} task{} per thread, each prefetching batches of its own (no page in \
+             two tasks' batches at once; a prefetch keeps up to {} reads in flight by itself)",
+            if tasks == 1 { "" } else { "s" },
+            jdb_page::PREFETCH_DEPTH,
         ));
     } else if kind != WorkloadKind::Trace {
         notes.push(format!(
@@ -426,7 +444,8 @@ fn notes(
     if kind == WorkloadKind::Trace {
         notes.push(
             "trace: every id read once with `read`, in order, one task, through a pool that \
-             starts empty: misses are exact (compare them with a cache simulator's)"
+             starts empty: misses are exact (compare them with a cache simulator's; several \
+             tasks would make them vary from run to run)"
                 .to_string(),
         );
     }
@@ -447,7 +466,7 @@ fn notes(
         WorkloadKind::Prefetch => notes.push(
             "prefetch: only the prefetch calls are timed (choosing pages not in the pool is \
              not); every page of a batch is read, adjacent ids in one request; page requests/s \
-             is pages prefetched per second"
+             is pages prefetched per second: all tasks' pages ÷ the longest task's timed calls"
                 .to_string(),
         ),
         WorkloadKind::Seqwrite => notes.push(
@@ -479,8 +498,13 @@ fn notes(
         );
         let limit = match os {
             Some(p) if p.how == "cgroup" => format!(
-                "held to the pool's memory: it ran in a child process in a cgroup v2 of \
-                 memory.max = {} (the pool's {} + {} for the process){}",
+                "held to the pool's memory: it ran in a child process in a cgroup v{} of {} = {} \
+                 (the pool's {} + {} for the process){}",
+                p.cgroup_version.unwrap_or(2),
+                match p.cgroup_version {
+                    Some(1) => cgroup::Version::V1.limit_file(),
+                    _ => cgroup::Version::V2.limit_file(),
+                },
                 output::bytes(p.baseline_bytes.unwrap_or(0)),
                 output::bytes(p.jdb_bytes),
                 output::bytes(OS_CGROUP_ALLOWANCE),
@@ -506,6 +530,21 @@ fn notes(
     notes
 }
 
+/// The note of `--doublewrite`: what the area costs, and whether the device of the data file at
+/// `path` could make it unneeded (its atomic write unit).
+async fn doublewrite_note(path: &Path) -> String {
+    let unit = match jdb_fs::File::open(path).await {
+        Ok(file) => output::atomic_write_unit(file.atomic_write_unit(), file.is_direct()),
+        Err(e) => format!("unknown ({e})"),
+    };
+    format!(
+        "--doublewrite: jdb wrote every run of pages to {} and fdatasync'ed it before writing it \
+         home, so that a torn page can be repaired on open; the atomic write unit of {}: {unit}",
+        display_path(&run::doublewrite_path(path)),
+        display_path(path)
+    )
+}
+
 /// How much memory the OS baseline has against jdb's pool of `cap` pages (over `pages` pages of
 /// data): equal when the data fits in the pool, or in a cgroup made for it (returned: the
 /// baseline then runs in a child process in it); else flagged, with why.
@@ -517,6 +556,7 @@ fn os_memory(cap: usize, pages: u32) -> (MemoryParity, Option<cgroup::Cgroup>) {
         how: "file fits in the pool",
         jdb_bytes: pool,
         baseline_bytes: Some(data),
+        cgroup_version: None,
         cgroup_peak_bytes: None,
         reason: None,
     };
@@ -527,6 +567,7 @@ fn os_memory(cap: usize, pages: u32) -> (MemoryParity, Option<cgroup::Cgroup>) {
         Ok(cgroup) => {
             parity.how = "cgroup";
             parity.baseline_bytes = Some(cgroup.limit);
+            parity.cgroup_version = Some(cgroup.version.number());
             (parity, Some(cgroup))
         }
         Err(reason) => {

@@ -5,7 +5,8 @@
 //! (read-modify-write) exclusively ([`PageLocks`]): without them a task could read a page another
 //! is writing, half old and half new, or two writes could lose one change.
 //!
-//! The OS cache is not limited to `--cap`: it can use all free memory. It starts cold (the file's
+//! Nothing here limits the OS cache to `--cap`: that is the cgroup's job ([`super::cgroup`]),
+//! where one can be made; without one it can use all free memory. It starts cold (the file's
 //! cached pages are dropped with `posix_fadvise(DONTNEED)`); its hits and device traffic are
 //! estimated from `/proc/self/io` (`read_bytes`, `write_bytes`: the whole process, so with
 //! several threads the window from the first thread's start to the last one's end counts).

@@ -30,6 +30,7 @@ struct WireRun {
     during_run: Counters,
     after_flush: Counters,
     flush_secs: f64,
+    tasks: u32,
 }
 
 fn buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
@@ -58,6 +59,7 @@ pub fn to_json(runs: &[ShardRun]) -> anyhow::Result<String> {
             during_run: r.during_run,
             after_flush: r.after_flush,
             flush_secs: r.flush_secs,
+            tasks: r.tasks,
         })
         .collect();
     Ok(serde_json::to_string(&wire)? + "\n")
@@ -75,6 +77,7 @@ fn from_json(bytes: &[u8]) -> anyhow::Result<Vec<ShardRun>> {
                 during_run: w.during_run,
                 after_flush: w.after_flush,
                 flush_secs: w.flush_secs,
+                tasks: w.tasks,
             })
         })
         .collect()

@@ -115,6 +115,10 @@ pub struct RunResult {
     pub checksum_failures: u64,
     /// The flush + fdatasync after the run.
     pub flush: FlushReport,
+    /// Concurrent tasks per thread that ran the operations.
+    pub tasks: u32,
+    /// Threads, each with its own cache and file.
+    pub threads: u32,
     /// The latency distribution for `--svg`: `(1 / (1 - p), latency µs)` for percentiles p
     /// from 50 % up (not printed).
     #[serde(skip)]
@@ -194,6 +198,8 @@ impl RunResult {
             evictions: run.evictions,
             dirty_writebacks: run.dirty_writebacks,
             checksum_failures: after_flush.checksum_failures,
+            tasks: 1,
+            threads: 1,
             percentiles: Vec::new(),
             flush: FlushReport {
                 pages: after_flush
@@ -266,7 +272,10 @@ pub struct MemoryParity {
     /// The baseline's limit; for `unequal`, the most page cache it could have had (the data, or
     /// the memory available when the run began if less).
     pub baseline_bytes: Option<u64>,
-    /// The cgroup's `memory.peak`, where the kernel has it.
+    /// With `how == "cgroup"`: 1 or 2, the cgroup hierarchy it ran in.
+    pub cgroup_version: Option<u8>,
+    /// The cgroup's peak memory use (`memory.peak` in v2, where the kernel has it;
+    /// `memory.max_usage_in_bytes` in v1).
     pub cgroup_peak_bytes: Option<u64>,
     /// Why no cgroup could be made.
     pub reason: Option<String>,
@@ -281,6 +290,7 @@ impl MemoryParity {
             how: "same capacity",
             jdb_bytes: bytes,
             baseline_bytes: Some(bytes),
+            cgroup_version: None,
             cgroup_peak_bytes: None,
             reason: None,
         }
@@ -507,10 +517,13 @@ impl Report {
         };
         let plural = |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         out.push_str(&format!(
-            "  run   {limit}{each}, seed {}, {} × {}\n\n",
+            "  run   {limit}{each}, seed {}, {} × {}{}\n\n",
             c.seed,
             plural(c.tasks, "task"),
-            plural(c.threads, "thread")
+            plural(c.threads, "thread"),
+            c.workload
+                .one_task_reason()
+                .map_or(String::new(), |why| format!(" ({why})"))
         ));
         let runs: Vec<&RunResult> = std::iter::once(&self.jdb).chain(&self.baselines).collect();
         out.push_str(&table(&runs));

@@ -129,9 +129,9 @@ impl JdbCache {
         ))
     }
 
-    /// The pool, for the batched workloads that use it directly.
-    pub fn pool(&self) -> &BufferPool {
-        &self.pool
+    /// The pool, for the batched workloads that use it directly (from tasks of their own).
+    pub fn pool(&self) -> Rc<BufferPool> {
+        Rc::clone(&self.pool)
     }
 
     /// Stops the background writer, if any, then syncs and closes the pool.
@@ -265,6 +265,8 @@ pub struct ShardRun {
     pub after_flush: Counters,
     /// How long the final flush + fdatasync took.
     pub flush_secs: f64,
+    /// Tasks that ran the operations.
+    pub tasks: u32,
 }
 
 /// A latency histogram: 1 ns to 1 hour, 3 significant digits.
@@ -483,5 +485,6 @@ pub async fn run_tasks<C: PageCache + 'static>(
         during_run,
         after_flush,
         flush_secs,
+        tasks: run.tasks,
     })
 }

@@ -176,7 +176,7 @@ async fn run_shard(
                 direct_io &= direct;
                 let jdb = Rc::new(jdb);
                 let run = if shard.spec.kind.is_batched() {
-                    run_batched(jdb.pool(), shard.spec, shard.limits, start).await?
+                    run_batched(jdb.pool(), shard.spec, shard.limits, work.tasks, start).await?
                 } else {
                     run_tasks(Rc::clone(&jdb), ops()?, how("jdb")).await?
                 };
@@ -198,7 +198,8 @@ async fn run_shard(
 }
 
 /// The threads' runs of one system as one result: operations and counters added up, the run as
-/// long as the longest thread's, latency histograms merged.
+/// long as the longest thread's, latency histograms merged; its tasks are those of a thread (the
+/// most, should they differ), its threads the runs'.
 pub fn merge(
     system: &'static str,
     policy: Option<&'static str>,
@@ -206,6 +207,8 @@ pub fn merge(
     runs: Vec<ShardRun>,
 ) -> anyhow::Result<RunResult> {
     let mut counts = Counts::default();
+    let threads = u32::try_from(runs.len()).unwrap_or(u32::MAX);
+    let tasks = runs.iter().map(|r| r.tasks).max().unwrap_or(0);
     let (mut secs, mut flush_secs) = (0f64, 0f64);
     let mut histogram = super::run::new_histogram()?;
     let mut miss_histogram = Some(super::run::new_histogram()?);
@@ -248,6 +251,7 @@ pub fn merge(
         result.flush.pages = None;
     }
     result.percentiles = super::report::percentile_curve(&histogram);
+    (result.tasks, result.threads) = (tasks, threads);
     Ok(result)
 }
 
