@@ -390,7 +390,9 @@ impl<S: Storage> BufferPool<S> {
             if let Some(room) = victim.try_evict() {
                 return Ok(Some(room));
             }
-            self.clean_victim(victim.frame).await?;
+            // Boxed: the write-back's future is large and rarely needed (a dirty victim), and
+            // inline it would grow every miss's future, which `Latching` allocates.
+            Box::pin(self.clean_victim(victim.frame)).await?;
             if let Some(room) = victim.try_evict() {
                 return Ok(Some(room));
             }
