@@ -46,7 +46,7 @@ fi
 
 echo "building the jdb side (release)" >&2
 cargo build -q --release -p jdb_cli
-wants randread_qd1 seqread && cargo build -q --release -p jdb_page --example limits
+wants randread_qd1 randread_t32 seqread && cargo build -q --release -p jdb_page --example limits
 TARGET=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 JDB=$TARGET/release/jdb
@@ -104,6 +104,7 @@ jdb_seqwrite()      { "$JDB" bench --file "$JDB_WFILE" --workload seqwrite --cap
 # (jdb_page's limits example; `jdb bench` has no file-layer-only mode).
 file_randread_qd1() { "$EX/limits" "$FILE" file-randread-qd1 --secs "$SECS" --seed "$1"; }
 file_seqread()      { "$EX/limits" "$FILE" file-seqread --secs "$SECS"; }
+file_randread_t32() { "$EX/limits" "$FILE" file-randread-t32 --secs "$SECS" --seed "$1"; }
 # The hit-only runs, --threads 1 (side t1) and 2 (side t2): every operation a hit.
 HITS_COMMON=(--pages "$HITS_PAGES" --cap "$HITS_PAGES" --workload uniform --write-ratio 0 --warm
              --duration "${SECS}s" --json)

@@ -16,6 +16,8 @@
 //!   iops = groups (64 KiB) per second.
 //! - `file-randread-qd1`, `file-seqread`: the same requests through `jdb_fs::File::read_at` alone
 //!   (no pool), to tell the pool's cost from the file layer's.
+//! - `file-randread-t32`: 32 tasks, each reading random pages with `File::read_at` in a loop (32
+//!   reads in flight, as `jdb bench --workload randread --tasks 32` keeps them, without the pool).
 //! - `seqwrite`: the file's pages (up to 65 536) held in a pool, all changed (untimed), then
 //!   `flush_all` (timed; runs of 16 pages = 64 KiB, queue depth 1), repeated. The file is
 //!   overwritten with valid pages. iops = write requests/s.
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             "seqwrite" => seqwrite(&args.path, budget).await,
             "file-randread-qd1" => file_randread_qd1(&args.path, budget, args.seed).await,
             "file-seqread" => file_seqread(&args.path, budget).await,
+            "file-randread-t32" => file_randread_tasks(&args.path, budget, args.seed, 32).await,
             other => Err(format!("unknown workload {other}").into()),
         }
     });
@@ -231,6 +234,42 @@ async fn file_randread_qd1(path: &Path, budget: Duration, seed: u64) -> Res<Outc
             std::hint::black_box(buf[0]);
             ops += 1;
         }
+    }
+    let elapsed = start.elapsed();
+    Ok(Outcome {
+        ops,
+        bytes: ops * PAGE_SIZE as u64,
+        ios: ops,
+        elapsed,
+    })
+}
+
+async fn file_randread_tasks(path: &Path, budget: Duration, seed: u64, tasks: u64) -> Res<Outcome> {
+    let file = std::rc::Rc::new(File::open(path).await?);
+    let n = file.page_count().await?;
+    let start = Instant::now();
+    let workers: Vec<_> = (0..tasks)
+        .map(|t| {
+            let file = std::rc::Rc::clone(&file);
+            let trace = common::distinct_random(n, n as usize, seed.wrapping_add(t));
+            compio::runtime::spawn(async move {
+                let mut buf = jdb_fs::AlignedBuf::with_cap(PAGE_SIZE)?;
+                let mut ops = 0u64;
+                while start.elapsed() < budget {
+                    let id = trace[ops as usize % trace.len()];
+                    let (res, back) = file.read_at(buf, jdb_fs::page_offset(id)).await;
+                    res?;
+                    buf = back;
+                    std::hint::black_box(buf[0]);
+                    ops += 1;
+                }
+                Ok::<u64, jdb_fs::Error>(ops)
+            })
+        })
+        .collect();
+    let mut ops = 0;
+    for worker in workers {
+        ops += worker.await.map_err(|_| "a reader task panicked")??;
     }
     let elapsed = start.elapsed();
     Ok(Outcome {

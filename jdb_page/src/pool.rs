@@ -32,9 +32,15 @@ use crate::{
 /// largest TreeLine segment).
 pub const MAX_RUN: usize = 16;
 
-/// I/O buffers of `MAX_RUN` pages kept for reuse. Reads in flight beyond these get buffers of
-/// their own size, freed on completion, so an idle pool holds at most 256 KiB of them.
+/// I/O buffers of `MAX_RUN` pages kept for reuse (for runs and groups). Reads in flight beyond
+/// these get buffers of their own size, freed on completion.
 const MAX_SPARES: usize = 4;
+
+/// One-page I/O buffers kept for reuse: enough for a miss of each of many tasks in flight at once
+/// (and for `prefetch`'s [`crate::PREFETCH_DEPTH`] reads), so a miss allocates no staging buffer
+/// (an aligned allocation costs more than the rest of the miss's bookkeeping). With
+/// [`MAX_SPARES`], an idle pool holds at most 512 KiB of spare buffers.
+const MAX_PAGE_SPARES: usize = 64;
 
 /// Largest pool capacity in frames (frame ids are `u32`, one value is reserved).
 pub const MAX_CAP: usize = (u32::MAX - 1) as usize;
@@ -101,6 +107,8 @@ pub(crate) struct Core {
     pub(crate) writes: Rc<WriteTracker>,
     /// Spare I/O buffers of `MAX_RUN` pages each.
     spares: RefCell<Vec<AlignedBuf>>,
+    /// Spare I/O buffers of one page each.
+    page_spares: RefCell<Vec<AlignedBuf>>,
     /// Pages in the file plus pages allocated since open: the next new page id.
     pub(crate) page_count: Cell<u32>,
     pub(crate) poisoned: RefCell<Option<Poison>>,
@@ -184,6 +192,7 @@ impl<S: Storage> BufferPool<S> {
                 arena,
                 writes: WriteTracker::new(cap),
                 spares: RefCell::new(vec![spare]),
+                page_spares: RefCell::new(Vec::with_capacity(MAX_PAGE_SPARES)),
                 page_count: Cell::new(page_count),
                 poisoned: RefCell::new(None),
                 closed: Cell::new(false),
@@ -381,7 +390,9 @@ impl<S: Storage> BufferPool<S> {
             if let Some(room) = victim.try_evict() {
                 return Ok(Some(room));
             }
-            self.clean_victim(victim.frame).await?;
+            // Boxed: the write-back's future is large and rarely needed (a dirty victim), and
+            // inline it would grow every miss's future, which `Latching` allocates.
+            Box::pin(self.clean_victim(victim.frame)).await?;
             if let Some(room) = victim.try_evict() {
                 return Ok(Some(room));
             }
@@ -579,20 +590,33 @@ impl Core {
         unsafe { &mut *self.pages[frame as usize].get() }
     }
 
-    /// An I/O buffer for `n` pages: a spare if one is left (spares hold `MAX_RUN` pages), else a
-    /// new one of exactly `n` pages.
+    /// An I/O buffer for `n` pages: for one page a one-page spare if one is left, else a spare
+    /// of `MAX_RUN` pages if one is left, else a new one of exactly `n` pages.
     pub(crate) fn take_io_buf(&self, n: usize) -> Result<AlignedBuf> {
-        match self.spares.borrow_mut().pop() {
+        let page = if n == 1 {
+            self.page_spares.borrow_mut().pop()
+        } else {
+            None
+        };
+        match page.or_else(|| self.spares.borrow_mut().pop()) {
             Some(buf) => Ok(buf),
             None => Ok(AlignedBuf::with_cap(n * PAGE_SIZE)?),
         }
     }
 
-    /// Returns an I/O buffer for reuse (keeping at most `MAX_SPARES`).
+    /// Returns an I/O buffer for reuse (keeping at most `MAX_SPARES` of `MAX_RUN` pages and
+    /// `MAX_PAGE_SPARES` of one page).
     pub(crate) fn put_spare(&self, buf: AlignedBuf) {
-        let mut spares = self.spares.borrow_mut();
-        if spares.len() < MAX_SPARES && buf.cap() >= MAX_RUN * PAGE_SIZE {
-            spares.push(buf);
+        if buf.cap() >= MAX_RUN * PAGE_SIZE {
+            let mut spares = self.spares.borrow_mut();
+            if spares.len() < MAX_SPARES {
+                spares.push(buf);
+            }
+        } else if buf.cap() == PAGE_SIZE {
+            let mut spares = self.page_spares.borrow_mut();
+            if spares.len() < MAX_PAGE_SPARES {
+                spares.push(buf);
+            }
         }
     }
 
