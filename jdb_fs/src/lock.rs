@@ -140,20 +140,24 @@ mod tests {
         let in_flight = handle.in_flight();
         drop(handle);
         // The request "completes" on another thread after 30 ms: descriptor first, then the
-        // buffer, as compio drops an operation.
-        let completes = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(30));
-            drop(holder);
-            drop(in_flight);
+        // buffer, as compio drops an operation. The lock must not be granted before that: the
+        // flag is set just before the last drop, so it is set when `acquire` returns.
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let completes = std::thread::spawn({
+            let released = std::sync::Arc::clone(&released);
+            move || {
+                std::thread::sleep(Duration::from_millis(30));
+                drop(holder);
+                released.store(true, std::sync::atomic::Ordering::SeqCst);
+                drop(in_flight);
+            }
         });
-        let start = Instant::now();
         let handle = acquire(&contender(&path), &path, false, inode)
             .await
             .unwrap();
         assert!(
-            start.elapsed() >= Duration::from_millis(30),
-            "{:?}",
-            start.elapsed()
+            released.load(std::sync::atomic::Ordering::SeqCst),
+            "the lock was granted while a dropped handle's request was still in flight"
         );
         assert_eq!(in_flight::usage(inode).unwrap().handles, 1);
         drop(handle);
