@@ -33,6 +33,11 @@ pub struct BackgroundWriter {
     pub clean_target: usize,
     /// Most pages written per round (the bound on its I/O between two looks at the pool).
     pub max_pages: usize,
+    /// Most writes it keeps in flight at once, each one run of at most [`crate::MAX_RUN`]
+    /// contiguous pages (so at most `max_in_flight * MAX_RUN` pages, and as many 64 KiB
+    /// buffers). With one or two at a time it cleans a page or two per device round trip,
+    /// while 32 tasks missing at once dirty victims by the dozen.
+    pub max_in_flight: usize,
     /// How long it sleeps between rounds when there was nothing to write; a miss that had to
     /// write a victim back wakes it at once.
     pub interval: Duration,
@@ -40,11 +45,12 @@ pub struct BackgroundWriter {
 
 impl BackgroundWriter {
     /// For a pool of `cap` frames: keep an eighth of them (at least 32, at most 4096) clean,
-    /// write at most 256 pages (1 MiB) a round, look every 10 ms.
+    /// write at most 256 pages (1 MiB) a round with up to 32 writes in flight, look every 10 ms.
     pub fn for_cap(cap: usize) -> Self {
         Self {
             clean_target: (cap / 8).clamp(32, 4096).min(cap),
             max_pages: 256,
+            max_in_flight: 32,
             interval: Duration::from_millis(10),
         }
     }
@@ -54,6 +60,8 @@ impl BackgroundWriter {
 /// dropping the pool) ends it after the round in progress.
 pub struct BackgroundWriterHandle {
     stop: Rc<Cell<bool>>,
+    /// Wakes a sleeping writer, so that it sees `stop` now rather than after its interval.
+    signal: Rc<BgSignal>,
     task: Option<compio::runtime::Task<std::thread::Result<()>>>,
 }
 
@@ -61,6 +69,7 @@ impl BackgroundWriterHandle {
     /// Stops the writer and waits for its last round to end (its writes have completed).
     pub async fn stop(mut self) {
         self.stop.set(true);
+        self.signal.want();
         if let Some(task) = self.task.take() {
             // A panic in the writer is the writer's bug; it has stopped either way.
             let _ = task.await;
@@ -71,6 +80,7 @@ impl BackgroundWriterHandle {
 impl Drop for BackgroundWriterHandle {
     fn drop(&mut self) {
         self.stop.set(true);
+        self.signal.want();
     }
 }
 
@@ -86,10 +96,15 @@ impl<S: Storage + 'static> BufferPool<S> {
         let stop = Rc::new(Cell::new(false));
         let signal = Rc::new(BgSignal::default());
         *self.core.bg.borrow_mut() = Some(Rc::clone(&signal));
-        let task =
-            compio::runtime::spawn(run(Rc::downgrade(self), config, Rc::clone(&stop), signal));
+        let task = compio::runtime::spawn(run(
+            Rc::downgrade(self),
+            config,
+            Rc::clone(&stop),
+            Rc::clone(&signal),
+        ));
         BackgroundWriterHandle {
             stop,
+            signal,
             task: Some(task),
         }
     }
@@ -114,7 +129,8 @@ impl<S: Storage + 'static> BufferPool<S> {
         targets.dedup();
         targets.truncate(config.max_pages);
         // A failed write leaves its pages dirty; the next miss or flush reports it.
-        let (written, _) = self.write_pages_of(targets, false).await;
+        let depth = config.max_in_flight.max(1);
+        let (written, _) = self.write_pages_of(targets, false, depth).await;
         let stats = &mut self.core.frames.borrow_mut().stats;
         stats.bg_rounds += 1;
         stats.bg_pages_written += written as u64;

@@ -130,31 +130,42 @@ impl<S: Storage> BufferPool<S> {
     /// in flight or no longer in memory, keeping [`FLUSH_DEPTH`] writes in flight; returns the
     /// first error once the writes in flight are done.
     pub(crate) async fn flush_pages(&self, targets: Vec<(PageId, FrameId)>) -> Result<()> {
-        match self.write_pages_of(targets, true).await {
+        match self.write_pages_of(targets, true, FLUSH_DEPTH).await {
             (_, Some(e)) => Err(e),
             (_, None) => Ok(()),
         }
     }
 
-    /// Writes `targets` as `flush_pages` does; with `wait == false`, pages held exclusively or
-    /// with a write in flight are skipped instead of waited for. Returns the pages written and
-    /// the first error.
+    /// Writes `targets` as `flush_pages` does, keeping up to `depth` writes (runs) in flight;
+    /// with `wait == false`, pages held exclusively or with a write in flight are skipped
+    /// instead of waited for. Returns the pages written and the first error.
     pub(crate) async fn write_pages_of(
         &self,
         targets: Vec<(PageId, FrameId)>,
         wait: bool,
+        depth: usize,
     ) -> (usize, Option<Error>) {
+        debug_assert!(depth > 0);
         let mut written = 0;
         let mut pending: VecDeque<(PageId, FrameId)> = targets.into();
         let mut in_flight = FuturesUnordered::new();
         let mut first_error = None;
         loop {
-            while in_flight.len() < FLUSH_DEPTH && first_error.is_none() {
+            while in_flight.len() < depth && first_error.is_none() {
                 match self.next_run(&mut pending) {
-                    Some(run) => in_flight.push(async move {
-                        let n = run.len();
-                        self.write_run(&run).await.map(|()| n)
-                    }),
+                    // Copied now, in the step that found the run writable: `FuturesUnordered`
+                    // may yield before it first polls a pushed future, and by then another
+                    // task could have latched or started writing these pages.
+                    Some(run) => match self.copy_for_write(&run) {
+                        Ok(copy) => in_flight.push(async move {
+                            let n = run.len();
+                            self.write_copy(&run, copy).await.map(|()| n)
+                        }),
+                        Err(e) => drop(first_error.get_or_insert(e)),
+                    },
+                    // Not waiting: skip a blocked page now rather than once the writes in
+                    // flight have drained.
+                    None if !wait && !pending.is_empty() => drop(pending.pop_front()),
                     None => break,
                 }
             }
@@ -258,9 +269,25 @@ impl<S: Storage> BufferPool<S> {
     /// Seals and writes the pages of `run` (contiguous ids, ascending, at most `MAX_RUN`, each
     /// writable: resident, dirty, not held exclusively, no write in flight) with one request.
     pub(crate) async fn write_run(&self, run: &[(PageId, FrameId)]) -> Result<()> {
+        let copy = self.copy_for_write(run)?;
+        self.write_copy(run, copy).await
+    }
+
+    /// The first, synchronous half of [`BufferPool::write_run`]: seals the pages of `run` into
+    /// a buffer and marks their frames writing. Call it in the same step (no `.await` between)
+    /// as the check that the run is writable.
+    fn copy_for_write(&self, run: &[(PageId, FrameId)]) -> Result<RunCopy<S>> {
         self.check_poisoned()?;
         let storage = self.storage_rc()?;
         let (buf, seen) = self.core.copy_run(run)?;
+        Ok(RunCopy { storage, buf, seen })
+    }
+
+    /// The second half of [`BufferPool::write_run`]: makes the log (and the doublewrite copy)
+    /// durable as needed, writes `copy` home and marks the pages clean. Dropping it before the
+    /// write completes leaves the pages dirty.
+    async fn write_copy(&self, run: &[(PageId, FrameId)], copy: RunCopy<S>) -> Result<()> {
+        let RunCopy { storage, buf, seen } = copy;
         let mut buf = Some(buf);
         if let Err(e) = self.before_home_write(&mut buf).await {
             // Not written: the pages stay dirty (with their recLSNs).
@@ -337,6 +364,14 @@ impl<S: Storage> BufferPool<S> {
     pub fn is_poisoned(&self) -> bool {
         self.core.poisoned.borrow().is_some()
     }
+}
+
+/// A run sealed into its write buffer (its frames marked writing), not yet written.
+struct RunCopy<S> {
+    storage: Rc<S>,
+    buf: TrackedBuf,
+    /// Each page's flags as copied.
+    seen: [u64; MAX_RUN],
 }
 
 /// Where a page stands for a flush.
