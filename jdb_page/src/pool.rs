@@ -556,27 +556,33 @@ impl Core {
     /// The page in `frame`.
     ///
     /// # Safety
-    /// While the reference lives no `&mut Page` of `frame` may exist: the caller holds a latch on
-    /// the frame (a guard), or checked that no guard holds it exclusively and does not await
-    /// before the reference is gone, or the frame is reserved or being read (no guard exists).
+    /// `frame` is a frame of this pool (`< cap`), and while the reference lives no `&mut Page` of
+    /// it may exist: the caller holds a latch on the frame (a guard), or checked that no guard
+    /// holds it exclusively and does not await before the reference is gone, or the frame is
+    /// reserved or being read (no guard exists). (A latched, reserved or read-into frame is one
+    /// `Frames` handed out, so `< cap`.)
     #[inline]
     pub(crate) unsafe fn page(&self, frame: FrameId) -> &Page {
-        // SAFETY: the caller excludes `&mut` references to this record (see above); the record
-        // lives as long as `self`.
-        unsafe { &*self.pages[frame as usize].get() }
+        debug_assert!((frame as usize) < self.pages.len());
+        // SAFETY: `frame < cap = pages.len()`, and the caller excludes `&mut` references to this
+        // record (see above); the record lives as long as `self`.
+        unsafe { &*self.pages.get_unchecked(frame as usize).get() }
     }
 
     /// The page in `frame`, writable.
     ///
     /// # Safety
-    /// While the reference lives no other reference to the page may exist: the caller is the
-    /// `PageMut` holding the frame's exclusive latch, or the frame is reserved or being read (no
-    /// guard exists) and the caller keeps no other reference.
+    /// `frame` is a frame of this pool (`< cap`), and while the reference lives no other
+    /// reference to the page may exist: the caller is the `PageMut` holding the frame's
+    /// exclusive latch, or the frame is reserved or being read (no guard exists) and the caller
+    /// keeps no other reference.
     #[inline]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn page_mut(&self, frame: FrameId) -> &mut Page {
-        // SAFETY: the caller makes this the only reference to the record (see above).
-        unsafe { &mut *self.pages[frame as usize].get() }
+        debug_assert!((frame as usize) < self.pages.len());
+        // SAFETY: `frame < cap = pages.len()`, and the caller makes this the only reference to
+        // the record (see above).
+        unsafe { &mut *self.pages.get_unchecked(frame as usize).get() }
     }
 
     /// An I/O buffer for `n` pages: a spare if one is left (spares hold `MAX_RUN` pages), else a
