@@ -103,6 +103,8 @@ pub(crate) struct Lost;
 
 /// Residency of a pool: see the module docs.
 pub(crate) struct Frames {
+    /// Maps pages only to frames `< cap` (`meta.len()`): `begin_read` and `install` index
+    /// `meta[f]` before they insert `f`. The hit path relies on it (`try_hit`).
     table: PageTable,
     meta: Box<[Meta]>,
     policy: AnyPolicy,
@@ -209,27 +211,29 @@ impl Frames {
 
     // ---- latches -----------------------------------------------------------------------------
 
-    /// Latches `f` at once if nothing stands in the way (resident, compatible, nobody waiting,
-    /// not being evicted): the hit path. `touch`: count it as a use for the policy.
+    /// The hit path: the frame of page `id`, latched in `mode` and counted as a use (for the
+    /// policy and the stats), if it is resident and nothing stands in the way (compatible, nobody
+    /// waiting, not being evicted); `None` otherwise, with nothing changed.
     #[inline(always)]
-    pub(crate) fn try_latch(&mut self, f: FrameId, mode: Mode, touch: bool) -> bool {
-        let m = &self.meta[f as usize];
+    pub(crate) fn try_hit(&mut self, id: PageId, mode: Mode) -> Option<FrameId> {
+        let f = self.table.get(id)?;
+        debug_assert!((f as usize) < self.meta.len());
+        // SAFETY: the table maps pages only to frames `< meta.len()` (see `Frames::table`).
+        let m = unsafe { self.meta.get_unchecked_mut(f as usize) };
         if m.state != State::Resident || m.flags & (WAITERS | EVICTING) != 0 {
-            return false;
+            return None;
         }
         if !compatible(m.latch, mode) {
-            return false;
+            return None;
         }
         // Not evicting (checked above): just the latch and the policy's hit.
-        let m = &mut self.meta[f as usize];
         m.latch = match mode {
             Mode::Shared => m.latch + 1,
             Mode::Exclusive => EXCLUSIVE,
         };
-        if touch {
-            self.policy.hit(f);
-        }
-        true
+        self.policy.hit(f);
+        self.stats.hits += 1;
+        Some(f)
     }
 
     /// One poll of a task waiting to latch `f` for page `id`. `ticket` is its place in the

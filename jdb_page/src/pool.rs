@@ -241,13 +241,10 @@ impl<S: Storage> BufferPool<S> {
     /// The frame of `id` if it is in memory and free to latch now, latched and counted as a hit.
     #[inline(always)]
     fn hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
-        let mut frames = self.core.frames.borrow_mut();
-        let frame = frames.lookup(id)?;
-        if self.core.closed.get() || !frames.try_latch(frame, mode, true) {
+        if self.core.closed.get() {
             return None;
         }
-        frames.stats.hits += 1;
-        Some(frame)
+        self.core.frames.borrow_mut().try_hit(id, mode)
     }
 
     /// The miss path: wait for the page's latch (or for another task's read of it), or make
