@@ -310,9 +310,22 @@ impl Frames {
     }
 
     /// Releases a latch taken in `mode`.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn release(&mut self, f: FrameId, mode: Mode) {
-        let m = &mut self.meta[f as usize];
+        assert!((f as usize) < self.meta.len(), "release of frame {f} out of range");
+        // SAFETY: `f < cap`, checked just above.
+        unsafe { self.release_latched(f, mode) }
+    }
+
+    /// [`Frames::release`] without the bounds check, for a guard's drop.
+    ///
+    /// # Safety
+    /// `f < cap`: a frame the caller holds a latch on (every frame `Frames` hands out is).
+    #[inline(always)]
+    pub(crate) unsafe fn release_latched(&mut self, f: FrameId, mode: Mode) {
+        debug_assert!((f as usize) < self.meta.len());
+        // SAFETY: `f < cap = meta.len()` (the caller's contract).
+        let m = unsafe { self.meta.get_unchecked_mut(f as usize) };
         debug_assert!(m.latch != 0, "release of an unlatched frame {f}");
         m.latch = match mode {
             Mode::Shared => m.latch.saturating_sub(1),

@@ -24,6 +24,7 @@ use crate::{
 /// it, and dropping a future that holds it.
 pub struct PageRef<'a> {
     core: &'a Core,
+    /// Latched by this guard (so a frame of the pool, `< cap`) while it lives.
     frame: FrameId,
 }
 
@@ -36,6 +37,7 @@ pub struct PageRef<'a> {
 /// it, and dropping a future that holds it.
 pub struct PageMut<'a> {
     core: &'a Core,
+    /// Latched by this guard (so a frame of the pool, `< cap`) while it lives.
     frame: FrameId,
 }
 
@@ -118,10 +120,9 @@ impl DerefMut for PageMut<'_> {
 impl Drop for PageRef<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.core
-            .frames
-            .borrow_mut()
-            .release(self.frame, Mode::Shared);
+        let mut frames = self.core.frames.borrow_mut();
+        // SAFETY: this guard holds a latch on `frame`, a frame of the pool.
+        unsafe { frames.release_latched(self.frame, Mode::Shared) };
     }
 }
 
@@ -133,10 +134,9 @@ impl Drop for PageMut<'_> {
             let page = unsafe { self.core.page(self.frame) };
             wal.released(self.frame, page, self.core.writes.is_writing(self.frame));
         }
-        self.core
-            .frames
-            .borrow_mut()
-            .release(self.frame, Mode::Exclusive);
+        let mut frames = self.core.frames.borrow_mut();
+        // SAFETY: this guard holds the latch on `frame`, a frame of the pool.
+        unsafe { frames.release_latched(self.frame, Mode::Exclusive) };
     }
 }
 
