@@ -338,6 +338,8 @@ impl Frames {
 
     /// The rest of a release when someone may care: a waiter, the policy (a parked frame), a
     /// task waiting for room.
+    #[cold]
+    #[inline(never)]
     fn released_slow(&mut self, f: FrameId) {
         if self.meta[f as usize].flags & WAITERS != 0 {
             self.wake_front(f);

@@ -130,14 +130,22 @@ impl Drop for PageMut<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(wal) = self.core.wal.get() {
-            // SAFETY: the latch is still held (released just below).
-            let page = unsafe { self.core.page(self.frame) };
-            wal.released(self.frame, page, self.core.writes.is_writing(self.frame));
+            tell_wal(wal, self.core, self.frame);
         }
         let mut frames = self.core.frames.borrow_mut();
         // SAFETY: this guard holds the latch on `frame`, a frame of the pool.
         unsafe { frames.release_latched(self.frame, Mode::Exclusive) };
     }
+}
+
+/// Tells the attached log that `frame`, latched exclusively, is being released (out of line:
+/// most pools have no log, and the hit path keeps its registers).
+#[cold]
+#[inline(never)]
+fn tell_wal(wal: &crate::wal::Wal, core: &Core, frame: FrameId) {
+    // SAFETY: the caller (`PageMut::drop`) still holds the frame's exclusive latch.
+    let page = unsafe { core.page(frame) };
+    wal.released(frame, page, core.writes.is_writing(frame));
 }
 
 impl std::fmt::Debug for PageRef<'_> {

@@ -650,13 +650,25 @@ impl<'a, S: Storage, G: Guard<'a>> Future for Latching<'a, S, G> {
                 if let Some(frame) = pool.hit(this.id, G::MODE) {
                     return Poll::Ready(Ok(G::latched(&pool.core, frame)));
                 }
-                this.miss.insert(Box::pin(pool.fetch(this.id, G::MODE)))
+                this.miss.insert(miss_future(pool, this.id, G::MODE))
             }
         };
         miss.as_mut()
             .poll(cx)
             .map(|res| res.map(|frame| G::latched(&pool.core, frame)))
     }
+}
+
+/// The boxed miss path of `Latching` (out of line and cold, so that the hit's loop keeps its
+/// registers).
+#[cold]
+#[inline(never)]
+fn miss_future<S: Storage>(
+    pool: &BufferPool<S>,
+    id: PageId,
+    mode: Mode,
+) -> Pin<Box<dyn Future<Output = Result<FrameId>> + '_>> {
+    Box::pin(pool.fetch(id, mode))
 }
 
 // `Latching` holds no self-references (the miss path is boxed).
