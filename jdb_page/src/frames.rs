@@ -312,7 +312,10 @@ impl Frames {
     /// Releases a latch taken in `mode`.
     #[inline]
     pub(crate) fn release(&mut self, f: FrameId, mode: Mode) {
-        assert!((f as usize) < self.meta.len(), "release of frame {f} out of range");
+        assert!(
+            (f as usize) < self.meta.len(),
+            "release of frame {f} out of range"
+        );
         // SAFETY: `f < cap`, checked just above.
         unsafe { self.release_latched(f, mode) }
     }

@@ -28,19 +28,11 @@ type Chunk = [FrameId; CHUNK];
 static EMPTY: Chunk = [NO_FRAME; CHUNK];
 
 /// Page id -> frame of every page in memory (or being read into one).
+#[derive(Default)]
 pub(crate) struct PageTable {
     /// Each entry is [`EMPTY`] or a chunk this table allocated (`Box::into_raw`) and owns.
     dir: Vec<NonNull<Chunk>>,
     len: usize,
-}
-
-impl Default for PageTable {
-    fn default() -> Self {
-        Self {
-            dir: Vec::new(),
-            len: 0,
-        }
-    }
 }
 
 fn empty() -> NonNull<Chunk> {
