@@ -54,6 +54,7 @@ pub(crate) enum Mode {
 
 /// What a frame holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum State {
     /// Nothing; on the free list.
     Free,
@@ -76,8 +77,10 @@ const EVICTING: u8 = 2;
 /// (`unpin`) when the frame stops being busy.
 const PARKED: u8 = 4;
 
-/// Per frame: 8 bytes.
+/// Per frame: 8 bytes. `repr(C)`: `latch`, `state` and `flags` are bytes 4..8, which the
+/// exclusive hit tests with one load and compare ([`Meta::idle_resident`]).
 #[derive(Debug, Clone, Copy)]
+#[repr(C)]
 pub(crate) struct Meta {
     /// The page held (Reading, Resident); the next free frame (Free).
     page: PageId,
@@ -87,7 +90,32 @@ pub(crate) struct Meta {
     flags: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<Meta>() == 8);
+const _: () = assert!(
+    std::mem::size_of::<Meta>() == 8
+        && std::mem::offset_of!(Meta, latch) == 4
+        && std::mem::offset_of!(Meta, state) == 6
+        && std::mem::offset_of!(Meta, flags) == 7
+);
+
+impl Meta {
+    /// Resident, unlatched, nobody waiting, not being evicted (parked is fine): what an exclusive
+    /// hit needs, tested on bytes 4..8 (`latch`, `state`, `flags`) at once.
+    #[inline(always)]
+    fn idle_resident(&self) -> bool {
+        // SAFETY: `Meta` is `repr(C)` with `latch`, `state`, `flags` at bytes 4, 6, 7 (asserted
+        // above) and no padding, so bytes 4..8 of the record are initialised and in bounds; the
+        // pointer comes from the whole record and is 4-aligned (`Meta` is, by its `u32`).
+        let word = unsafe {
+            (self as *const Self)
+                .cast::<u8>()
+                .add(4)
+                .cast::<u32>()
+                .read()
+        };
+        let mask = u32::from_ne_bytes([0xff, 0xff, 0xff, WAITERS | EVICTING]);
+        word & mask == u32::from_ne_bytes([0, 0, State::Resident as u8, 0])
+    }
+}
 
 /// A task waiting for a frame's latch (or for the read into it to finish).
 struct Waiter {
@@ -220,10 +248,15 @@ impl Frames {
         debug_assert!((f as usize) < self.meta.len());
         // SAFETY: the table maps pages only to frames `< meta.len()` (see `Frames::table`).
         let m = unsafe { self.meta.get_unchecked_mut(f as usize) };
-        if m.state != State::Resident || m.flags & (WAITERS | EVICTING) != 0 {
-            return None;
-        }
-        if !compatible(m.latch, mode) {
+        let free = match mode {
+            Mode::Exclusive => m.idle_resident(),
+            Mode::Shared => {
+                m.state == State::Resident
+                    && m.flags & (WAITERS | EVICTING) == 0
+                    && compatible(m.latch, mode)
+            }
+        };
+        if !free {
             return None;
         }
         // Not evicting (checked above): just the latch and the policy's hit.
