@@ -56,6 +56,7 @@ pub(crate) enum Mode {
 
 /// What a frame holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum State {
     /// Nothing; on the free list.
     Free,
@@ -80,8 +81,10 @@ const PARKED: u8 = 4;
 /// Kept from eviction by calls in flight ([`Frames::keep`]); how many in `Frames::kept`.
 const KEPT: u8 = 8;
 
-/// Per frame: 8 bytes.
+/// Per frame: 8 bytes. `repr(C)`: `latch`, `state` and `flags` are bytes 4..8, which the
+/// exclusive hit tests with one load and compare ([`Meta::idle_resident`]).
 #[derive(Debug, Clone, Copy)]
+#[repr(C)]
 pub(crate) struct Meta {
     /// The page held (Reading, Resident); the next free frame (Free).
     page: PageId,
@@ -91,7 +94,32 @@ pub(crate) struct Meta {
     flags: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<Meta>() == 8);
+const _: () = assert!(
+    std::mem::size_of::<Meta>() == 8
+        && std::mem::offset_of!(Meta, latch) == 4
+        && std::mem::offset_of!(Meta, state) == 6
+        && std::mem::offset_of!(Meta, flags) == 7
+);
+
+impl Meta {
+    /// Resident, unlatched, nobody waiting, not being evicted (parked is fine): what an exclusive
+    /// hit needs, tested on bytes 4..8 (`latch`, `state`, `flags`) at once.
+    #[inline(always)]
+    fn idle_resident(&self) -> bool {
+        // SAFETY: `Meta` is `repr(C)` with `latch`, `state`, `flags` at bytes 4, 6, 7 (asserted
+        // above) and no padding, so bytes 4..8 of the record are initialised and in bounds; the
+        // pointer comes from the whole record and is 4-aligned (`Meta` is, by its `u32`).
+        let word = unsafe {
+            (self as *const Self)
+                .cast::<u8>()
+                .add(4)
+                .cast::<u32>()
+                .read()
+        };
+        let mask = u32::from_ne_bytes([0xff, 0xff, 0xff, WAITERS | EVICTING]);
+        word & mask == u32::from_ne_bytes([0, 0, State::Resident as u8, 0])
+    }
+}
 
 /// A task waiting for a frame's latch (or for the read into it to finish).
 struct Waiter {
@@ -107,6 +135,8 @@ pub(crate) struct Lost;
 
 /// Residency of a pool: see the module docs.
 pub(crate) struct Frames {
+    /// Maps pages only to frames `< cap` (`meta.len()`): `begin_read` and `install` index
+    /// `meta[f]` before they insert `f`. The hit path relies on it (`try_hit`).
     table: PageTable,
     meta: Box<[Meta]>,
     policy: AnyPolicy,
@@ -216,27 +246,34 @@ impl Frames {
 
     // ---- latches -----------------------------------------------------------------------------
 
-    /// Latches `f` at once if nothing stands in the way (resident, compatible, nobody waiting,
-    /// not being evicted): the hit path. `touch`: count it as a use for the policy.
+    /// The hit path: the frame of page `id`, latched in `mode` and counted as a use (for the
+    /// policy and the stats), if it is resident and nothing stands in the way (compatible, nobody
+    /// waiting, not being evicted); `None` otherwise, with nothing changed.
     #[inline(always)]
-    pub(crate) fn try_latch(&mut self, f: FrameId, mode: Mode, touch: bool) -> bool {
-        let m = &self.meta[f as usize];
-        if m.state != State::Resident || m.flags & (WAITERS | EVICTING) != 0 {
-            return false;
-        }
-        if !compatible(m.latch, mode) {
-            return false;
+    pub(crate) fn try_hit(&mut self, id: PageId, mode: Mode) -> Option<FrameId> {
+        let f = self.table.get(id)?;
+        debug_assert!((f as usize) < self.meta.len());
+        // SAFETY: the table maps pages only to frames `< meta.len()` (see `Frames::table`).
+        let m = unsafe { self.meta.get_unchecked_mut(f as usize) };
+        let free = match mode {
+            Mode::Exclusive => m.idle_resident(),
+            Mode::Shared => {
+                m.state == State::Resident
+                    && m.flags & (WAITERS | EVICTING) == 0
+                    && compatible(m.latch, mode)
+            }
+        };
+        if !free {
+            return None;
         }
         // Not evicting (checked above): just the latch and the policy's hit.
-        let m = &mut self.meta[f as usize];
         m.latch = match mode {
             Mode::Shared => m.latch + 1,
             Mode::Exclusive => EXCLUSIVE,
         };
-        if touch {
-            self.policy.hit(f);
-        }
-        true
+        self.policy.hit(f);
+        self.stats.hits += 1;
+        Some(f)
     }
 
     /// One poll of a task waiting to latch `f` for page `id`. `ticket` is its place in the
@@ -313,9 +350,25 @@ impl Frames {
     }
 
     /// Releases a latch taken in `mode`.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn release(&mut self, f: FrameId, mode: Mode) {
-        let m = &mut self.meta[f as usize];
+        assert!(
+            (f as usize) < self.meta.len(),
+            "release of frame {f} out of range"
+        );
+        // SAFETY: `f < cap`, checked just above.
+        unsafe { self.release_latched(f, mode) }
+    }
+
+    /// [`Frames::release`] without the bounds check, for a guard's drop.
+    ///
+    /// # Safety
+    /// `f < cap`: a frame the caller holds a latch on (every frame `Frames` hands out is).
+    #[inline(always)]
+    pub(crate) unsafe fn release_latched(&mut self, f: FrameId, mode: Mode) {
+        debug_assert!((f as usize) < self.meta.len());
+        // SAFETY: `f < cap = meta.len()` (the caller's contract).
+        let m = unsafe { self.meta.get_unchecked_mut(f as usize) };
         debug_assert!(m.latch != 0, "release of an unlatched frame {f}");
         m.latch = match mode {
             Mode::Shared => m.latch.saturating_sub(1),
@@ -328,6 +381,8 @@ impl Frames {
 
     /// The rest of a release when someone may care: a waiter, the policy (a parked frame), a
     /// task waiting for room.
+    #[cold]
+    #[inline(never)]
     fn released_slow(&mut self, f: FrameId) {
         if self.meta[f as usize].flags & WAITERS != 0 {
             self.wake_front(f);

@@ -24,6 +24,7 @@ use crate::{
 /// it, and dropping a future that holds it.
 pub struct PageRef<'a> {
     core: &'a Core,
+    /// Latched by this guard (so a frame of the pool, `< cap`) while it lives.
     frame: FrameId,
 }
 
@@ -36,6 +37,7 @@ pub struct PageRef<'a> {
 /// it, and dropping a future that holds it.
 pub struct PageMut<'a> {
     core: &'a Core,
+    /// Latched by this guard (so a frame of the pool, `< cap`) while it lives.
     frame: FrameId,
 }
 
@@ -118,10 +120,9 @@ impl DerefMut for PageMut<'_> {
 impl Drop for PageRef<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.core
-            .frames
-            .borrow_mut()
-            .release(self.frame, Mode::Shared);
+        let mut frames = self.core.frames.borrow_mut();
+        // SAFETY: this guard holds a latch on `frame`, a frame of the pool.
+        unsafe { frames.release_latched(self.frame, Mode::Shared) };
     }
 }
 
@@ -129,15 +130,22 @@ impl Drop for PageMut<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(wal) = self.core.wal.get() {
-            // SAFETY: the latch is still held (released just below).
-            let page = unsafe { self.core.page(self.frame) };
-            wal.released(self.frame, page, self.core.writes.is_writing(self.frame));
+            tell_wal(wal, self.core, self.frame);
         }
-        self.core
-            .frames
-            .borrow_mut()
-            .release(self.frame, Mode::Exclusive);
+        let mut frames = self.core.frames.borrow_mut();
+        // SAFETY: this guard holds the latch on `frame`, a frame of the pool.
+        unsafe { frames.release_latched(self.frame, Mode::Exclusive) };
     }
+}
+
+/// Tells the attached log that `frame`, latched exclusively, is being released (out of line:
+/// most pools have no log, and the hit path keeps its registers).
+#[cold]
+#[inline(never)]
+fn tell_wal(wal: &crate::wal::Wal, core: &Core, frame: FrameId) {
+    // SAFETY: the caller (`PageMut::drop`) still holds the frame's exclusive latch.
+    let page = unsafe { core.page(frame) };
+    wal.released(frame, page, core.writes.is_writing(frame));
 }
 
 impl std::fmt::Debug for PageRef<'_> {

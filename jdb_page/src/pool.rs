@@ -250,13 +250,10 @@ impl<S: Storage> BufferPool<S> {
     /// The frame of `id` if it is in memory and free to latch now, latched and counted as a hit.
     #[inline(always)]
     fn hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
-        let mut frames = self.core.frames.borrow_mut();
-        let frame = frames.lookup(id)?;
-        if self.core.closed.get() || !frames.try_latch(frame, mode, true) {
+        if self.core.closed.get() {
             return None;
         }
-        frames.stats.hits += 1;
-        Some(frame)
+        self.core.frames.borrow_mut().try_hit(id, mode)
     }
 
     /// The miss path: wait for the page's latch (or for another task's read of it), or make
@@ -567,27 +564,33 @@ impl Core {
     /// The page in `frame`.
     ///
     /// # Safety
-    /// While the reference lives no `&mut Page` of `frame` may exist: the caller holds a latch on
-    /// the frame (a guard), or checked that no guard holds it exclusively and does not await
-    /// before the reference is gone, or the frame is reserved or being read (no guard exists).
+    /// `frame` is a frame of this pool (`< cap`), and while the reference lives no `&mut Page` of
+    /// it may exist: the caller holds a latch on the frame (a guard), or checked that no guard
+    /// holds it exclusively and does not await before the reference is gone, or the frame is
+    /// reserved or being read (no guard exists). (A latched, reserved or read-into frame is one
+    /// `Frames` handed out, so `< cap`.)
     #[inline]
     pub(crate) unsafe fn page(&self, frame: FrameId) -> &Page {
-        // SAFETY: the caller excludes `&mut` references to this record (see above); the record
-        // lives as long as `self`.
-        unsafe { &*self.pages[frame as usize].get() }
+        debug_assert!((frame as usize) < self.pages.len());
+        // SAFETY: `frame < cap = pages.len()`, and the caller excludes `&mut` references to this
+        // record (see above); the record lives as long as `self`.
+        unsafe { &*self.pages.get_unchecked(frame as usize).get() }
     }
 
     /// The page in `frame`, writable.
     ///
     /// # Safety
-    /// While the reference lives no other reference to the page may exist: the caller is the
-    /// `PageMut` holding the frame's exclusive latch, or the frame is reserved or being read (no
-    /// guard exists) and the caller keeps no other reference.
+    /// `frame` is a frame of this pool (`< cap`), and while the reference lives no other
+    /// reference to the page may exist: the caller is the `PageMut` holding the frame's
+    /// exclusive latch, or the frame is reserved or being read (no guard exists) and the caller
+    /// keeps no other reference.
     #[inline]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn page_mut(&self, frame: FrameId) -> &mut Page {
-        // SAFETY: the caller makes this the only reference to the record (see above).
-        unsafe { &mut *self.pages[frame as usize].get() }
+        debug_assert!((frame as usize) < self.pages.len());
+        // SAFETY: `frame < cap = pages.len()`, and the caller makes this the only reference to
+        // the record (see above).
+        unsafe { &mut *self.pages.get_unchecked(frame as usize).get() }
     }
 
     /// An I/O buffer for `n` pages: for one page a one-page spare if one is left, else a spare
@@ -671,13 +674,25 @@ impl<'a, S: Storage, G: Guard<'a>> Future for Latching<'a, S, G> {
                 if let Some(frame) = pool.hit(this.id, G::MODE) {
                     return Poll::Ready(Ok(G::latched(&pool.core, frame)));
                 }
-                this.miss.insert(Box::pin(pool.fetch(this.id, G::MODE)))
+                this.miss.insert(miss_future(pool, this.id, G::MODE))
             }
         };
         miss.as_mut()
             .poll(cx)
             .map(|res| res.map(|frame| G::latched(&pool.core, frame)))
     }
+}
+
+/// The boxed miss path of `Latching` (out of line and cold, so that the hit's loop keeps its
+/// registers).
+#[cold]
+#[inline(never)]
+fn miss_future<S: Storage>(
+    pool: &BufferPool<S>,
+    id: PageId,
+    mode: Mode,
+) -> Pin<Box<dyn Future<Output = Result<FrameId>> + '_>> {
+    Box::pin(pool.fetch(id, mode))
 }
 
 // `Latching` holds no self-references (the miss path is boxed).

@@ -5,6 +5,11 @@
 //! its range is cached and kept until the pool is dropped. So the table's memory follows the part
 //! of the file the pool has touched (4 bytes per page of it, plus 8 bytes of directory per 4096
 //! pages of the file), not the pool's size, and it grows with the file without copying.
+//!
+//! A directory entry with no chunk yet points to one shared, immutable chunk of `NO_FRAME`s
+//! ([`EMPTY`]), so a lookup has no null test: an untouched range reads as "not in memory".
+
+use std::ptr::NonNull;
 
 use jdb_layout::PageId;
 
@@ -17,31 +22,53 @@ const SHIFT: u32 = CHUNK.trailing_zeros();
 /// The entry of a page not in memory.
 pub(crate) const NO_FRAME: FrameId = FrameId::MAX;
 
+type Chunk = [FrameId; CHUNK];
+
+/// The chunk of every directory entry not allocated yet: all `NO_FRAME`, never written.
+static EMPTY: Chunk = [NO_FRAME; CHUNK];
+
 /// Page id -> frame of every page in memory (or being read into one).
 #[derive(Default)]
 pub(crate) struct PageTable {
-    dir: Vec<Option<Box<[FrameId; CHUNK]>>>,
+    /// Each entry is [`EMPTY`] or a chunk this table allocated (`Box::into_raw`) and owns.
+    dir: Vec<NonNull<Chunk>>,
     len: usize,
+}
+
+fn empty() -> NonNull<Chunk> {
+    NonNull::from(&EMPTY)
 }
 
 impl PageTable {
     /// The frame of page `id`, if it has one.
     #[inline(always)]
     pub(crate) fn get(&self, id: PageId) -> Option<FrameId> {
-        let chunk = self.dir.get((id >> SHIFT) as usize)?.as_deref()?;
-        let frame = chunk[id as usize % CHUNK];
+        let chunk = self.dir.get((id >> SHIFT) as usize)?;
+        // SAFETY: every entry points to `EMPTY` or to a live chunk this table owns (see `dir`),
+        // only written through `&mut self`.
+        let frame = unsafe { chunk.as_ref() }[id as usize % CHUNK];
         (frame != NO_FRAME).then_some(frame)
+    }
+
+    /// The chunk of `id`'s range, allocated if it was `EMPTY`.
+    fn chunk_mut(&mut self, id: PageId) -> &mut Chunk {
+        let at = (id >> SHIFT) as usize;
+        if self.dir.len() <= at {
+            self.dir.resize(at + 1, empty());
+        }
+        let chunk = &mut self.dir[at];
+        if *chunk == empty() {
+            *chunk = NonNull::from(Box::leak(Box::new([NO_FRAME; CHUNK])));
+        }
+        // SAFETY: not `EMPTY` (replaced just above), so a chunk this table allocated and owns;
+        // `&mut self` makes this the only reference to it.
+        unsafe { chunk.as_mut() }
     }
 
     /// Maps `id` to `frame` (`id` must have no frame).
     pub(crate) fn insert(&mut self, id: PageId, frame: FrameId) {
         debug_assert_ne!(frame, NO_FRAME);
-        let at = (id >> SHIFT) as usize;
-        if self.dir.len() <= at {
-            self.dir.resize_with(at + 1, || None);
-        }
-        let chunk = self.dir[at].get_or_insert_with(|| Box::new([NO_FRAME; CHUNK]));
-        let entry = &mut chunk[id as usize % CHUNK];
+        let entry = &mut self.chunk_mut(id)[id as usize % CHUNK];
         debug_assert_eq!(*entry, NO_FRAME, "page {id} mapped twice");
         *entry = frame;
         self.len += 1;
@@ -49,16 +76,10 @@ impl PageTable {
 
     /// Unmaps `id` (which must be mapped).
     pub(crate) fn remove(&mut self, id: PageId) {
-        let entry = self
-            .dir
-            .get_mut((id >> SHIFT) as usize)
-            .and_then(|c| c.as_deref_mut())
-            .map(|chunk| &mut chunk[id as usize % CHUNK]);
-        debug_assert!(entry.as_ref().is_some_and(|e| **e != NO_FRAME));
-        if let Some(entry) = entry
-            && *entry != NO_FRAME
-        {
-            *entry = NO_FRAME;
+        let mapped = self.get(id).is_some();
+        debug_assert!(mapped, "page {id} not mapped");
+        if mapped {
+            self.chunk_mut(id)[id as usize % CHUNK] = NO_FRAME;
             self.len -= 1;
         }
     }
@@ -71,9 +92,21 @@ impl PageTable {
 
     /// Heap bytes: the directory and the chunks allocated so far.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let chunks = self.dir.iter().filter(|c| c.is_some()).count();
-        self.dir.capacity() * std::mem::size_of::<Option<Box<[FrameId; CHUNK]>>>()
-            + chunks * CHUNK * std::mem::size_of::<FrameId>()
+        let chunks = self.dir.iter().filter(|&&c| c != empty()).count();
+        self.dir.capacity() * std::mem::size_of::<NonNull<Chunk>>()
+            + chunks * std::mem::size_of::<Chunk>()
+    }
+}
+
+impl Drop for PageTable {
+    fn drop(&mut self) {
+        for &chunk in &self.dir {
+            if chunk != empty() {
+                // SAFETY: not `EMPTY`, so made by `Box::leak` in `chunk_mut` and owned by this
+                // table; freed once, here.
+                drop(unsafe { Box::from_raw(chunk.as_ptr()) });
+            }
+        }
     }
 }
 

@@ -143,7 +143,11 @@ impl FromStr for PolicyKind {
 }
 
 /// One of the policies, chosen at run time; every call is a `match` (no indirect call).
+///
+/// `repr(u8)` gives the enum an explicit tag byte: without it the tag hides in a niche of a
+/// variant's fields and every `match` (one per hit) has to decode it first.
 #[derive(Debug, Clone)]
+#[repr(u8)]
 pub(crate) enum AnyPolicy {
     Lru(Lru),
     Clock(Clock),
