@@ -301,6 +301,9 @@ impl<S: Storage> BufferPool<S> {
         let buf = buf.unwrap_or_else(|| unreachable!("staged runs come back"));
         self.core.frames.borrow_mut().stats.write_ios += 1;
         let (res, buf) = storage.write_pages(run[0].0, buf).await;
+        if res.is_ok() {
+            self.home_written(run);
+        }
         let result = self.core.finish_write(run, &seen, res);
         // The frames stop being "writing" here, after they were marked clean.
         self.core.put_spare(buf.into_inner());
@@ -605,6 +608,11 @@ impl TrackedBuf {
     /// Keeps `lease` (the run's doublewrite slots) until this buffer is dropped.
     pub(crate) fn hold(&mut self, lease: SlotLease) {
         self._lease = Some(lease);
+    }
+
+    /// The bytes, writable: the doublewrite area stamps its copies' sequence numbers here.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
     }
 
     /// The buffer, no longer counted in flight.
