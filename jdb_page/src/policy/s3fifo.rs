@@ -32,11 +32,11 @@
 //! are evicted before any other, oldest first, and leave no ghost entry; a hit on one is its first
 //! use, the algorithm's insert (ghost lookup included).
 //!
-//! 13 bytes per frame ([`Queues`] and the page id, for the ghost) plus the ghost (`Ghost`).
+//! 13 bytes per frame ([`Queues`] and the page id, for the ghost) plus the ghost (`Ghost`): 4 bytes
+//! per ring slot and 4 per table slot, about 1.125 and 1.25 slots per ghost id, so 8.6 bytes per
+//! frame (G = 0.9 · cap).
 
-use std::collections::VecDeque;
-
-use rustc_hash::FxHashMap;
+use std::num::NonZeroU32;
 
 use super::Policy;
 use super::queues::{Queue, Queues};
@@ -245,39 +245,164 @@ impl Policy for S3Fifo {
 }
 
 /// A FIFO of at most `cap` page ids (one more between an eviction and the next insert), with O(1)
-/// push, lookup-and-remove and trim.
+/// push, lookup-and-remove and trim (amortised), in 4 bytes per ring slot and 4 per table slot.
 ///
-/// `ring` holds ids in push order; the id at `ring[i]` has sequence number `first_seq + i`, and it
-/// is live while `live[id]` is that number. Removing an id only drops it from `live`, leaving a
-/// stale slot; trimming pops from the front, skipping stale slots. When stale slots fill the ring
-/// (twice `cap` slots), it is compacted: O(cap) once per at least `cap` pushes.
+/// `ring` is a circular buffer holding ids in push order: `span` slots from `head` (the oldest).
+/// `table` is an open-addressing hash table (linear probing, Robin Hood order, deletion by
+/// backward shift, so no tombstones) of ring slots: it holds the slot of every live id, and an id
+/// is found through the ring (`ring[slot]`), so its entries are 4 bytes. A slot the table does not
+/// point at is stale (its id was removed, or pushed again later): trimming pops from the front,
+/// skipping stale slots. When the span reaches the ring's `cap + 1 + slack` slots, the live ids
+/// are moved together (compaction): O(span) once per at least `slack` pushes.
 #[derive(Debug, Clone)]
 struct Ghost {
     cap: usize,
-    ring: VecDeque<PageId>,
-    first_seq: u32,
-    live: FxHashMap<PageId, u32>,
+    /// Live ids.
+    len: usize,
+    ring: Box<[PageId]>,
+    /// The oldest slot in use.
+    head: usize,
+    /// Slots in use from `head` on, live or stale.
+    span: usize,
+    /// `None` or the ring slot of a live id (see [`Entry`]), placed by that id's hash. `None` is
+    /// 0, so the table, like the ring, is allocated zeroed: its pages become resident as the
+    /// ghost fills.
+    table: Box<[Option<Entry>]>,
+}
+
+/// A table entry: a ring slot plus one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry(NonZeroU32);
+
+impl Entry {
+    fn new(slot: usize) -> Self {
+        debug_assert!(slot < u32::MAX as usize);
+        Self(NonZeroU32::MIN.saturating_add(slot as u32))
+    }
+
+    fn slot(self) -> usize {
+        self.0.get() as usize - 1
+    }
 }
 
 impl Ghost {
     fn new(cap: usize) -> Self {
-        let slots = if cap == 0 { 0 } else { 2 * (cap + 1) };
-        let mut live = FxHashMap::default();
-        live.reserve(cap + 1);
+        let (ring, table) = if cap == 0 {
+            (0, 0)
+        } else {
+            // At most `cap + 1` live ids: the ring's slack bounds how often it is compacted, the
+            // table's its load (≤ 0.8) and so its probe lengths.
+            let n = cap + 1;
+            (n + (n / 8).max(1), n + (n / 4).max(1))
+        };
+        assert!(ring < u32::MAX as usize, "ghost of {cap} ids");
         Self {
             cap,
-            ring: VecDeque::with_capacity(slots),
-            first_seq: 0,
-            live,
+            len: 0,
+            ring: vec![0; ring].into(),
+            head: 0,
+            span: 0,
+            table: vec![None; table].into(),
         }
     }
 
     fn len(&self) -> usize {
-        self.live.len()
+        self.len
     }
 
     fn contains(&self, page: PageId) -> bool {
-        self.live.contains_key(&page)
+        self.find(page).is_some()
+    }
+
+    /// The table slot where `page`'s hash places it (Fibonacci hashing, then a multiply-shift
+    /// onto `0..table.len()`).
+    fn home(&self, page: PageId) -> usize {
+        let hash = u64::from(page).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        ((hash * self.table.len() as u64) >> 32) as usize
+    }
+
+    /// How far table slot `at` is from `home`, probing forward with wrap-around.
+    fn distance(&self, at: usize, home: usize) -> usize {
+        if at >= home {
+            at - home
+        } else {
+            at + self.table.len() - home
+        }
+    }
+
+    fn next(&self, at: usize) -> usize {
+        if at + 1 == self.table.len() {
+            0
+        } else {
+            at + 1
+        }
+    }
+
+    /// The table slot holding `page`'s ring slot, if `page` is live.
+    fn find(&self, page: PageId) -> Option<usize> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mut at = self.home(page);
+        let mut dist = 0;
+        loop {
+            let entry = self.table[at]?;
+            let id = self.ring[entry.slot()];
+            if id == page {
+                return Some(at);
+            }
+            // Robin Hood order: `page` would sit before any id nearer its home than `page` is.
+            if self.distance(at, self.home(id)) < dist {
+                return None;
+            }
+            at = self.next(at);
+            dist += 1;
+        }
+    }
+
+    /// Enters ring slot `slot`, whose id is not in the table.
+    fn table_insert(&mut self, slot: usize) {
+        let mut entry = Entry::new(slot);
+        let mut at = self.home(self.ring[slot]);
+        let mut dist = 0;
+        loop {
+            let Some(there) = self.table[at] else {
+                self.table[at] = Some(entry);
+                return;
+            };
+            let theirs = self.distance(at, self.home(self.ring[there.slot()]));
+            if theirs < dist {
+                self.table[at] = Some(entry);
+                entry = there;
+                dist = theirs;
+            }
+            at = self.next(at);
+            dist += 1;
+        }
+    }
+
+    /// Empties table slot `at`, shifting the following entries of its run back by one.
+    fn table_remove(&mut self, mut at: usize) {
+        loop {
+            let next = self.next(at);
+            let entry = self.table[next];
+            if entry.is_none_or(|e| self.home(self.ring[e.slot()]) == next) {
+                self.table[at] = None;
+                return;
+            }
+            self.table[at] = entry;
+            at = next;
+        }
+    }
+
+    /// The ring slot `i` places after `head`.
+    fn ring_slot(&self, i: usize) -> usize {
+        let slot = self.head + i;
+        if slot >= self.ring.len() {
+            slot - self.ring.len()
+        } else {
+            slot
+        }
     }
 
     /// Adds `page` as the newest id, first trimming to `cap` (so the ghost may hold `cap + 1`
@@ -288,70 +413,76 @@ impl Ghost {
             return;
         }
         self.trim();
-        if self.ring.len() == self.ring.capacity() {
+        if self.span == self.ring.len() {
             self.compact();
         }
-        let seq = self.first_seq.wrapping_add(self.ring.len() as u32);
-        self.ring.push_back(page);
-        self.live.insert(page, seq);
+        let slot = self.ring_slot(self.span);
+        self.ring[slot] = page;
+        self.span += 1;
+        self.len += 1;
+        self.table_insert(slot);
     }
 
-    /// Removes `page`; returns whether it was there.
+    /// Removes `page`; returns whether it was there. Its ring slot becomes stale.
     fn remove(&mut self, page: PageId) -> bool {
-        self.live.remove(&page).is_some()
+        let Some(at) = self.find(page) else {
+            return false;
+        };
+        self.table_remove(at);
+        self.len -= 1;
+        true
     }
 
     /// Drops the oldest ids until at most `cap` are left.
     fn trim(&mut self) {
-        while self.live.len() > self.cap {
-            let page = self.ring.pop_front().expect("a live id has a slot");
-            let seq = self.first_seq;
-            self.first_seq = seq.wrapping_add(1);
-            if self.live.get(&page) == Some(&seq) {
-                self.live.remove(&page);
+        while self.len > self.cap {
+            debug_assert!(self.span > 0, "a live id has a slot");
+            let slot = self.head;
+            if let Some(at) = self.find(self.ring[slot])
+                && self.table[at] == Some(Entry::new(slot))
+            {
+                self.table_remove(at);
+                self.len -= 1;
             }
+            self.head = self.ring_slot(1);
+            self.span -= 1;
         }
     }
 
-    /// Drops the stale slots, renumbering the live ones.
+    /// Moves the live ids to the first `len` slots from `head`, in order, dropping stale slots.
+    ///
+    /// The table keeps pointing at the right ids throughout: a live id is looked up (through its
+    /// current slot) before it moves, and it only moves onto a slot no entry points at (a stale
+    /// one, or one a live id already left).
     fn compact(&mut self) {
-        let (first, live) = (self.first_seq, &mut self.live);
-        let mut next = first;
-        let mut i = 0u32;
-        self.ring.retain(|page| {
-            let seq = first.wrapping_add(i);
-            i += 1;
-            match live.get_mut(page) {
-                Some(s) if *s == seq => {
-                    *s = next;
-                    next = next.wrapping_add(1);
-                    true
-                }
-                _ => false,
+        let mut kept = 0;
+        for i in 0..self.span {
+            let from = self.ring_slot(i);
+            let page = self.ring[from];
+            let Some(at) = self.find(page) else { continue };
+            if self.table[at] != Some(Entry::new(from)) {
+                continue; // stale: `page` was pushed again later
             }
-        });
+            let to = self.ring_slot(kept);
+            if to != from {
+                self.ring[to] = page;
+                self.table[at] = Some(Entry::new(to));
+            }
+            kept += 1;
+        }
+        debug_assert_eq!(kept, self.len);
+        self.span = kept;
     }
 
-    /// Heap bytes: the ring, and the map as hashbrown lays it out (a power-of-two number of
-    /// buckets, 7/8 of them usable, one control byte each plus a group of 16).
+    /// Heap bytes: the ring and the table.
     fn heap_bytes(&self) -> usize {
-        let ring = self.ring.capacity() * size_of::<PageId>();
-        let usable = self.live.capacity();
-        if usable == 0 {
-            return ring;
-        }
-        let buckets = if usable < 8 {
-            (usable + 1).next_power_of_two()
-        } else {
-            (usable * 8 / 7).next_power_of_two()
-        };
-        ring + buckets * (size_of::<(PageId, u32)>() + 1) + 16
+        size_of_val(&*self.ring) + size_of_val(&*self.table)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{HashMap, VecDeque};
+    use std::collections::{HashMap, HashSet, VecDeque};
 
     use proptest::prelude::*;
 
@@ -497,12 +628,12 @@ mod tests {
         assert_eq!(g.len(), 3);
         assert!(!g.contains(1) && g.contains(2) && g.contains(4));
         // Stale slots from removals are skipped and compacted; the ring never grows.
-        let slots = g.ring.capacity();
+        let slots = g.ring.len();
         for page in 5..1000 {
             g.push(page);
             assert!(g.remove(page - 1));
         }
-        assert_eq!(g.ring.capacity(), slots);
+        assert_eq!(g.ring.len(), slots);
         assert!(g.contains(999) && g.contains(2) && g.contains(3));
         g.push(1000);
         g.push(1001);
@@ -589,8 +720,145 @@ mod tests {
 
     #[test]
     fn ghost_memory_is_proportional_to_cap() {
-        let p = S3Fifo::new(16384);
-        let per_frame = p.ghost_heap_bytes() as f64 / 16384.0;
-        assert!(per_frame < 32.0, "{per_frame} ghost bytes per frame");
+        for cap in [1000, 16384, 65536, 262_144] {
+            let p = S3Fifo::new(cap);
+            let per_frame = p.ghost_heap_bytes() as f64 / cap as f64;
+            assert!(
+                per_frame < 9.0,
+                "{per_frame} ghost bytes per frame at {cap}"
+            );
+        }
+    }
+
+    impl Ghost {
+        /// The live ids, oldest first, checking the ring and table against each other.
+        fn live(&self) -> Vec<PageId> {
+            let entries: Vec<usize> = self
+                .table
+                .iter()
+                .flatten()
+                .map(|entry| entry.slot())
+                .collect();
+            assert_eq!(entries.len(), self.len);
+            assert!(self.span <= self.ring.len());
+            let live: Vec<PageId> = (0..self.span)
+                .map(|i| self.ring_slot(i))
+                .filter(|slot| entries.contains(slot))
+                .map(|slot| self.ring[slot])
+                .collect();
+            assert_eq!(live.len(), self.len, "every entry points into the span");
+            for &page in &live {
+                let at = self.find(page).expect("a live id is found");
+                assert_eq!(self.table[at].map(|e| self.ring[e.slot()]), Some(page));
+            }
+            live
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum GhostOp {
+        Push(PageId),
+        Remove(PageId),
+        Trim,
+    }
+
+    fn ghost_op() -> impl Strategy<Value = GhostOp> {
+        prop_oneof![
+            3 => (0..24u32).prop_map(GhostOp::Push),
+            2 => (0..24u32).prop_map(GhostOp::Remove),
+            1 => Just(GhostOp::Trim),
+        ]
+    }
+
+    proptest! {
+        /// The ghost against a `VecDeque` (oldest first) and a `HashSet`, after every operation.
+        #[test]
+        fn ghost_matches_a_fifo_model(
+            cap in 0..12usize,
+            ops in proptest::collection::vec(ghost_op(), 1..400),
+        ) {
+            let mut g = Ghost::new(cap);
+            let bytes = g.heap_bytes();
+            let (mut fifo, mut set) = (VecDeque::new(), HashSet::new());
+            let trim = |fifo: &mut VecDeque<PageId>, set: &mut HashSet<PageId>| {
+                while fifo.len() > cap {
+                    set.remove(&fifo.pop_front().unwrap());
+                }
+            };
+            for op in ops {
+                match op {
+                    GhostOp::Push(page) => {
+                        g.push(page);
+                        if cap > 0 && !set.contains(&page) {
+                            trim(&mut fifo, &mut set);
+                            fifo.push_back(page);
+                            set.insert(page);
+                        }
+                    }
+                    GhostOp::Remove(page) => {
+                        let was = set.remove(&page);
+                        if was {
+                            fifo.retain(|&p| p != page);
+                        }
+                        prop_assert_eq!(g.remove(page), was);
+                    }
+                    GhostOp::Trim => {
+                        g.trim();
+                        trim(&mut fifo, &mut set);
+                    }
+                }
+                prop_assert_eq!(g.live(), fifo.iter().copied().collect::<Vec<_>>());
+                prop_assert_eq!(g.len(), set.len());
+                for page in 0..24 {
+                    prop_assert_eq!(g.contains(page), set.contains(&page));
+                }
+                prop_assert_eq!(g.heap_bytes(), bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn ghost_stays_exact_through_many_compactions_at_size() {
+        // A large ghost with a high turnover of ghost hits: many stale slots, many compactions,
+        // long probe runs; checked against the model at the end of every round.
+        let cap = 5000;
+        let mut g = Ghost::new(cap);
+        let mut fifo: VecDeque<PageId> = VecDeque::new();
+        let mut x = 12345u64;
+        let mut rand = |n: u32| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % u64::from(n)) as u32
+        };
+        for round in 0..20 {
+            for _ in 0..5000 {
+                let page = rand(3 * cap as u32);
+                if rand(2) == 0 {
+                    g.push(page);
+                    if !fifo.contains(&page) {
+                        while fifo.len() > cap {
+                            fifo.pop_front();
+                        }
+                        fifo.push_back(page);
+                    }
+                } else {
+                    let was = fifo.iter().position(|&p| p == page);
+                    if let Some(i) = was {
+                        fifo.remove(i);
+                    }
+                    assert_eq!(g.remove(page), was.is_some());
+                }
+            }
+            g.trim();
+            while fifo.len() > cap {
+                fifo.pop_front();
+            }
+            assert_eq!(
+                g.live(),
+                fifo.iter().copied().collect::<Vec<_>>(),
+                "round {round}"
+            );
+        }
     }
 }
