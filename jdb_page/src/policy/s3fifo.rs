@@ -33,10 +33,8 @@
 //! use, the algorithm's insert (ghost lookup included).
 //!
 //! 13 bytes per frame ([`Queues`] and the page id, for the ghost) plus the ghost (`Ghost`): 4 bytes
-//! per ring slot and 4 per table slot, about 1.125 and 1.25 slots per ghost id, so 8.6 bytes per
-//! frame (G = 0.9 · cap).
-
-use std::num::NonZeroU32;
+//! per ring slot (and a bit) and 4 per table slot, about 1.125 and 1.25 slots per ghost id, so 8.7
+//! bytes per frame (G = 0.9 · cap).
 
 use super::Policy;
 use super::queues::{Queue, Queues};
@@ -251,9 +249,10 @@ impl Policy for S3Fifo {
 /// `table` is an open-addressing hash table (linear probing, Robin Hood order, deletion by
 /// backward shift, so no tombstones) of ring slots: it holds the slot of every live id, and an id
 /// is found through the ring (`ring[slot]`), so its entries are 4 bytes. A slot the table does not
-/// point at is stale (its id was removed, or pushed again later): trimming pops from the front,
-/// skipping stale slots. When the span reaches the ring's `cap + 1 + slack` slots, the live ids
-/// are moved together (compaction): O(span) once per at least `slack` pushes.
+/// point at is stale (its id was removed, or pushed again later); `live` marks the others, one bit
+/// a slot. Trimming pops from the front, skipping stale slots. When the span reaches the ring's
+/// `cap + 1 + slack` slots, the live ids are moved together (compaction): two sequential passes,
+/// over the ring and over the table, once per at least `slack` pushes.
 #[derive(Debug, Clone)]
 struct Ghost {
     cap: usize,
@@ -264,25 +263,12 @@ struct Ghost {
     head: usize,
     /// Slots in use from `head` on, live or stale.
     span: usize,
-    /// `None` or the ring slot of a live id (see [`Entry`]), placed by that id's hash. `None` is
-    /// 0, so the table, like the ring, is allocated zeroed: its pages become resident as the
-    /// ghost fills.
-    table: Box<[Option<Entry>]>,
-}
-
-/// A table entry: a ring slot plus one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry(NonZeroU32);
-
-impl Entry {
-    fn new(slot: usize) -> Self {
-        debug_assert!(slot < u32::MAX as usize);
-        Self(NonZeroU32::MIN.saturating_add(slot as u32))
-    }
-
-    fn slot(self) -> usize {
-        self.0.get() as usize - 1
-    }
+    /// One bit per ring slot: whether a live id is there.
+    live: Box<[u64]>,
+    /// Entries (0 when empty), placed by their id's hash; see [`Ghost::entry`].
+    table: Box<[u32]>,
+    /// The low bits of an entry holding its ring slot plus one.
+    slot_bits: u32,
 }
 
 impl Ghost {
@@ -295,14 +281,18 @@ impl Ghost {
             let n = cap + 1;
             (n + (n / 8).max(1), n + (n / 4).max(1))
         };
-        assert!(ring < u32::MAX as usize, "ghost of {cap} ids");
+        assert!(ring < 1 << 31, "ghost of {cap} ids");
         Self {
             cap,
             len: 0,
+            // Both allocated zeroed (an empty entry is 0): their pages become resident as the
+            // ghost fills.
             ring: vec![0; ring].into(),
             head: 0,
             span: 0,
-            table: vec![None; table].into(),
+            live: vec![0; ring.div_ceil(64)].into(),
+            table: vec![0; table].into(),
+            slot_bits: u32::BITS - (ring as u32).leading_zeros(),
         }
     }
 
@@ -321,15 +311,6 @@ impl Ghost {
         ((hash * self.table.len() as u64) >> 32) as usize
     }
 
-    /// How far table slot `at` is from `home`, probing forward with wrap-around.
-    fn distance(&self, at: usize, home: usize) -> usize {
-        if at >= home {
-            at - home
-        } else {
-            at + self.table.len() - home
-        }
-    }
-
     fn next(&self, at: usize) -> usize {
         if at + 1 == self.table.len() {
             0
@@ -338,7 +319,39 @@ impl Ghost {
         }
     }
 
-    /// The table slot holding `page`'s ring slot, if `page` is live.
+    /// The largest distance an entry's high bits hold; from it on, the distance is computed.
+    fn max_dist(&self) -> usize {
+        (u32::MAX >> self.slot_bits) as usize
+    }
+
+    /// The entry of ring slot `slot` placed `dist` table slots after its id's home: the slot plus
+    /// one in the low `slot_bits` bits, the distance (at most [`Ghost::max_dist`]) in the high
+    /// ones, so probes compare distances and read the ring only for ids of the same home.
+    fn entry(&self, slot: usize, dist: usize) -> u32 {
+        debug_assert!(slot < self.ring.len());
+        ((dist.min(self.max_dist()) as u32) << self.slot_bits) | (slot as u32 + 1)
+    }
+
+    /// The ring slot of a (non-empty) entry.
+    fn slot(&self, entry: u32) -> usize {
+        (entry & (u32::MAX >> (u32::BITS - self.slot_bits))) as usize - 1
+    }
+
+    /// How far the (non-empty) entry at table slot `at` is from its id's home.
+    fn dist(&self, at: usize, entry: u32) -> usize {
+        let dist = (entry >> self.slot_bits) as usize;
+        if dist < self.max_dist() {
+            return dist;
+        }
+        let home = self.home(self.ring[self.slot(entry)]);
+        if at >= home {
+            at - home
+        } else {
+            at + self.table.len() - home
+        }
+    }
+
+    /// The table slot holding `page`'s entry, if `page` is live.
     fn find(&self, page: PageId) -> Option<usize> {
         if self.table.is_empty() {
             return None;
@@ -346,14 +359,17 @@ impl Ghost {
         let mut at = self.home(page);
         let mut dist = 0;
         loop {
-            let entry = self.table[at]?;
-            let id = self.ring[entry.slot()];
-            if id == page {
-                return Some(at);
-            }
-            // Robin Hood order: `page` would sit before any id nearer its home than `page` is.
-            if self.distance(at, self.home(id)) < dist {
+            let entry = self.table[at];
+            if entry == 0 {
                 return None;
+            }
+            let theirs = self.dist(at, entry);
+            // Robin Hood order: `page` would sit before any id nearer its home than `page` is.
+            if theirs < dist {
+                return None;
+            }
+            if theirs == dist && self.ring[self.slot(entry)] == page {
+                return Some(at);
             }
             at = self.next(at);
             dist += 1;
@@ -361,19 +377,19 @@ impl Ghost {
     }
 
     /// Enters ring slot `slot`, whose id is not in the table.
-    fn table_insert(&mut self, slot: usize) {
-        let mut entry = Entry::new(slot);
+    fn table_insert(&mut self, mut slot: usize) {
         let mut at = self.home(self.ring[slot]);
         let mut dist = 0;
         loop {
-            let Some(there) = self.table[at] else {
-                self.table[at] = Some(entry);
+            let there = self.table[at];
+            if there == 0 {
+                self.table[at] = self.entry(slot, dist);
                 return;
-            };
-            let theirs = self.distance(at, self.home(self.ring[there.slot()]));
+            }
+            let theirs = self.dist(at, there);
             if theirs < dist {
-                self.table[at] = Some(entry);
-                entry = there;
+                self.table[at] = self.entry(slot, dist);
+                slot = self.slot(there);
                 dist = theirs;
             }
             at = self.next(at);
@@ -386,13 +402,39 @@ impl Ghost {
         loop {
             let next = self.next(at);
             let entry = self.table[next];
-            if entry.is_none_or(|e| self.home(self.ring[e.slot()]) == next) {
-                self.table[at] = None;
+            let dist = if entry == 0 {
+                0
+            } else {
+                self.dist(next, entry)
+            };
+            if dist == 0 {
+                self.table[at] = 0;
                 return;
             }
-            self.table[at] = entry;
+            self.table[at] = self.entry(self.slot(entry), dist - 1);
             at = next;
         }
+    }
+
+    fn is_live(&self, slot: usize) -> bool {
+        self.live[slot / 64] & (1 << (slot % 64)) != 0
+    }
+
+    fn set_live(&mut self, slot: usize, live: bool) {
+        let bit = 1 << (slot % 64);
+        if live {
+            self.live[slot / 64] |= bit;
+        } else {
+            self.live[slot / 64] &= !bit;
+        }
+    }
+
+    /// Removes the entry at table slot `at`, whose id is live.
+    fn drop_entry(&mut self, at: usize) {
+        let slot = self.slot(self.table[at]);
+        self.table_remove(at);
+        self.set_live(slot, false);
+        self.len -= 1;
     }
 
     /// The ring slot `i` places after `head`.
@@ -420,6 +462,7 @@ impl Ghost {
         self.ring[slot] = page;
         self.span += 1;
         self.len += 1;
+        self.set_live(slot, true);
         self.table_insert(slot);
     }
 
@@ -428,8 +471,7 @@ impl Ghost {
         let Some(at) = self.find(page) else {
             return false;
         };
-        self.table_remove(at);
-        self.len -= 1;
+        self.drop_entry(at);
         true
     }
 
@@ -438,45 +480,68 @@ impl Ghost {
         while self.len > self.cap {
             debug_assert!(self.span > 0, "a live id has a slot");
             let slot = self.head;
-            if let Some(at) = self.find(self.ring[slot])
-                && self.table[at] == Some(Entry::new(slot))
-            {
-                self.table_remove(at);
-                self.len -= 1;
+            if self.is_live(slot) {
+                let at = self
+                    .find(self.ring[slot])
+                    .expect("a live slot has an entry");
+                debug_assert_eq!(self.slot(self.table[at]), slot);
+                self.drop_entry(at);
             }
             self.head = self.ring_slot(1);
             self.span -= 1;
         }
     }
 
-    /// Moves the live ids to the first `len` slots from `head`, in order, dropping stale slots.
-    ///
-    /// The table keeps pointing at the right ids throughout: a live id is looked up (through its
-    /// current slot) before it moves, and it only moves onto a slot no entry points at (a stale
-    /// one, or one a live id already left).
+    /// Moves the live ids to the first `len` slots from `head`, in order, dropping stale slots:
+    /// each entry of the table is renumbered by the live slots before its own (counted from the
+    /// bitmap, with a per-word prefix sum built here), then the ids move down the ring.
     fn compact(&mut self) {
+        let mut before = Vec::with_capacity(self.live.len());
+        let mut count = 0u32;
+        for word in &self.live {
+            before.push(count);
+            count += word.count_ones();
+        }
+        debug_assert_eq!(count as usize, self.len);
+        // Live slots before `slot`, and before it counting from `head` (wrapping around).
+        let rank = |slot: usize| {
+            let below = self.live[slot / 64] & ((1u64 << (slot % 64)) - 1);
+            before[slot / 64] as usize + below.count_ones() as usize
+        };
+        let head_rank = rank(self.head);
+        for at in 0..self.table.len() {
+            let entry = self.table[at];
+            if entry == 0 {
+                continue;
+            }
+            let slot = self.slot(entry);
+            let k = if slot >= self.head {
+                rank(slot) - head_rank
+            } else {
+                self.len - head_rank + rank(slot)
+            };
+            self.table[at] = self.entry(self.ring_slot(k), self.dist(at, entry));
+        }
+        drop(before);
         let mut kept = 0;
         for i in 0..self.span {
             let from = self.ring_slot(i);
-            let page = self.ring[from];
-            let Some(at) = self.find(page) else { continue };
-            if self.table[at] != Some(Entry::new(from)) {
-                continue; // stale: `page` was pushed again later
+            if self.is_live(from) {
+                self.ring[self.ring_slot(kept)] = self.ring[from];
+                kept += 1;
             }
-            let to = self.ring_slot(kept);
-            if to != from {
-                self.ring[to] = page;
-                self.table[at] = Some(Entry::new(to));
-            }
-            kept += 1;
         }
-        debug_assert_eq!(kept, self.len);
+        self.live.fill(0);
+        for i in 0..kept {
+            self.set_live(self.ring_slot(i), true);
+        }
         self.span = kept;
     }
 
-    /// Heap bytes: the ring and the table.
+    /// Heap bytes: the ring, its bitmap and the table (compaction's prefix sums, one `u32` per
+    /// 64 slots, live only while it runs).
     fn heap_bytes(&self) -> usize {
-        size_of_val(&*self.ring) + size_of_val(&*self.table)
+        size_of_val(&*self.ring) + size_of_val(&*self.live) + size_of_val(&*self.table)
     }
 }
 
@@ -733,11 +798,17 @@ mod tests {
     impl Ghost {
         /// The live ids, oldest first, checking the ring and table against each other.
         fn live(&self) -> Vec<PageId> {
-            let entries: Vec<usize> = self
-                .table
-                .iter()
-                .flatten()
-                .map(|entry| entry.slot())
+            let entries: Vec<usize> = (0..self.table.len())
+                .filter(|&at| self.table[at] != 0)
+                .map(|at| {
+                    // The stored distance is the true one (or saturated).
+                    let entry = self.table[at];
+                    let home = self.home(self.ring[self.slot(entry)]);
+                    let dist = (at + self.table.len() - home) % self.table.len();
+                    let stored = (entry >> self.slot_bits) as usize;
+                    assert_eq!(stored, dist.min(self.max_dist()));
+                    self.slot(entry)
+                })
                 .collect();
             assert_eq!(entries.len(), self.len);
             assert!(self.span <= self.ring.len());
@@ -747,9 +818,16 @@ mod tests {
                 .map(|slot| self.ring[slot])
                 .collect();
             assert_eq!(live.len(), self.len, "every entry points into the span");
+            for slot in 0..self.ring.len() {
+                assert_eq!(
+                    self.is_live(slot),
+                    entries.contains(&slot),
+                    "bit of slot {slot}"
+                );
+            }
             for &page in &live {
                 let at = self.find(page).expect("a live id is found");
-                assert_eq!(self.table[at].map(|e| self.ring[e.slot()]), Some(page));
+                assert_eq!(self.ring[self.slot(self.table[at])], page);
             }
             live
         }
@@ -771,13 +849,18 @@ mod tests {
     }
 
     proptest! {
-        /// The ghost against a `VecDeque` (oldest first) and a `HashSet`, after every operation.
+        /// The ghost against a `VecDeque` (oldest first) and a `HashSet`, after every operation;
+        /// with `saturate`, as if its ring were so large that entries had a single distance bit.
         #[test]
         fn ghost_matches_a_fifo_model(
             cap in 0..12usize,
+            saturate in any::<bool>(),
             ops in proptest::collection::vec(ghost_op(), 1..400),
         ) {
             let mut g = Ghost::new(cap);
+            if saturate {
+                g.slot_bits = 31; // distances from 1 on are computed through the ring
+            }
             let bytes = g.heap_bytes();
             let (mut fifo, mut set) = (VecDeque::new(), HashSet::new());
             let trim = |fifo: &mut VecDeque<PageId>, set: &mut HashSet<PageId>| {
@@ -823,6 +906,7 @@ mod tests {
         // long probe runs; checked against the model at the end of every round.
         let cap = 5000;
         let mut g = Ghost::new(cap);
+        g.slot_bits = 30; // distances from 3 on are computed through the ring
         let mut fifo: VecDeque<PageId> = VecDeque::new();
         let mut x = 12345u64;
         let mut rand = |n: u32| {
