@@ -32,11 +32,9 @@
 //! are evicted before any other, oldest first, and leave no ghost entry; a hit on one is its first
 //! use, the algorithm's insert (ghost lookup included).
 //!
-//! 13 bytes per frame ([`Queues`] and the page id, for the ghost) plus the ghost (`Ghost`).
-
-use std::collections::VecDeque;
-
-use rustc_hash::FxHashMap;
+//! 13 bytes per frame ([`Queues`] and the page id, for the ghost) plus the ghost (`Ghost`): 4 bytes
+//! per ring slot (and a bit) and 4 per table slot, about 1.125 and 1.25 slots per ghost id, so 8.7
+//! bytes per frame (G = 0.9 · cap).
 
 use super::Policy;
 use super::queues::{Queue, Queues};
@@ -245,39 +243,208 @@ impl Policy for S3Fifo {
 }
 
 /// A FIFO of at most `cap` page ids (one more between an eviction and the next insert), with O(1)
-/// push, lookup-and-remove and trim.
+/// push, lookup-and-remove and trim (amortised), in 4 bytes per ring slot and 4 per table slot.
 ///
-/// `ring` holds ids in push order; the id at `ring[i]` has sequence number `first_seq + i`, and it
-/// is live while `live[id]` is that number. Removing an id only drops it from `live`, leaving a
-/// stale slot; trimming pops from the front, skipping stale slots. When stale slots fill the ring
-/// (twice `cap` slots), it is compacted: O(cap) once per at least `cap` pushes.
+/// `ring` is a circular buffer holding ids in push order: `span` slots from `head` (the oldest).
+/// `table` is an open-addressing hash table (linear probing, Robin Hood order, deletion by
+/// backward shift, so no tombstones) of ring slots: it holds the slot of every live id, and an id
+/// is found through the ring (`ring[slot]`), so its entries are 4 bytes. A slot the table does not
+/// point at is stale (its id was removed, or pushed again later); `live` marks the others, one bit
+/// a slot. Trimming pops from the front, skipping stale slots. When the span reaches the ring's
+/// `cap + 1 + slack` slots, the live ids are moved together (compaction): two sequential passes,
+/// over the ring and over the table, once per at least `slack` pushes.
 #[derive(Debug, Clone)]
 struct Ghost {
     cap: usize,
-    ring: VecDeque<PageId>,
-    first_seq: u32,
-    live: FxHashMap<PageId, u32>,
+    /// Live ids.
+    len: usize,
+    ring: Box<[PageId]>,
+    /// The oldest slot in use.
+    head: usize,
+    /// Slots in use from `head` on, live or stale.
+    span: usize,
+    /// One bit per ring slot: whether a live id is there.
+    live: Box<[u64]>,
+    /// Entries (0 when empty), placed by their id's hash; see [`Ghost::entry`].
+    table: Box<[u32]>,
+    /// The low bits of an entry holding its ring slot plus one.
+    slot_bits: u32,
 }
 
 impl Ghost {
     fn new(cap: usize) -> Self {
-        let slots = if cap == 0 { 0 } else { 2 * (cap + 1) };
-        let mut live = FxHashMap::default();
-        live.reserve(cap + 1);
+        let (ring, table) = if cap == 0 {
+            (0, 0)
+        } else {
+            // At most `cap + 1` live ids: the ring's slack bounds how often it is compacted, the
+            // table's its load (≤ 0.8) and so its probe lengths.
+            let n = cap + 1;
+            (n + (n / 8).max(1), n + (n / 4).max(1))
+        };
+        assert!(ring < 1 << 31, "ghost of {cap} ids");
         Self {
             cap,
-            ring: VecDeque::with_capacity(slots),
-            first_seq: 0,
-            live,
+            len: 0,
+            // Both allocated zeroed (an empty entry is 0): their pages become resident as the
+            // ghost fills.
+            ring: vec![0; ring].into(),
+            head: 0,
+            span: 0,
+            live: vec![0; ring.div_ceil(64)].into(),
+            table: vec![0; table].into(),
+            slot_bits: u32::BITS - (ring as u32).leading_zeros(),
         }
     }
 
     fn len(&self) -> usize {
-        self.live.len()
+        self.len
     }
 
     fn contains(&self, page: PageId) -> bool {
-        self.live.contains_key(&page)
+        self.find(page).is_some()
+    }
+
+    /// The table slot where `page`'s hash places it (Fibonacci hashing, then a multiply-shift
+    /// onto `0..table.len()`).
+    fn home(&self, page: PageId) -> usize {
+        let hash = u64::from(page).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        ((hash * self.table.len() as u64) >> 32) as usize
+    }
+
+    fn next(&self, at: usize) -> usize {
+        if at + 1 == self.table.len() {
+            0
+        } else {
+            at + 1
+        }
+    }
+
+    /// The largest distance an entry's high bits hold; from it on, the distance is computed.
+    fn max_dist(&self) -> usize {
+        (u32::MAX >> self.slot_bits) as usize
+    }
+
+    /// The entry of ring slot `slot` placed `dist` table slots after its id's home: the slot plus
+    /// one in the low `slot_bits` bits, the distance (at most [`Ghost::max_dist`]) in the high
+    /// ones, so probes compare distances and read the ring only for ids of the same home.
+    fn entry(&self, slot: usize, dist: usize) -> u32 {
+        debug_assert!(slot < self.ring.len());
+        ((dist.min(self.max_dist()) as u32) << self.slot_bits) | (slot as u32 + 1)
+    }
+
+    /// The ring slot of a (non-empty) entry.
+    fn slot(&self, entry: u32) -> usize {
+        (entry & (u32::MAX >> (u32::BITS - self.slot_bits))) as usize - 1
+    }
+
+    /// How far the (non-empty) entry at table slot `at` is from its id's home.
+    fn dist(&self, at: usize, entry: u32) -> usize {
+        let dist = (entry >> self.slot_bits) as usize;
+        if dist < self.max_dist() {
+            return dist;
+        }
+        let home = self.home(self.ring[self.slot(entry)]);
+        if at >= home {
+            at - home
+        } else {
+            at + self.table.len() - home
+        }
+    }
+
+    /// The table slot holding `page`'s entry, if `page` is live.
+    fn find(&self, page: PageId) -> Option<usize> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mut at = self.home(page);
+        let mut dist = 0;
+        loop {
+            let entry = self.table[at];
+            if entry == 0 {
+                return None;
+            }
+            let theirs = self.dist(at, entry);
+            // Robin Hood order: `page` would sit before any id nearer its home than `page` is.
+            if theirs < dist {
+                return None;
+            }
+            if theirs == dist && self.ring[self.slot(entry)] == page {
+                return Some(at);
+            }
+            at = self.next(at);
+            dist += 1;
+        }
+    }
+
+    /// Enters ring slot `slot`, whose id is not in the table.
+    fn table_insert(&mut self, mut slot: usize) {
+        let mut at = self.home(self.ring[slot]);
+        let mut dist = 0;
+        loop {
+            let there = self.table[at];
+            if there == 0 {
+                self.table[at] = self.entry(slot, dist);
+                return;
+            }
+            let theirs = self.dist(at, there);
+            if theirs < dist {
+                self.table[at] = self.entry(slot, dist);
+                slot = self.slot(there);
+                dist = theirs;
+            }
+            at = self.next(at);
+            dist += 1;
+        }
+    }
+
+    /// Empties table slot `at`, shifting the following entries of its run back by one.
+    fn table_remove(&mut self, mut at: usize) {
+        loop {
+            let next = self.next(at);
+            let entry = self.table[next];
+            let dist = if entry == 0 {
+                0
+            } else {
+                self.dist(next, entry)
+            };
+            if dist == 0 {
+                self.table[at] = 0;
+                return;
+            }
+            self.table[at] = self.entry(self.slot(entry), dist - 1);
+            at = next;
+        }
+    }
+
+    fn is_live(&self, slot: usize) -> bool {
+        self.live[slot / 64] & (1 << (slot % 64)) != 0
+    }
+
+    fn set_live(&mut self, slot: usize, live: bool) {
+        let bit = 1 << (slot % 64);
+        if live {
+            self.live[slot / 64] |= bit;
+        } else {
+            self.live[slot / 64] &= !bit;
+        }
+    }
+
+    /// Removes the entry at table slot `at`, whose id is live.
+    fn drop_entry(&mut self, at: usize) {
+        let slot = self.slot(self.table[at]);
+        self.table_remove(at);
+        self.set_live(slot, false);
+        self.len -= 1;
+    }
+
+    /// The ring slot `i` places after `head`.
+    fn ring_slot(&self, i: usize) -> usize {
+        let slot = self.head + i;
+        if slot >= self.ring.len() {
+            slot - self.ring.len()
+        } else {
+            slot
+        }
     }
 
     /// Adds `page` as the newest id, first trimming to `cap` (so the ghost may hold `cap + 1`
@@ -288,70 +455,99 @@ impl Ghost {
             return;
         }
         self.trim();
-        if self.ring.len() == self.ring.capacity() {
+        if self.span == self.ring.len() {
             self.compact();
         }
-        let seq = self.first_seq.wrapping_add(self.ring.len() as u32);
-        self.ring.push_back(page);
-        self.live.insert(page, seq);
+        let slot = self.ring_slot(self.span);
+        self.ring[slot] = page;
+        self.span += 1;
+        self.len += 1;
+        self.set_live(slot, true);
+        self.table_insert(slot);
     }
 
-    /// Removes `page`; returns whether it was there.
+    /// Removes `page`; returns whether it was there. Its ring slot becomes stale.
     fn remove(&mut self, page: PageId) -> bool {
-        self.live.remove(&page).is_some()
+        let Some(at) = self.find(page) else {
+            return false;
+        };
+        self.drop_entry(at);
+        true
     }
 
     /// Drops the oldest ids until at most `cap` are left.
     fn trim(&mut self) {
-        while self.live.len() > self.cap {
-            let page = self.ring.pop_front().expect("a live id has a slot");
-            let seq = self.first_seq;
-            self.first_seq = seq.wrapping_add(1);
-            if self.live.get(&page) == Some(&seq) {
-                self.live.remove(&page);
+        while self.len > self.cap {
+            debug_assert!(self.span > 0, "a live id has a slot");
+            let slot = self.head;
+            if self.is_live(slot) {
+                let at = self
+                    .find(self.ring[slot])
+                    .expect("a live slot has an entry");
+                debug_assert_eq!(self.slot(self.table[at]), slot);
+                self.drop_entry(at);
             }
+            self.head = self.ring_slot(1);
+            self.span -= 1;
         }
     }
 
-    /// Drops the stale slots, renumbering the live ones.
+    /// Moves the live ids to the first `len` slots from `head`, in order, dropping stale slots:
+    /// each entry of the table is renumbered by the live slots before its own (counted from the
+    /// bitmap, with a per-word prefix sum built here), then the ids move down the ring.
     fn compact(&mut self) {
-        let (first, live) = (self.first_seq, &mut self.live);
-        let mut next = first;
-        let mut i = 0u32;
-        self.ring.retain(|page| {
-            let seq = first.wrapping_add(i);
-            i += 1;
-            match live.get_mut(page) {
-                Some(s) if *s == seq => {
-                    *s = next;
-                    next = next.wrapping_add(1);
-                    true
-                }
-                _ => false,
+        let mut before = Vec::with_capacity(self.live.len());
+        let mut count = 0u32;
+        for word in &self.live {
+            before.push(count);
+            count += word.count_ones();
+        }
+        debug_assert_eq!(count as usize, self.len);
+        // Live slots before `slot`, and before it counting from `head` (wrapping around).
+        let rank = |slot: usize| {
+            let below = self.live[slot / 64] & ((1u64 << (slot % 64)) - 1);
+            before[slot / 64] as usize + below.count_ones() as usize
+        };
+        let head_rank = rank(self.head);
+        for at in 0..self.table.len() {
+            let entry = self.table[at];
+            if entry == 0 {
+                continue;
             }
-        });
+            let slot = self.slot(entry);
+            let k = if slot >= self.head {
+                rank(slot) - head_rank
+            } else {
+                self.len - head_rank + rank(slot)
+            };
+            self.table[at] = self.entry(self.ring_slot(k), self.dist(at, entry));
+        }
+        drop(before);
+        let mut kept = 0;
+        for i in 0..self.span {
+            let from = self.ring_slot(i);
+            if self.is_live(from) {
+                self.ring[self.ring_slot(kept)] = self.ring[from];
+                kept += 1;
+            }
+        }
+        self.live.fill(0);
+        for i in 0..kept {
+            self.set_live(self.ring_slot(i), true);
+        }
+        self.span = kept;
     }
 
-    /// Heap bytes: the ring, and the map as hashbrown lays it out (a power-of-two number of
-    /// buckets, 7/8 of them usable, one control byte each plus a group of 16).
+    /// Heap bytes: the ring, its bitmap and the table (compaction's prefix sums, one `u32` per
+    /// 64 slots, live only while it runs).
     fn heap_bytes(&self) -> usize {
-        let ring = self.ring.capacity() * size_of::<PageId>();
-        let usable = self.live.capacity();
-        if usable == 0 {
-            return ring;
-        }
-        let buckets = if usable < 8 {
-            (usable + 1).next_power_of_two()
-        } else {
-            (usable * 8 / 7).next_power_of_two()
-        };
-        ring + buckets * (size_of::<(PageId, u32)>() + 1) + 16
+        size_of_val(&*self.ring) + size_of_val(&*self.live) + size_of_val(&*self.table)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{HashMap, VecDeque};
+    use std::collections::{HashMap, HashSet, VecDeque};
 
     use proptest::prelude::*;
 
@@ -497,12 +693,12 @@ mod tests {
         assert_eq!(g.len(), 3);
         assert!(!g.contains(1) && g.contains(2) && g.contains(4));
         // Stale slots from removals are skipped and compacted; the ring never grows.
-        let slots = g.ring.capacity();
+        let slots = g.ring.len();
         for page in 5..1000 {
             g.push(page);
             assert!(g.remove(page - 1));
         }
-        assert_eq!(g.ring.capacity(), slots);
+        assert_eq!(g.ring.len(), slots);
         assert!(g.contains(999) && g.contains(2) && g.contains(3));
         g.push(1000);
         g.push(1001);
@@ -589,8 +785,164 @@ mod tests {
 
     #[test]
     fn ghost_memory_is_proportional_to_cap() {
-        let p = S3Fifo::new(16384);
-        let per_frame = p.ghost_heap_bytes() as f64 / 16384.0;
-        assert!(per_frame < 32.0, "{per_frame} ghost bytes per frame");
+        for cap in [1000, 16384, 65536, 262_144] {
+            let p = S3Fifo::new(cap);
+            let per_frame = p.ghost_heap_bytes() as f64 / cap as f64;
+            assert!(
+                per_frame < 9.0,
+                "{per_frame} ghost bytes per frame at {cap}"
+            );
+        }
+    }
+
+    impl Ghost {
+        /// The live ids, oldest first, checking the ring and table against each other.
+        fn live(&self) -> Vec<PageId> {
+            let entries: Vec<usize> = (0..self.table.len())
+                .filter(|&at| self.table[at] != 0)
+                .map(|at| {
+                    // The stored distance is the true one (or saturated).
+                    let entry = self.table[at];
+                    let home = self.home(self.ring[self.slot(entry)]);
+                    let dist = (at + self.table.len() - home) % self.table.len();
+                    let stored = (entry >> self.slot_bits) as usize;
+                    assert_eq!(stored, dist.min(self.max_dist()));
+                    self.slot(entry)
+                })
+                .collect();
+            assert_eq!(entries.len(), self.len);
+            assert!(self.span <= self.ring.len());
+            let live: Vec<PageId> = (0..self.span)
+                .map(|i| self.ring_slot(i))
+                .filter(|slot| entries.contains(slot))
+                .map(|slot| self.ring[slot])
+                .collect();
+            assert_eq!(live.len(), self.len, "every entry points into the span");
+            for slot in 0..self.ring.len() {
+                assert_eq!(
+                    self.is_live(slot),
+                    entries.contains(&slot),
+                    "bit of slot {slot}"
+                );
+            }
+            for &page in &live {
+                let at = self.find(page).expect("a live id is found");
+                assert_eq!(self.ring[self.slot(self.table[at])], page);
+            }
+            live
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum GhostOp {
+        Push(PageId),
+        Remove(PageId),
+        Trim,
+    }
+
+    fn ghost_op() -> impl Strategy<Value = GhostOp> {
+        prop_oneof![
+            3 => (0..24u32).prop_map(GhostOp::Push),
+            2 => (0..24u32).prop_map(GhostOp::Remove),
+            1 => Just(GhostOp::Trim),
+        ]
+    }
+
+    proptest! {
+        /// The ghost against a `VecDeque` (oldest first) and a `HashSet`, after every operation;
+        /// with `saturate`, as if its ring were so large that entries had a single distance bit.
+        #[test]
+        fn ghost_matches_a_fifo_model(
+            cap in 0..12usize,
+            saturate in any::<bool>(),
+            ops in proptest::collection::vec(ghost_op(), 1..400),
+        ) {
+            let mut g = Ghost::new(cap);
+            if saturate {
+                g.slot_bits = 31; // distances from 1 on are computed through the ring
+            }
+            let bytes = g.heap_bytes();
+            let (mut fifo, mut set) = (VecDeque::new(), HashSet::new());
+            let trim = |fifo: &mut VecDeque<PageId>, set: &mut HashSet<PageId>| {
+                while fifo.len() > cap {
+                    set.remove(&fifo.pop_front().unwrap());
+                }
+            };
+            for op in ops {
+                match op {
+                    GhostOp::Push(page) => {
+                        g.push(page);
+                        if cap > 0 && !set.contains(&page) {
+                            trim(&mut fifo, &mut set);
+                            fifo.push_back(page);
+                            set.insert(page);
+                        }
+                    }
+                    GhostOp::Remove(page) => {
+                        let was = set.remove(&page);
+                        if was {
+                            fifo.retain(|&p| p != page);
+                        }
+                        prop_assert_eq!(g.remove(page), was);
+                    }
+                    GhostOp::Trim => {
+                        g.trim();
+                        trim(&mut fifo, &mut set);
+                    }
+                }
+                prop_assert_eq!(g.live(), fifo.iter().copied().collect::<Vec<_>>());
+                prop_assert_eq!(g.len(), set.len());
+                for page in 0..24 {
+                    prop_assert_eq!(g.contains(page), set.contains(&page));
+                }
+                prop_assert_eq!(g.heap_bytes(), bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn ghost_stays_exact_through_many_compactions_at_size() {
+        // A large ghost with a high turnover of ghost hits: many stale slots, many compactions,
+        // long probe runs; checked against the model at the end of every round.
+        let cap = 5000;
+        let mut g = Ghost::new(cap);
+        g.slot_bits = 30; // distances from 3 on are computed through the ring
+        let mut fifo: VecDeque<PageId> = VecDeque::new();
+        let mut x = 12345u64;
+        let mut rand = |n: u32| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % u64::from(n)) as u32
+        };
+        for round in 0..20 {
+            for _ in 0..5000 {
+                let page = rand(3 * cap as u32);
+                if rand(2) == 0 {
+                    g.push(page);
+                    if !fifo.contains(&page) {
+                        while fifo.len() > cap {
+                            fifo.pop_front();
+                        }
+                        fifo.push_back(page);
+                    }
+                } else {
+                    let was = fifo.iter().position(|&p| p == page);
+                    if let Some(i) = was {
+                        fifo.remove(i);
+                    }
+                    assert_eq!(g.remove(page), was.is_some());
+                }
+            }
+            g.trim();
+            while fifo.len() > cap {
+                fifo.pop_front();
+            }
+            assert_eq!(
+                g.live(),
+                fifo.iter().copied().collect::<Vec<_>>(),
+                "round {round}"
+            );
+        }
     }
 }
