@@ -38,9 +38,6 @@ pub enum PageState {
 /// Replacing a pool's page with another `Page` (`std::mem::swap` through a `PageMut`) is a logic
 /// error: memory stays safe, but the pool's bookkeeping for that frame is then unspecified.
 pub struct Page {
-    /// The first of the page's 4096 bytes: frame `frame` of `arena` (kept here so that a hit
-    /// reaches its bytes with one load, not two and a multiply).
-    ptr: NonNull<u8>,
     /// The memory: frame `frame` of `arena`.
     arena: Arc<Arena>,
     frame: FrameId,
@@ -48,16 +45,9 @@ pub struct Page {
 }
 
 const _: () = assert!(
-    std::mem::size_of::<Page>() == 24,
-    "a page record is three words"
+    std::mem::size_of::<Page>() == 16,
+    "a page record is a quarter of a cache line"
 );
-
-// SAFETY: `ptr` points into `arena` (which is `Send` and `Sync`) and is used only as `Page::bytes`
-// and `Page::bytes_mut` say, which follow the borrow rules of the `Page`; without it `Page` would
-// be `Send` and `Sync` by its other fields.
-unsafe impl Send for Page {}
-// SAFETY: as above: `&Page` gives only shared access to the bytes.
-unsafe impl Sync for Page {}
 
 /// Frames of 4096 bytes (one allocation, 4 KiB-aligned, zeroed) and one [`FrameFlags`] word per
 /// frame. A pool's frames are one arena; a standalone page is an arena of one frame.
@@ -118,14 +108,6 @@ impl Arena {
         }
     }
 
-    /// The first byte of `frame` (`< frames`).
-    fn frame_ptr(&self, frame: FrameId) -> NonNull<u8> {
-        assert!((frame as usize) < self.frames);
-        // SAFETY: in bounds (`frame < frames`, and the arena holds `frames * stride` bytes, the
-        // last frame's 4096 among them), so the pointer is inside the allocation and not null.
-        unsafe { self.base.add(frame as usize * self.stride) }
-    }
-
     /// The flags of `frame`.
     #[inline]
     pub(crate) fn flags(&self, frame: FrameId) -> &FrameFlags {
@@ -142,7 +124,6 @@ impl Arena {
     pub(crate) fn into_pages(self: &Arc<Self>) -> Vec<Page> {
         (0..self.frames as FrameId)
             .map(|frame| Page {
-                ptr: self.frame_ptr(frame),
                 arena: Arc::clone(self),
                 frame,
                 id: 0,
@@ -261,10 +242,8 @@ impl Page {
         let buf = buf.unwrap_or_else(|_| {
             std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; PAGE_SIZE]>())
         });
-        let arena = Arc::new(Arena::from_buf(buf, 1, PAGE_SIZE));
         Self {
-            ptr: arena.frame_ptr(0),
-            arena,
+            arena: Arc::new(Arena::from_buf(buf, 1, PAGE_SIZE)),
             frame: 0,
             id: 0,
         }
@@ -404,10 +383,14 @@ impl Page {
         DataPage::init(self.bytes_mut()).map_err(|source| Error::Rows { page: id, source })
     }
 
-    #[inline]
     fn ptr(&self) -> *mut u8 {
-        debug_assert_eq!(self.ptr, self.arena.frame_ptr(self.frame));
-        self.ptr.as_ptr()
+        debug_assert!((self.frame as usize) < self.arena.frames);
+        // In bounds: `frame < arena.frames`, and the arena holds `frames * stride` bytes, the
+        // last frame's 4096 among them.
+        self.arena
+            .base
+            .as_ptr()
+            .wrapping_add(self.frame as usize * self.arena.stride)
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
