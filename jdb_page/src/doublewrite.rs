@@ -5,7 +5,9 @@
 //! # The ring
 //!
 //! The area is a ring of [`SLOTS`] page slots in a file of its own. A run takes the next slots,
-//! is written there and `fdatasync`ed, and only then written home. A slot is reused only after
+//! is written there and `fdatasync`ed, and only then written home. Runs staged concurrently
+//! share the area's `fdatasync` (group commit): a run whose area write has completed waits for
+//! a sync that *started* after that, joining the next one if one is already in flight. A slot is reused only after
 //! the home write of the copy in it has completed and the home file has been `fdatasync`ed
 //! since, so each home write that a crash can tear has a durable copy. Copies are sealed pages
 //! (their own page id, LSN and checksum), so a torn copy is simply ignored.
@@ -41,8 +43,10 @@
 //! them zeroed and is sealed again. Repair picks, for each page, the valid copy with the highest
 //! sequence number; see [`repair`] for why the LSN does not come first.
 //!
-//! Cost: two writes per run instead of one, an `fdatasync` of the area per run, and one of the
-//! home file per ring (`SLOTS / MAX_RUN` runs of 16 pages).
+//! Cost: two writes per run instead of one, an `fdatasync` of the area per group of runs staged
+//! together (`flush_all` keeps [`crate::DOUBLEWRITE_FLUSH_DEPTH`] runs in flight, so up to that
+//! many share one), and one of the home file per ring (`SLOTS / MAX_RUN` = 64 runs of 16
+//! pages), with the writes in flight drained for it.
 //!
 //! Where the device and filesystem guarantee that a 4 KiB direct write is never torn (`statx`
 //! reports an atomic write unit of at least 4096 bytes, and writes are submitted with
@@ -62,8 +66,9 @@ use jdb_layout::{PAGE_HEADER_SIZE, PageId};
 
 use crate::{BufferPool, Error, FrameId, PoolOptions, Result, Storage, TrackedBuf};
 
-/// Page slots in the doublewrite area (512 KiB).
-pub const SLOTS: usize = 128;
+/// Page slots in the doublewrite area (4 MiB): the home file is `fdatasync`ed, with the writes
+/// in flight drained, once per `SLOTS` pages written.
+pub const SLOTS: usize = 1024;
 
 /// Where a page's id is in its header (docs/format.md).
 const PAGE_ID: Range<usize> = 4..8;
@@ -81,10 +86,34 @@ pub(crate) struct Doublewrite<S> {
     /// Pages staged since the ring last started again whose home write is not known to have
     /// succeeded (it is in flight, failed, or its call was dropped), with the slot of the copy.
     unconfirmed: RefCell<HashMap<PageId, usize>>,
+    /// The area's `fdatasync`s, shared by the runs staged meanwhile.
+    syncs: Syncs,
+}
+
+/// The area's `fdatasync`s, numbered in the order they start; one is in flight at a time.
+#[derive(Default)]
+struct Syncs {
+    /// The number of the last one started.
+    started: Cell<u64>,
+    /// The number of the last one that succeeded (they run one at a time, so every write that
+    /// completed before it started is durable).
+    done: Cell<u64>,
+    /// One is in flight.
+    syncing: Cell<bool>,
+}
+
+/// The area's `fdatasync` in flight: ends it however its task ends, also when the task's future
+/// is dropped mid-way (the runs waiting for it then start another).
+struct Syncing<'a>(&'a Syncs, &'a Ring);
+
+impl Drop for Syncing<'_> {
+    fn drop(&mut self) {
+        self.0.syncing.set(false);
+        self.1.wake_all();
+    }
 }
 
 /// Which slots are free, and the runs whose home writes still rely on theirs.
-#[derive(Default)]
 pub(crate) struct Ring {
     /// The next free slot.
     cursor: Cell<usize>,
@@ -93,10 +122,22 @@ pub(crate) struct Ring {
     leased: Cell<usize>,
     /// A task is waiting for the leases to end to `fdatasync` home and rewind the ring.
     rewinding: Cell<bool>,
+    /// Page slots in the ring: [`SLOTS`], fewer in tests.
+    slots: usize,
     waiters: RefCell<Vec<Waker>>,
 }
 
 impl Ring {
+    fn new(slots: usize) -> Self {
+        Self {
+            cursor: Cell::new(0),
+            leased: Cell::new(0),
+            rewinding: Cell::new(false),
+            slots,
+            waiters: RefCell::new(Vec::new()),
+        }
+    }
+
     fn wake_all(&self) {
         for w in self.waiters.borrow_mut().drain(..) {
             w.wake();
@@ -137,14 +178,37 @@ impl<S: Storage> BufferPool<S> {
     /// # Errors
     /// As [`BufferPool::open_with`], and I/O errors of the area.
     pub async fn open_with_doublewrite(storage: S, area: S, options: PoolOptions) -> Result<Self> {
+        Self::open_with_doublewrite_ring(storage, area, options, SLOTS).await
+    }
+
+    /// [`BufferPool::open_with_doublewrite`] with a ring of `slots` slots (`MAX_RUN..=SLOTS`)
+    /// instead of [`SLOTS`]: lets tests wrap the ring in fewer writes. Not part of the API.
+    ///
+    /// # Errors
+    /// As [`BufferPool::open_with_doublewrite`].
+    ///
+    /// # Panics
+    /// If `slots` is out of range.
+    #[doc(hidden)]
+    pub async fn open_with_doublewrite_ring(
+        storage: S,
+        area: S,
+        options: PoolOptions,
+        slots: usize,
+    ) -> Result<Self> {
+        assert!(
+            (crate::pool::MAX_RUN..=SLOTS).contains(&slots),
+            "a doublewrite ring of {slots} slots"
+        );
         let found = repair(&storage, &area).await?;
         let mut pool = Self::open_with(storage, options).await?;
         pool.core.frames.borrow_mut().stats.torn_pages_repaired = found.repaired;
         pool.doublewrite = Some(Doublewrite {
             area: Rc::new(area),
-            ring: Rc::new(Ring::default()),
+            ring: Rc::new(Ring::new(slots)),
             next_seq: Cell::new(found.next_seq),
             unconfirmed: RefCell::new(HashMap::new()),
+            syncs: Syncs::default(),
         });
         Ok(pool)
     }
@@ -169,7 +233,7 @@ impl<S: Storage> BufferPool<S> {
         let ids: Vec<PageId> = back.chunks_exact(PAGE_SIZE).map(page_id_of).collect();
         *buf = Some(back);
         res?;
-        dw.area.sync().await?;
+        self.sync_area(dw).await?;
         // From here on the home write may start (and tear its pages): until it is known to
         // have succeeded, the ring must not reuse these slots without writing the pages home.
         dw.unconfirmed
@@ -201,7 +265,7 @@ impl<S: Storage> BufferPool<S> {
         let ring = &dw.ring;
         loop {
             let at = ring.cursor.get();
-            if !ring.rewinding.get() && at + n <= SLOTS {
+            if !ring.rewinding.get() && at + n <= ring.slots {
                 ring.cursor.set(at + n);
                 ring.leased.set(ring.leased.get() + 1);
                 return Ok(at);
@@ -225,6 +289,38 @@ impl<S: Storage> BufferPool<S> {
             }
             drop(rewind);
             synced?;
+        }
+    }
+
+    /// Makes durable every area write that has completed: waits for an `fdatasync` of the area
+    /// that starts after this call, joining the next one if one is in flight (it may have
+    /// started before the caller's write completed), so runs staged together share one.
+    /// A failed one fails its own task; the runs that waited for it try again with another.
+    async fn sync_area(&self, dw: &Doublewrite<S>) -> Result<()> {
+        let (syncs, ring) = (&dw.syncs, &*dw.ring);
+        let mut need = syncs.started.get() + 1;
+        loop {
+            if syncs.done.get() >= need {
+                return Ok(());
+            }
+            if syncs.syncing.get() {
+                wait(ring, || !syncs.syncing.get()).await;
+                continue;
+            }
+            if syncs.started.get() >= need {
+                // The sync this run waited for failed (or its task was dropped): another.
+                need = syncs.started.get() + 1;
+            }
+            let n = syncs.started.get() + 1;
+            syncs.started.set(n);
+            syncs.syncing.set(true);
+            let syncing = Syncing(syncs, ring);
+            let res = dw.area.sync().await;
+            if res.is_ok() {
+                syncs.done.set(n);
+            }
+            drop(syncing);
+            res?;
         }
     }
 
@@ -351,6 +447,8 @@ struct Newest {
 /// could restore an older version over a newer synced one. The LSN only breaks ties between
 /// copies without a sequence number (0, written before there were any), as the slot does last.
 async fn repair<S: Storage>(storage: &S, area: &S) -> Result<Repair> {
+    // A ring never goes past `SLOTS`; slots past a smaller ring's end are older copies, still
+    // ordered by their sequence numbers.
     let slots = (area.size().await? / PAGE_SIZE as u64).min(SLOTS as u64) as usize;
     if slots == 0 {
         return Ok(Repair {

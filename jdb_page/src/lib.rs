@@ -131,14 +131,16 @@
 //! A crash during a page write can leave the page torn (half old, half new): it is detected
 //! ([`Error::Corrupt`]) but lost. [`BufferPool::open_with_doublewrite`] opens the pool with a
 //! doublewrite area in a second file (InnoDB's doublewrite buffer): every run of pages is
-//! written there and `fdatasync`ed first, then home; when the pool opens, a home page that
-//! fails verification is restored from a valid copy in the area with the same or a newer LSN
-//! ([`Stats::torn_pages_repaired`]). The promise: after any crash, no page is left torn, and
-//! every page holds its synced version or a later one. The cost: a second write per run, an
-//! `fdatasync` of the area per run and one of the file per [`DOUBLEWRITE_SLOTS`] pages (see
-//! BENCHMARKS.md). Devices that write 4 KiB untorn ([`jdb_fs::File::atomic_write_unit`]
-//! reports it, Linux 6.11+) would not need the area once writes are submitted with
-//! `RWF_ATOMIC`, which jdb does not do yet; neither the disk nor tmpfs here reports it.
+//! written there and `fdatasync`ed first (runs staged together share one `fdatasync`), then
+//! home; when the pool opens, a home page that fails verification is restored from a valid
+//! copy in the area with the same or a newer LSN ([`Stats::torn_pages_repaired`]). The
+//! promise: after any crash, no page is left torn, and every page holds its synced version or
+//! a later one. The cost: a second write per run, an `fdatasync` of the area per group of runs
+//! in flight together ([`DOUBLEWRITE_FLUSH_DEPTH`] for `flush_all`), and one of the file per
+//! [`DOUBLEWRITE_SLOTS`] pages, with the writes in flight drained for it (see BENCHMARKS.md).
+//! Devices that write 4 KiB untorn ([`jdb_fs::File::atomic_write_unit`] reports it, Linux
+//! 6.11+) would not need the area once writes are submitted with `RWF_ATOMIC`, which jdb does
+//! not do yet; neither the disk nor tmpfs here reports it.
 //!
 //! # The background writer
 //!
@@ -197,7 +199,7 @@ pub use read::PREFETCH_DEPTH;
 pub use stats::Stats;
 pub use storage::Storage;
 pub use wal::{LogFuture, WriteAheadLog};
-pub use write::{FLUSH_DEPTH, TrackedBuf};
+pub use write::{DOUBLEWRITE_FLUSH_DEPTH, FLUSH_DEPTH, TrackedBuf};
 
 pub(crate) use frames::FrameId;
 

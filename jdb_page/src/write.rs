@@ -45,6 +45,11 @@ use crate::{
 /// the device writes the previous one; at one, the device sat idle for that CPU time on every run.
 pub const FLUSH_DEPTH: usize = 2;
 
+/// Writes `flush_all` and `sync` keep in flight when the pool has a doublewrite area: each run
+/// waits for an `fdatasync` of the area before its home write, and the runs staged meanwhile
+/// share it, so more in flight means fewer syncs per page.
+pub const DOUBLEWRITE_FLUSH_DEPTH: usize = 16;
+
 /// How long a flush waits for a page held exclusively before it logs a warning.
 const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -67,7 +72,8 @@ impl<S: Storage> BufferPool<S> {
     }
 
     /// Writes every dirty page and marks it clean: runs of contiguous page ids go out as one
-    /// request each (at most `MAX_RUN` pages), in page order, [`FLUSH_DEPTH`] at a time. Covers
+    /// request each (at most `MAX_RUN` pages), in page order, [`FLUSH_DEPTH`] at a time
+    /// ([`DOUBLEWRITE_FLUSH_DEPTH`] with a doublewrite area). Covers
     /// every change made through a guard dropped before the call; waits for guards that hold a
     /// dirty page exclusively (so do not call it while holding a `PageMut` of a dirty page:
     /// it would wait for itself).
@@ -127,10 +133,16 @@ impl<S: Storage> BufferPool<S> {
     }
 
     /// Writes each of `targets` (resident pages, in page order) unless it is clean with no write
-    /// in flight or no longer in memory, keeping [`FLUSH_DEPTH`] writes in flight; returns the
-    /// first error once the writes in flight are done.
+    /// in flight or no longer in memory, keeping [`FLUSH_DEPTH`] writes in flight
+    /// ([`DOUBLEWRITE_FLUSH_DEPTH`] with a doublewrite area); returns the first error once the
+    /// writes in flight are done.
     pub(crate) async fn flush_pages(&self, targets: Vec<(PageId, FrameId)>) -> Result<()> {
-        match self.write_pages_of(targets, true, FLUSH_DEPTH).await {
+        let depth = if self.doublewrite.is_some() {
+            DOUBLEWRITE_FLUSH_DEPTH
+        } else {
+            FLUSH_DEPTH
+        };
+        match self.write_pages_of(targets, true, depth).await {
             (_, Some(e)) => Err(e),
             (_, None) => Ok(()),
         }

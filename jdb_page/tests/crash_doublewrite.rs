@@ -2,7 +2,7 @@
 //! rounds of writes, flushes and syncs (some dropped mid-flight) ending in a crash that loses,
 //! keeps or tears every unsynced write leave no page torn after the pool reopens, and every page
 //! holds its synced version or a later one. One round in six is long enough for the area's
-//! ring of `DOUBLEWRITE_SLOTS` slots to wrap a few times, and one in three (long or short) also
+//! ring (of `RING` slots here) to wrap a few times, and one in three (long or short) also
 //! tears one live write (home or area) with an I/O error, as a failing device does (half the
 //! short rounds with a failed home write then write a few hot pages one at a time, so the ring
 //! laps while the failed write's pages stay dirty). Without the area the same rounds do leave
@@ -26,6 +26,11 @@ use jdb_page::{
 type Pool = BufferPool<MemStorage>;
 
 const PAGES: u32 = 24;
+
+/// Slots in the area's ring here: fewer than the default [`DOUBLEWRITE_SLOTS`], so that rounds
+/// of a few hundred page writes wrap it (the ring works the same at any size).
+const RING: usize = 128;
+const _: () = assert!(RING < DOUBLEWRITE_SLOTS);
 
 /// Page `id` at version `v`: every byte of the payload depends on both, so a write torn at any
 /// sector leaves a page that matches no version.
@@ -75,7 +80,7 @@ impl Model {
 async fn open(home: &MemDisk, area: &MemDisk, doublewrite: bool, cap: usize) -> Pool {
     let options = PoolOptions::new(cap);
     if doublewrite {
-        BufferPool::open_with_doublewrite(home.storage(), area.storage(), options)
+        BufferPool::open_with_doublewrite_ring(home.storage(), area.storage(), options, RING)
             .await
             .unwrap()
     } else {
@@ -183,7 +188,7 @@ async fn round(seed: u64, doublewrite: bool) -> Outcome {
         // A few hot pages written one at a time and nothing else flushed: the ring laps once
         // or twice (its slots reused) while the pages of the failed write stay dirty.
         let hot = rng.below(u64::from(PAGES)) as PageId;
-        for _ in 0..DOUBLEWRITE_SLOTS as u64 + rng.below(DOUBLEWRITE_SLOTS as u64) {
+        for _ in 0..RING as u64 + rng.below(RING as u64) {
             let id = (hot + rng.below(3) as PageId) % PAGES;
             if let Some(mut page) = ok_or_injected(seed, pool.get(id).await) {
                 m.change(&mut page);
@@ -254,8 +259,8 @@ fn with_the_doublewrite_area_no_page_is_left_torn_after_a_crash() {
             }
             torn += outcome.torn;
             repaired += outcome.repaired;
-            wrapped += u64::from(outcome.written > DOUBLEWRITE_SLOTS as u64);
-            wrapped_twice += u64::from(outcome.written > 2 * DOUBLEWRITE_SLOTS as u64);
+            wrapped += u64::from(outcome.written > RING as u64);
+            wrapped_twice += u64::from(outcome.written > 2 * RING as u64);
             faulted += u64::from(outcome.faulted);
         }
     });
@@ -395,7 +400,7 @@ fn a_home_write_that_failed_torn_is_redone_from_its_copy_before_the_ring_reuses_
         // The filler fills the ring (slots 4..128, 124 writes), wraps it (a home sync) and takes
         // slots 0..4 (4 more).
         let mut filler = 0;
-        write_filler(&pool, DOUBLEWRITE_SLOTS, &mut filler).await;
+        write_filler(&pool, RING, &mut filler).await;
         assert!(copy_holds(&area, 3, FILLER, filler), "slot 3 reused");
         drop(pool); // page 0 is still dirty: version 1 need not survive, version 0 must
         home.crash(Crash::LoseUnsynced);
@@ -418,7 +423,7 @@ fn a_write_dropped_while_it_rewinds_the_ring_does_not_stall_later_writes() {
         let (home, area) = (MemDisk::new(), MemDisk::new());
         let pool = three_synced_pages(&home, &area).await;
         let mut filler = 0;
-        write_filler(&pool, DOUBLEWRITE_SLOTS - 3, &mut filler).await;
+        write_filler(&pool, RING - 3, &mut filler).await;
         assert!(copy_holds(&area, 127, FILLER, filler), "the ring is full");
         // The next write rewinds the ring (syncs home first): drop it in that sync.
         home.set_yield(true);
@@ -435,5 +440,65 @@ fn a_write_dropped_while_it_rewinds_the_ring_does_not_stall_later_writes() {
             copy_holds(&area, 0, FILLER, filler + 2),
             "the ring started again"
         );
+    });
+}
+
+/// A pool with the area on and 128 dirty pages (8 runs), every I/O pending once.
+async fn eight_dirty_runs(home: &MemDisk, area: &MemDisk) -> Pool {
+    let pool = open(home, area, true, 256).await;
+    for _ in 0..128 {
+        fill(&mut pool.alloc().await.unwrap(), 1);
+    }
+    home.set_yield(true);
+    area.set_yield(true);
+    pool
+}
+
+#[test]
+fn runs_in_flight_together_share_the_areas_fdatasync() {
+    block_on(async {
+        let (home, area) = (MemDisk::new(), MemDisk::new());
+        let pool = eight_dirty_runs(&home, &area).await;
+        pool.flush_all().await.unwrap();
+        let syncs = area.syncs();
+        assert!(
+            (1..=3).contains(&syncs),
+            "{syncs} fdatasyncs of the area for 8 runs in flight together"
+        );
+        drop(pool);
+        let pool = open(&home, &area, true, 256).await;
+        for id in 0..128 {
+            assert!(holds(&pool.get(id).await.unwrap(), 1), "page {id}");
+        }
+    });
+}
+
+#[test]
+fn a_flush_dropped_in_the_areas_fdatasync_does_not_stall_later_writes() {
+    block_on(async {
+        let (home, area) = (MemDisk::new(), MemDisk::new());
+        let pool = eight_dirty_runs(&home, &area).await;
+        let mut dropped_in_sync = false;
+        for polls in 1..20 {
+            let syncs = area.syncs();
+            assert!(!fault_support::poll_then_drop(pool.flush_all(), polls));
+            if area.syncs() > syncs {
+                // The area's sync was the last I/O started: the flush was dropped in it.
+                dropped_in_sync = true;
+                break;
+            }
+        }
+        assert!(dropped_in_sync, "no flush reached the area's fdatasync");
+        let flush = pool.flush_all();
+        match compio::time::timeout(std::time::Duration::from_secs(5), flush).await {
+            Ok(res) => res.unwrap(),
+            Err(_) => panic!("a flush after the dropped area sync waits forever"),
+        }
+        pool.sync().await.unwrap();
+        drop(pool);
+        let pool = open(&home, &area, true, 256).await;
+        for id in 0..128 {
+            assert!(holds(&pool.get(id).await.unwrap(), 1), "page {id}");
+        }
     });
 }
