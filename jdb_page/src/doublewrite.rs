@@ -102,14 +102,26 @@ struct Syncs {
     syncing: Cell<bool>,
 }
 
-/// The area's `fdatasync` in flight: ends it however its task ends, also when the task's future
-/// is dropped mid-way (the runs waiting for it then start another).
-struct Syncing<'a>(&'a Syncs, &'a Ring);
+/// One task's turn at something the others wait for (a rewind of the ring, the area's
+/// `fdatasync`): sets `flag` while it lives and clears it, waking the ring's waiters, however the
+/// task ends, also when its future is dropped mid-way (the others would otherwise wait forever;
+/// they take their own turn instead).
+struct Turn<'a> {
+    flag: &'a Cell<bool>,
+    ring: &'a Ring,
+}
 
-impl Drop for Syncing<'_> {
+impl<'a> Turn<'a> {
+    fn take(flag: &'a Cell<bool>, ring: &'a Ring) -> Self {
+        flag.set(true);
+        Self { flag, ring }
+    }
+}
+
+impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        self.0.syncing.set(false);
-        self.1.wake_all();
+        self.flag.set(false);
+        self.ring.wake_all();
     }
 }
 
@@ -142,17 +154,6 @@ impl Ring {
         for w in self.waiters.borrow_mut().drain(..) {
             w.wake();
         }
-    }
-}
-
-/// A rewind of the ring in progress: ends it however its task ends, also when the task's future
-/// is dropped mid-way (the other tasks would otherwise wait for it forever).
-struct Rewind<'a>(&'a Ring);
-
-impl Drop for Rewind<'_> {
-    fn drop(&mut self) {
-        self.0.rewinding.set(false);
-        self.0.wake_all();
     }
 }
 
@@ -275,8 +276,7 @@ impl<S: Storage> BufferPool<S> {
                 wait(ring, || !ring.rewinding.get()).await;
                 continue;
             }
-            ring.rewinding.set(true);
-            let rewind = Rewind(ring);
+            let rewind = Turn::take(&ring.rewinding, ring);
             wait(ring, || ring.leased.get() == 0).await;
             let synced = match self.rewrite_unconfirmed(dw).await {
                 Ok(()) => self.sync_file().await,
@@ -313,8 +313,7 @@ impl<S: Storage> BufferPool<S> {
             }
             let n = syncs.started.get() + 1;
             syncs.started.set(n);
-            syncs.syncing.set(true);
-            let syncing = Syncing(syncs, ring);
+            let syncing = Turn::take(&syncs.syncing, ring);
             let res = dw.area.sync().await;
             if res.is_ok() {
                 syncs.done.set(n);
