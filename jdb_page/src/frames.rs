@@ -121,6 +121,13 @@ impl Meta {
     }
 }
 
+/// Whether frame `f` (record `m`) must not be evicted now: latched, waited for, kept by a call,
+/// or pinned. The one definition the eviction search, the victim check and the release use.
+#[inline]
+fn busy(m: &Meta, arena: &Arena, f: FrameId) -> bool {
+    m.latch != 0 || m.flags & (WAITERS | KEPT) != 0 || arena.flags(f).pins() > 0
+}
+
 /// A task waiting for a frame's latch (or for the read into it to finish).
 struct Waiter {
     ticket: u64,
@@ -413,8 +420,7 @@ impl Frames {
     /// Whether `f` must not be evicted now: latched, waited for, kept, or pinned.
     #[inline]
     fn is_busy(&self, f: FrameId) -> bool {
-        let m = &self.meta[f as usize];
-        m.latch != 0 || m.flags & (WAITERS | KEPT) != 0 || self.arena.flags(f).pins() > 0
+        busy(&self.meta[f as usize], &self.arena, f)
     }
 
     /// Keeps resident frame `f` from being chosen or evicted as a victim until as many
@@ -542,7 +548,7 @@ impl Frames {
         // A busy frame the search meets is parked: the policy is told when it is idle again.
         let mut busy = |f: FrameId| {
             let m = &mut meta[f as usize];
-            let busy = m.latch != 0 || m.flags & (WAITERS | KEPT) != 0 || arena.flags(f).pins() > 0;
+            let busy = busy(m, arena, f);
             if busy {
                 m.flags |= PARKED;
             }
@@ -561,12 +567,7 @@ impl Frames {
     pub(crate) fn evictable(&self, v: FrameId, writing: bool) -> bool {
         let m = &self.meta[v as usize];
         let flags = self.arena.flags(v);
-        m.flags & EVICTING != 0
-            && m.latch == 0
-            && m.flags & (WAITERS | KEPT) == 0
-            && flags.pins() == 0
-            && !flags.is_dirty()
-            && !writing
+        m.flags & EVICTING != 0 && !busy(m, &self.arena, v) && !flags.is_dirty() && !writing
     }
 
     /// Whether `v` is still a victim (no task asked for it since it was chosen).
