@@ -4,7 +4,9 @@
 //! Everything here is synchronous and O(1) per hit, latch, release and eviction (the policy's
 //! own operations are O(1) amortised however many frames are pinned). The pool calls it inside
 //! short borrows that never span an `.await`; the futures that wait (for a latch, for a read of
-//! the same page, for room) keep a ticket here and poll [`Frames::poll_latch`].
+//! the same page, for room) keep a ticket here and poll [`Frames::poll_latch`]. The page table
+//! and the frame records live in [`Hot`] (`hot.rs`), which `Frames` shares with the pool's hit
+//! path: a hit and a guard's release do not borrow `Frames` unless they need more than those.
 //!
 //! A frame is in one of four states:
 //!
@@ -28,6 +30,7 @@
 
 use std::{
     collections::VecDeque,
+    rc::Rc,
     sync::Arc,
     task::{Poll, Waker},
 };
@@ -35,91 +38,17 @@ use std::{
 use jdb_layout::PageId;
 use rustc_hash::FxHashMap;
 
+pub(crate) use crate::hot::Mode;
 use crate::{
     Error, Stats,
+    hot::{EVICTING, EXCLUSIVE, Hot, KEPT, Meta, PARKED, State, WAITERS, compatible},
     page::Arena,
     policy::{AnyPolicy, Policy},
-    table::{NO_FRAME, PageTable},
+    table::NO_FRAME,
 };
 
 /// Index of a frame in the pool's arena.
 pub(crate) type FrameId = u32;
-
-/// How a guard holds a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Any number of readers ([`PageRef`](crate::PageRef)).
-    Shared,
-    /// One writer ([`PageMut`](crate::PageMut)).
-    Exclusive,
-}
-
-/// What a frame holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum State {
-    /// Nothing; on the free list.
-    Free,
-    /// Taken for a new page by a task that has not installed it yet.
-    Reserved,
-    /// A read of `page` is in flight into it; tasks asking for `page` wait.
-    Reading,
-    /// Holds `page`.
-    Resident,
-}
-
-/// `latch` of a frame held by one writer.
-const EXCLUSIVE: u16 = u16::MAX;
-
-/// Tasks wait in the frame's queue.
-const WAITERS: u8 = 1;
-/// Chosen as a victim and being cleaned; out of the policy until evicted or rescued.
-const EVICTING: u8 = 2;
-/// The policy's eviction search met the frame busy and set it aside (parked); it is told
-/// (`unpin`) when the frame stops being busy.
-const PARKED: u8 = 4;
-/// Kept from eviction by calls in flight ([`Frames::keep`]); how many in `Frames::kept`.
-const KEPT: u8 = 8;
-
-/// Per frame: 8 bytes. `repr(C)`: `latch`, `state` and `flags` are bytes 4..8, which the
-/// exclusive hit tests with one load and compare ([`Meta::idle_resident`]).
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-pub(crate) struct Meta {
-    /// The page held (Reading, Resident); the next free frame (Free).
-    page: PageId,
-    /// Readers, or `EXCLUSIVE`.
-    latch: u16,
-    state: State,
-    flags: u8,
-}
-
-const _: () = assert!(
-    std::mem::size_of::<Meta>() == 8
-        && std::mem::offset_of!(Meta, latch) == 4
-        && std::mem::offset_of!(Meta, state) == 6
-        && std::mem::offset_of!(Meta, flags) == 7
-);
-
-impl Meta {
-    /// Resident, unlatched, nobody waiting, not being evicted (parked is fine): what an exclusive
-    /// hit needs, tested on bytes 4..8 (`latch`, `state`, `flags`) at once.
-    #[inline(always)]
-    fn idle_resident(&self) -> bool {
-        // SAFETY: `Meta` is `repr(C)` with `latch`, `state`, `flags` at bytes 4, 6, 7 (asserted
-        // above) and no padding, so bytes 4..8 of the record are initialised and in bounds; the
-        // pointer comes from the whole record and is 4-aligned (`Meta` is, by its `u32`).
-        let word = unsafe {
-            (self as *const Self)
-                .cast::<u8>()
-                .add(4)
-                .cast::<u32>()
-                .read()
-        };
-        let mask = u32::from_ne_bytes([0xff, 0xff, 0xff, WAITERS | EVICTING]);
-        word & mask == u32::from_ne_bytes([0, 0, State::Resident as u8, 0])
-    }
-}
 
 /// Whether frame `f` (record `m`) must not be evicted now: latched, waited for, kept by a call,
 /// or pinned. The one definition the eviction search, the victim check and the release use.
@@ -142,10 +71,10 @@ pub(crate) struct Lost;
 
 /// Residency of a pool: see the module docs.
 pub(crate) struct Frames {
-    /// Maps pages only to frames `< cap` (`meta.len()`): `begin_read` and `install` index
-    /// `meta[f]` before they insert `f`. The hit path relies on it (`try_hit`).
-    table: PageTable,
-    meta: Box<[Meta]>,
+    /// The page table, the frame records and the hit counter, shared with the pool's hit path.
+    /// The table maps pages only to frames `< cap`: `begin_read` and `install` read `f`'s record
+    /// before they insert `f`.
+    hot: Rc<Hot>,
     policy: AnyPolicy,
     /// The pool's arena, for each frame's dirty bit and pin count.
     arena: Arc<Arena>,
@@ -171,21 +100,24 @@ pub(crate) struct Frames {
 impl Frames {
     /// `cap` free frames.
     pub(crate) fn new(cap: usize, policy: AnyPolicy, arena: Arc<Arena>) -> Self {
-        let meta = (0..cap as FrameId)
-            .map(|f| Meta {
-                page: if f + 1 < cap as FrameId {
-                    f + 1
-                } else {
-                    NO_FRAME
-                },
-                latch: 0,
-                state: State::Free,
-                flags: 0,
-            })
-            .collect();
+        let free_list = |f: FrameId| Meta {
+            page: if f + 1 < cap as FrameId {
+                f + 1
+            } else {
+                NO_FRAME
+            },
+            latch: 0,
+            state: State::Free,
+            flags: 0,
+        };
+        let hot = Hot::new(
+            cap,
+            free_list,
+            Rc::clone(policy.queues()),
+            policy.fast_hit(),
+        );
         Self {
-            table: PageTable::default(),
-            meta,
+            hot: Rc::new(hot),
             policy,
             arena,
             free_head: if cap > 0 { 0 } else { NO_FRAME },
@@ -202,7 +134,12 @@ impl Frames {
 
     /// Frames in the pool.
     pub(crate) fn cap(&self) -> usize {
-        self.meta.len()
+        self.hot.cap()
+    }
+
+    /// The hit path's state, which the pool keeps a handle of.
+    pub(crate) fn hot(&self) -> &Rc<Hot> {
+        &self.hot
     }
 
     /// Pages held (`Resident` frames).
@@ -213,26 +150,26 @@ impl Frames {
     /// The frame of page `id` (resident, or being read).
     #[inline(always)]
     pub(crate) fn lookup(&self, id: PageId) -> Option<FrameId> {
-        self.table.get(id)
+        self.hot.table.get(id)
     }
 
     /// Whether frame `f` holds (or is reading) page `id`.
     #[inline]
     pub(crate) fn holds(&self, f: FrameId, id: PageId) -> bool {
-        let m = &self.meta[f as usize];
+        let m = self.hot.meta(f);
         m.page == id && matches!(m.state, State::Reading | State::Resident)
     }
 
     /// Page `id` is resident in `f` and no guard holds it exclusively: its bytes can be copied
     /// for a write now.
     pub(crate) fn readable(&self, f: FrameId, id: PageId) -> bool {
-        let m = &self.meta[f as usize];
+        let m = self.hot.meta(f);
         m.page == id && m.state == State::Resident && m.latch != EXCLUSIVE
     }
 
     /// Whether `f` is resident and latched in `mode` (debug checks of the guards).
     pub(crate) fn is_latched(&self, f: FrameId, mode: Mode) -> bool {
-        let m = &self.meta[f as usize];
+        let m = self.hot.meta(f);
         m.state == State::Resident
             && match mode {
                 Mode::Shared => m.latch != 0 && m.latch != EXCLUSIVE,
@@ -242,42 +179,30 @@ impl Frames {
 
     /// Whether frame `f` holds its page (rather than reading it, or nothing).
     pub(crate) fn is_resident(&self, f: FrameId) -> bool {
-        self.meta[f as usize].state == State::Resident
+        self.hot.meta(f).state == State::Resident
     }
 
     /// The page in resident frame `f`.
     pub(crate) fn page_of(&self, f: FrameId) -> Option<PageId> {
-        let m = &self.meta[f as usize];
+        let m = self.hot.meta(f);
         (m.state == State::Resident).then_some(m.page)
     }
 
     // ---- latches -----------------------------------------------------------------------------
 
-    /// The hit path: the frame of page `id`, latched in `mode` and counted as a use (for the
-    /// policy and the stats), if it is resident and nothing stands in the way (compatible, nobody
-    /// waiting, not being evicted); `None` otherwise, with nothing changed.
-    #[inline(always)]
+    /// The hit the policy must see itself (a cold or parked frame, see [`Hot::try_hit`]): the
+    /// frame of page `id`, latched in `mode` and counted as a use (for the policy and the stats),
+    /// if it is resident and nothing stands in the way (compatible, nobody waiting, not being
+    /// evicted); `None` otherwise, with nothing changed.
     pub(crate) fn try_hit(&mut self, id: PageId, mode: Mode) -> Option<FrameId> {
-        let f = self.table.get(id)?;
-        debug_assert!((f as usize) < self.meta.len());
-        // SAFETY: the table maps pages only to frames `< meta.len()` (see `Frames::table`).
-        let m = unsafe { self.meta.get_unchecked_mut(f as usize) };
-        let free = match mode {
-            Mode::Exclusive => m.idle_resident(),
-            Mode::Shared => {
-                m.state == State::Resident
-                    && m.flags & (WAITERS | EVICTING) == 0
-                    && compatible(m.latch, mode)
-            }
-        };
-        if !free {
+        let f = self.hot.table.get(id)?;
+        let mut m = self.hot.meta(f);
+        if !m.hit_latchable(mode) {
             return None;
         }
         // Not evicting (checked above): just the latch and the policy's hit.
-        m.latch = match mode {
-            Mode::Shared => m.latch + 1,
-            Mode::Exclusive => EXCLUSIVE,
-        };
+        m.latch = m.latch_taken(mode);
+        self.hot.set_meta(f, m);
         self.policy.hit(f);
         self.stats.hits += 1;
         Some(f)
@@ -305,9 +230,9 @@ impl Frames {
         }
         let at_front = match queued {
             Some(pos) => pos == Some(0),
-            None => self.meta[f as usize].flags & WAITERS == 0,
+            None => self.hot.meta(f).flags & WAITERS == 0,
         };
-        let m = &self.meta[f as usize];
+        let m = self.hot.meta(f);
         if at_front && m.state == State::Resident && compatible(m.latch, mode) {
             if let Some(t) = ticket.take() {
                 self.remove_waiter(f, t);
@@ -338,7 +263,7 @@ impl Frames {
                     mode,
                     waker: waker.clone(),
                 });
-                self.meta[f as usize].flags |= WAITERS;
+                self.hot.update(f, |m| m.flags |= WAITERS);
                 *ticket = Some(t);
             }
         }
@@ -357,41 +282,21 @@ impl Frames {
     }
 
     /// Releases a latch taken in `mode`.
-    #[inline]
     pub(crate) fn release(&mut self, f: FrameId, mode: Mode) {
         assert!(
-            (f as usize) < self.meta.len(),
+            f < self.cap() as FrameId,
             "release of frame {f} out of range"
         );
         // SAFETY: `f < cap`, checked just above.
-        unsafe { self.release_latched(f, mode) }
-    }
-
-    /// [`Frames::release`] without the bounds check, for a guard's drop.
-    ///
-    /// # Safety
-    /// `f < cap`: a frame the caller holds a latch on (every frame `Frames` hands out is).
-    #[inline(always)]
-    pub(crate) unsafe fn release_latched(&mut self, f: FrameId, mode: Mode) {
-        debug_assert!((f as usize) < self.meta.len());
-        // SAFETY: `f < cap = meta.len()` (the caller's contract).
-        let m = unsafe { self.meta.get_unchecked_mut(f as usize) };
-        debug_assert!(m.latch != 0, "release of an unlatched frame {f}");
-        m.latch = match mode {
-            Mode::Shared => m.latch.saturating_sub(1),
-            Mode::Exclusive => 0,
-        };
-        if m.flags & (WAITERS | PARKED) != 0 || !self.room.is_empty() {
+        if unsafe { self.hot.release(f, mode) } {
             self.released_slow(f);
         }
     }
 
-    /// The rest of a release when someone may care: a waiter, the policy (a parked frame), a
-    /// task waiting for room.
-    #[cold]
-    #[inline(never)]
-    fn released_slow(&mut self, f: FrameId) {
-        if self.meta[f as usize].flags & WAITERS != 0 {
+    /// The rest of a release ([`Hot::release`]) when someone may care: a waiter, the policy (a
+    /// parked frame), a task waiting for room.
+    pub(crate) fn released_slow(&mut self, f: FrameId) {
+        if self.hot.meta(f).flags & WAITERS != 0 {
             self.wake_front(f);
         }
         self.unpark_if_idle(f);
@@ -401,17 +306,15 @@ impl Frames {
     }
 
     fn grant(&mut self, f: FrameId, mode: Mode, touch: bool) {
-        let m = &mut self.meta[f as usize];
-        m.latch = match mode {
-            Mode::Shared => m.latch + 1,
-            Mode::Exclusive => EXCLUSIVE,
-        };
-        if m.flags & EVICTING != 0 {
+        let mut m = self.hot.meta(f);
+        m.latch = m.latch_taken(mode);
+        let evicting = m.flags & EVICTING != 0;
+        m.flags &= !EVICTING;
+        self.hot.set_meta(f, m);
+        if evicting {
             // Asked for while its victim's write-back ran: it stays.
-            m.flags &= !EVICTING;
             self.transient -= 1;
-            let page = m.page;
-            self.policy.insert(f, page, false);
+            self.policy.insert(f, m.page, false);
         } else if touch {
             self.policy.hit(f);
         }
@@ -420,7 +323,7 @@ impl Frames {
     /// Whether `f` must not be evicted now: latched, waited for, kept, or pinned.
     #[inline]
     fn is_busy(&self, f: FrameId) -> bool {
-        busy(&self.meta[f as usize], &self.arena, f)
+        busy(&self.hot.meta(f), &self.arena, f)
     }
 
     /// Keeps resident frame `f` from being chosen or evicted as a victim until as many
@@ -430,11 +333,10 @@ impl Frames {
     /// stops nobody from latching the page. Returns `false`, keeping nothing, when `f` does not
     /// hold its page (being read, or free).
     pub(crate) fn keep(&mut self, f: FrameId) -> bool {
-        let m = &mut self.meta[f as usize];
-        if m.state != State::Resident {
+        if self.hot.meta(f).state != State::Resident {
             return false;
         }
-        m.flags |= KEPT;
+        self.hot.update(f, |m| m.flags |= KEPT);
         *self.kept.entry(f).or_insert(0) += 1;
         true
     }
@@ -450,7 +352,7 @@ impl Frames {
             return;
         }
         self.kept.remove(&f);
-        self.meta[f as usize].flags &= !KEPT;
+        self.hot.update(f, |m| m.flags &= !KEPT);
         self.unpark_if_idle(f);
         if !self.is_busy(f) {
             self.wake_room();
@@ -459,11 +361,11 @@ impl Frames {
 
     /// Puts a frame the eviction search parked back into the policy once it is not busy.
     fn unpark_if_idle(&mut self, f: FrameId) {
-        let m = &self.meta[f as usize];
+        let m = self.hot.meta(f);
         if m.flags & PARKED == 0 || m.state != State::Resident || self.is_busy(f) {
             return;
         }
-        self.meta[f as usize].flags &= !PARKED;
+        self.hot.update(f, |m| m.flags &= !PARKED);
         self.policy.unpin(f);
         self.wake_room();
     }
@@ -485,7 +387,7 @@ impl Frames {
         q.retain(|w| w.ticket != ticket);
         if q.is_empty() {
             self.waiters.remove(&f);
-            self.meta[f as usize].flags &= !WAITERS;
+            self.hot.update(f, |m| m.flags &= !WAITERS);
             self.unpark_if_idle(f);
         }
     }
@@ -499,7 +401,7 @@ impl Frames {
     /// Empties `f`'s queue and wakes everyone in it: they find their page gone and look again.
     fn wake_all(&mut self, f: FrameId) {
         if let Some(q) = self.waiters.remove(&f) {
-            self.meta[f as usize].flags &= !WAITERS;
+            self.hot.update(f, |m| m.flags &= !WAITERS);
             for w in q {
                 w.waker.wake();
             }
@@ -514,10 +416,11 @@ impl Frames {
         if f == NO_FRAME {
             return None;
         }
-        let m = &mut self.meta[f as usize];
+        let mut m = self.hot.meta(f);
         debug_assert_eq!(m.state, State::Free);
         self.free_head = m.page;
         m.state = State::Reserved;
+        self.hot.set_meta(f, m);
         self.free -= 1;
         self.transient += 1;
         Some(f)
@@ -525,18 +428,22 @@ impl Frames {
 
     /// Gives a reserved frame back.
     pub(crate) fn release_reserved(&mut self, f: FrameId) {
-        debug_assert_eq!(self.meta[f as usize].state, State::Reserved);
+        debug_assert_eq!(self.hot.meta(f).state, State::Reserved);
         self.transient -= 1;
         self.push_free(f);
         self.wake_room();
     }
 
     fn push_free(&mut self, f: FrameId) {
-        let m = &mut self.meta[f as usize];
-        m.state = State::Free;
-        m.page = self.free_head;
-        m.latch = 0;
-        m.flags = 0;
+        self.hot.set_meta(
+            f,
+            Meta {
+                page: self.free_head,
+                latch: 0,
+                state: State::Free,
+                flags: 0,
+            },
+        );
         self.free_head = f;
         self.free += 1;
     }
@@ -544,20 +451,19 @@ impl Frames {
     /// The policy's next victim, now `EVICTING` (out of the policy, still resident and readable,
     /// rescued if a task asks for it). `None` when every resident frame is busy.
     pub(crate) fn choose_victim(&mut self) -> Option<FrameId> {
-        let (meta, arena) = (&mut self.meta, &self.arena);
+        let (hot, arena) = (&self.hot, &self.arena);
         // A busy frame the search meets is parked: the policy is told when it is idle again.
         let mut busy = |f: FrameId| {
-            let m = &mut meta[f as usize];
-            let busy = busy(m, arena, f);
+            let busy = busy(&hot.meta(f), arena, f);
             if busy {
-                m.flags |= PARKED;
+                hot.update(f, |m| m.flags |= PARKED);
             }
             busy
         };
         let v = self.policy.evict(&mut busy)?;
-        let m = &mut self.meta[v as usize];
+        let m = self.hot.meta(v);
         debug_assert!(m.state == State::Resident && m.flags & PARKED == 0);
-        m.flags |= EVICTING;
+        self.hot.update(v, |m| m.flags |= EVICTING);
         self.transient += 1;
         Some(v)
     }
@@ -565,25 +471,26 @@ impl Frames {
     /// Whether victim `v` can go now: still a victim (not rescued), not kept, unpinned, clean,
     /// no write of it in flight (`writing`).
     pub(crate) fn evictable(&self, v: FrameId, writing: bool) -> bool {
-        let m = &self.meta[v as usize];
+        let m = self.hot.meta(v);
         let flags = self.arena.flags(v);
-        m.flags & EVICTING != 0 && !busy(m, &self.arena, v) && !flags.is_dirty() && !writing
+        m.flags & EVICTING != 0 && !busy(&m, &self.arena, v) && !flags.is_dirty() && !writing
     }
 
     /// Whether `v` is still a victim (no task asked for it since it was chosen).
     pub(crate) fn is_victim(&self, v: FrameId) -> bool {
-        self.meta[v as usize].flags & EVICTING != 0
+        self.hot.meta(v).flags & EVICTING != 0
     }
 
     /// Evicts victim `v` (see [`Frames::evictable`]); the frame is now `Reserved` for the caller
     /// (still transient).
     pub(crate) fn evict(&mut self, v: FrameId) {
-        let m = &mut self.meta[v as usize];
+        let mut m = self.hot.meta(v);
         debug_assert!(m.flags & EVICTING != 0);
         m.flags = 0;
         m.state = State::Reserved;
+        self.hot.set_meta(v, m);
         let page = m.page;
-        self.table.remove(page);
+        self.hot.table.remove(page);
         self.resident -= 1;
         self.stats.evictions += 1;
     }
@@ -591,11 +498,11 @@ impl Frames {
     /// Victim `v` stays after all (a failed write-back, a cancelled eviction, a page dirtied
     /// again): back into the policy, at the cold end when `cold`.
     pub(crate) fn unevict(&mut self, v: FrameId, cold: bool) {
-        let m = &mut self.meta[v as usize];
+        let m = self.hot.meta(v);
         if m.flags & EVICTING == 0 {
             return;
         }
-        m.flags &= !EVICTING;
+        self.hot.update(v, |m| m.flags &= !EVICTING);
         let page = m.page;
         self.transient -= 1;
         self.policy.insert(v, page, cold);
@@ -613,9 +520,11 @@ impl Frames {
         if !self.room.iter().any(|w| w.will_wake(waker)) {
             self.room.push(waker.clone());
         }
+        self.hot.room_waiting.set(true);
     }
 
     fn wake_room(&mut self) {
+        self.hot.room_waiting.set(false);
         for w in self.room.drain(..) {
             w.wake();
         }
@@ -625,7 +534,7 @@ impl Frames {
     pub(crate) fn pool_full(&self) -> Error {
         let pinned = (0..self.cap() as FrameId)
             .filter(|&f| {
-                let m = &self.meta[f as usize];
+                let m = self.hot.meta(f);
                 m.state == State::Resident
                     && (m.latch != 0 || m.flags & KEPT != 0 || self.arena.flags(f).pins() > 0)
             })
@@ -641,20 +550,21 @@ impl Frames {
     /// Reserved frame `f` is about to be read into for page `id` (not mapped): tasks asking for
     /// `id` from now on wait for this read.
     pub(crate) fn begin_read(&mut self, f: FrameId, id: PageId) {
-        let m = &mut self.meta[f as usize];
-        debug_assert_eq!(m.state, State::Reserved);
-        m.state = State::Reading;
-        m.page = id;
-        self.table.insert(id, f);
+        self.hot.update(f, |m| {
+            debug_assert_eq!(m.state, State::Reserved);
+            m.state = State::Reading;
+            m.page = id;
+        });
+        self.hot.table.insert(id, f);
     }
 
     /// The read into `f` failed or was cancelled: the frame is free again and its waiters look
     /// the page up again (one of them reads it).
     pub(crate) fn end_read_failed(&mut self, f: FrameId) {
-        let m = &self.meta[f as usize];
+        let m = self.hot.meta(f);
         debug_assert_eq!(m.state, State::Reading);
         let page = m.page;
-        self.table.remove(page);
+        self.hot.table.remove(page);
         self.transient -= 1;
         self.wake_all(f);
         self.push_free(f);
@@ -665,20 +575,21 @@ impl Frames {
     /// cold end when `cold` (prefetched or scanned, not asked for). Waiters are woken after the
     /// installer took its own latch, if any ([`Frames::latch_installed`]).
     pub(crate) fn install(&mut self, f: FrameId, id: PageId, cold: bool) {
-        let m = &mut self.meta[f as usize];
+        let mut m = self.hot.meta(f);
         match m.state {
             State::Reading => debug_assert_eq!(m.page, id),
             State::Reserved => {
                 m.page = id;
-                self.table.insert(id, f);
+                self.hot.set_meta(f, m);
+                self.hot.table.insert(id, f);
             }
             other => unreachable!("install into a {other:?} frame"),
         }
         self.transient -= 1;
-        let m = &mut self.meta[f as usize];
         m.state = State::Resident;
         m.latch = 0;
         m.flags &= WAITERS;
+        self.hot.set_meta(f, m);
         self.resident += 1;
         self.policy.insert(f, id, cold);
         self.wake_room();
@@ -688,14 +599,14 @@ impl Frames {
     /// first waiter is woken.
     pub(crate) fn latch_installed(&mut self, f: FrameId, mode: Mode) {
         self.grant(f, mode, false);
-        if self.meta[f as usize].flags & WAITERS != 0 {
+        if self.hot.meta(f).flags & WAITERS != 0 {
             self.wake_front(f);
         }
     }
 
     /// Wakes the first waiter of a freshly installed, unlatched frame.
     pub(crate) fn wake_installed(&mut self, f: FrameId) {
-        if self.meta[f as usize].flags & WAITERS != 0 {
+        if self.hot.meta(f).flags & WAITERS != 0 {
             self.wake_front(f);
         }
     }
@@ -707,10 +618,10 @@ impl Frames {
     pub(crate) fn unwritten(&self, writing: impl Fn(FrameId) -> bool) -> Vec<(PageId, FrameId)> {
         let mut out: Vec<(PageId, FrameId)> = (0..self.cap() as FrameId)
             .filter(|&f| {
-                self.meta[f as usize].state == State::Resident
+                self.hot.meta(f).state == State::Resident
                     && (self.arena.flags(f).is_dirty() || writing(f))
             })
-            .map(|f| (self.meta[f as usize].page, f))
+            .map(|f| (self.hot.meta(f).page, f))
             .collect();
         out.sort_unstable();
         out
@@ -720,21 +631,19 @@ impl Frames {
     pub(crate) fn dirty_count(&self) -> usize {
         (0..self.cap() as FrameId)
             .filter(|&f| {
-                self.meta[f as usize].state == State::Resident && self.arena.flags(f).is_dirty()
+                self.hot.meta(f).state == State::Resident && self.arena.flags(f).is_dirty()
             })
             .count()
     }
 
     /// Heap bytes of bookkeeping: per-frame records, the page table and the policy.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.meta.len() * std::mem::size_of::<Meta>()
-            + self.table.heap_bytes()
-            + self.policy.heap_bytes()
+        self.hot.heap_bytes() + self.policy.heap_bytes()
     }
 
     /// The page table's heap bytes alone.
     pub(crate) fn table_bytes(&self) -> usize {
-        self.table.heap_bytes()
+        self.hot.table.heap_bytes()
     }
 
     /// Up to `limit` unpinned frames at the cold end of the eviction order.
@@ -746,12 +655,5 @@ impl Frames {
     #[cfg(any(test, feature = "testing"))]
     pub(crate) fn policy_order(&self) -> Vec<FrameId> {
         self.policy.order()
-    }
-}
-
-fn compatible(latch: u16, mode: Mode) -> bool {
-    match mode {
-        Mode::Shared => latch < EXCLUSIVE - 1,
-        Mode::Exclusive => latch == 0,
     }
 }

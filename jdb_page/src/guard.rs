@@ -120,9 +120,10 @@ impl DerefMut for PageMut<'_> {
 impl Drop for PageRef<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        let mut frames = self.core.frames.borrow_mut();
         // SAFETY: this guard holds a latch on `frame`, a frame of the pool.
-        unsafe { frames.release_latched(self.frame, Mode::Shared) };
+        if unsafe { self.core.hot.release(self.frame, Mode::Shared) } {
+            self.core.released_slow(self.frame);
+        }
     }
 }
 
@@ -132,9 +133,10 @@ impl Drop for PageMut<'_> {
         if let Some(wal) = self.core.wal.get() {
             tell_wal(wal, self.core, self.frame);
         }
-        let mut frames = self.core.frames.borrow_mut();
         // SAFETY: this guard holds the latch on `frame`, a frame of the pool.
-        unsafe { frames.release_latched(self.frame, Mode::Exclusive) };
+        if unsafe { self.core.hot.release(self.frame, Mode::Exclusive) } {
+            self.core.released_slow(self.frame);
+        }
     }
 }
 

@@ -161,6 +161,8 @@
 //! - `pool.rs`: [`BufferPool`], the public API read top-down (hit, make room, read, install).
 //! - `guard.rs`: [`PageRef`], [`PageMut`], and the cancel-safe wait for a latch.
 //! - `frames.rs`: residency without I/O: frame states, latches and their waiters, free frames.
+//! - `hot.rs`: what a hit and a release touch (page table, frame records, the policy's fast hit),
+//!   in `Cell`s reachable without borrowing `frames.rs`'s state.
 //! - `table.rs`: the page table, an array from page id to frame.
 //! - `policy/`: the eviction policies (`lru.rs`, `clock.rs`, `sieve.rs`, `s3fifo.rs`, on the
 //!   shared lists of `queues.rs`) and the [`Simulator`].
@@ -178,6 +180,7 @@ mod doublewrite;
 mod error;
 mod frames;
 mod guard;
+mod hot;
 mod page;
 mod policy;
 mod pool;

@@ -57,8 +57,6 @@ const _: () = assert!(
 pub(crate) struct Arena {
     base: NonNull<u8>,
     frames: usize,
-    /// Bytes from one frame to the next: 4096, or 4096 + [`FRAME_PAD`] in a pool.
-    stride: usize,
     /// Bytes of the allocation.
     len: usize,
     flags: Box<[FrameFlags]>,
@@ -72,6 +70,9 @@ pub(crate) struct Arena {
 /// through staging buffers.)
 pub(crate) const FRAME_PAD: usize = 0;
 
+/// Bytes from one frame to the next (a constant, so that a page's address is a shift and an add).
+const STRIDE: usize = PAGE_SIZE + FRAME_PAD;
+
 // SAFETY: the arena's bytes are reached only through `Page`s, one per frame (see `Page::bytes`),
 // which follow the borrow rules; the flags are atomics. Nothing in `Arena` is tied to a thread.
 unsafe impl Send for Arena {}
@@ -81,28 +82,26 @@ unsafe impl Sync for Arena {}
 impl Arena {
     /// An arena of `frames` zeroed frames.
     pub(crate) fn new(frames: usize) -> Result<Self> {
-        let stride = PAGE_SIZE + FRAME_PAD;
         let bytes = frames
-            .checked_mul(stride)
+            .checked_mul(STRIDE)
             .and_then(|b| b.checked_next_multiple_of(PAGE_SIZE))
             .ok_or(Error::InvalidCapacity {
                 cap: frames,
                 max: crate::MAX_CAP,
             })?;
-        Ok(Self::from_buf(AlignedBuf::zeroed(bytes)?, frames, stride))
+        Ok(Self::from_buf(AlignedBuf::zeroed(bytes)?, frames))
     }
 
-    /// Takes over `buf` (all of it initialised, at least `frames * stride` bytes) as an arena of
-    /// `frames` frames `stride` bytes apart.
-    fn from_buf(buf: AlignedBuf, frames: usize, stride: usize) -> Self {
+    /// Takes over `buf` (all of it initialised: `frames` frames [`STRIDE`] bytes apart, the last
+    /// one 4096 bytes long) as an arena.
+    fn from_buf(buf: AlignedBuf, frames: usize) -> Self {
         debug_assert_eq!(buf.len(), buf.cap());
-        debug_assert!(frames * stride <= buf.cap() && stride >= PAGE_SIZE);
+        debug_assert!(frames > 0 && (frames - 1) * STRIDE + PAGE_SIZE <= buf.cap());
         let len = buf.cap();
         let (base, _, _) = buf.into_raw_parts();
         Self {
             base,
             frames,
-            stride,
             len,
             flags: (0..frames).map(|_| FrameFlags::default()).collect(),
         }
@@ -243,7 +242,7 @@ impl Page {
             std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; PAGE_SIZE]>())
         });
         Self {
-            arena: Arc::new(Arena::from_buf(buf, 1, PAGE_SIZE)),
+            arena: Arc::new(Arena::from_buf(buf, 1)),
             frame: 0,
             id: 0,
         }
@@ -385,12 +384,12 @@ impl Page {
 
     fn ptr(&self) -> *mut u8 {
         debug_assert!((self.frame as usize) < self.arena.frames);
-        // In bounds: `frame < arena.frames`, and the arena holds `frames * stride` bytes, the
-        // last frame's 4096 among them.
+        // In bounds: `frame < arena.frames`, and the arena holds its frames `STRIDE` bytes apart,
+        // the last frame's 4096 bytes among them (`Arena::from_buf`).
         self.arena
             .base
             .as_ptr()
-            .wrapping_add(self.frame as usize * self.arena.stride)
+            .wrapping_add(self.frame as usize * STRIDE)
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {

@@ -22,6 +22,7 @@ use crate::{
     doublewrite::Doublewrite,
     frames::{Frames, Lost, Mode},
     guard::{Guard, LatchWait},
+    hot::Hot,
     page::Arena,
     policy::AnyPolicy,
     wal::Wal,
@@ -98,6 +99,8 @@ pub struct BufferPool<S: Storage = File> {
 
 /// The part of a pool that does not depend on the storage type, which guards point to.
 pub(crate) struct Core {
+    /// The hit path's state (page table, frame records), shared with `frames`.
+    pub(crate) hot: Rc<Hot>,
     pub(crate) frames: RefCell<Frames>,
     /// One page record per frame: frame `f` is `pages[f]`. Reached through [`Core::page`] and
     /// [`Core::page_mut`], whose callers prove exclusivity with the frame's latch or state.
@@ -185,9 +188,11 @@ impl<S: Storage> BufferPool<S> {
             .map(UnsafeCell::new)
             .collect();
         let policy = AnyPolicy::with_kind(options.policy, cap);
+        let frames = Frames::new(cap, policy, Arc::clone(&arena));
         Ok(Self {
             core: Core {
-                frames: RefCell::new(Frames::new(cap, policy, Arc::clone(&arena))),
+                hot: Rc::clone(frames.hot()),
+                frames: RefCell::new(frames),
                 pages,
                 arena,
                 writes: WriteTracker::new(cap),
@@ -253,7 +258,11 @@ impl<S: Storage> BufferPool<S> {
         if self.core.closed.get() {
             return None;
         }
-        self.core.frames.borrow_mut().try_hit(id, mode)
+        match self.core.hot.try_hit(id, mode) {
+            Ok(frame) => Some(frame),
+            Err(false) => None,
+            Err(true) => self.core.policy_hit(id, mode),
+        }
     }
 
     /// The miss path: wait for the page's latch (or for another task's read of it), or make
@@ -496,12 +505,15 @@ impl<S: Storage> BufferPool<S> {
 
     /// The counters since open or the last [`BufferPool::reset_stats`].
     pub fn stats(&self) -> Stats {
-        self.core.frames.borrow().stats
+        let mut stats = self.core.frames.borrow().stats;
+        stats.hits += self.core.hot.hits.get();
+        stats
     }
 
     /// Sets every counter to zero.
     pub fn reset_stats(&self) {
         self.core.frames.borrow_mut().stats = Stats::default();
+        self.core.hot.hits.set(0);
     }
 
     /// The file's path.
@@ -621,6 +633,21 @@ impl Core {
                 spares.push(buf);
             }
         }
+    }
+
+    /// A hit the policy must see itself (see [`Hot::try_hit`]), out of line.
+    #[cold]
+    #[inline(never)]
+    fn policy_hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
+        self.frames.borrow_mut().try_hit(id, mode)
+    }
+
+    /// The rest of a guard's release when someone must hear of it (see [`Hot::release`]), out
+    /// of line.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn released_slow(&self, frame: FrameId) {
+        self.frames.borrow_mut().released_slow(frame);
     }
 
     /// Waits until a frame is freed or becomes evictable (or a transient state ends).

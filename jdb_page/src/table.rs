@@ -8,8 +8,17 @@
 //!
 //! A directory entry with no chunk yet points to one shared, immutable chunk of `NO_FRAME`s
 //! ([`EMPTY`]), so a lookup has no null test: an untouched range reads as "not in memory".
+//!
+//! Every method takes `&self` (the pool's hit path looks pages up without borrowing the rest of
+//! the pool's bookkeeping): the directory is in an `UnsafeCell`, and entries are read and
+//! written through raw pointers. That is sound because the table is `!Sync` (one thread), and
+//! no method calls out, re-enters the table or returns a reference into it, so no two accesses
+//! to the directory or to an entry overlap.
 
-use std::ptr::NonNull;
+use std::{
+    cell::{Cell, UnsafeCell},
+    ptr::NonNull,
+};
 
 use jdb_layout::PageId;
 
@@ -30,9 +39,9 @@ static EMPTY: Chunk = [NO_FRAME; CHUNK];
 /// Page id -> frame of every page in memory (or being read into one).
 #[derive(Default)]
 pub(crate) struct PageTable {
-    /// Each entry is [`EMPTY`] or a chunk this table allocated (`Box::into_raw`) and owns.
-    dir: Vec<NonNull<Chunk>>,
-    len: usize,
+    /// Each entry is [`EMPTY`] or a chunk this table allocated (`Box::leak`) and owns.
+    dir: UnsafeCell<Vec<NonNull<Chunk>>>,
+    len: Cell<usize>,
 }
 
 fn empty() -> NonNull<Chunk> {
@@ -43,64 +52,82 @@ impl PageTable {
     /// The frame of page `id`, if it has one.
     #[inline(always)]
     pub(crate) fn get(&self, id: PageId) -> Option<FrameId> {
-        let chunk = self.dir.get((id >> SHIFT) as usize)?;
-        // SAFETY: every entry points to `EMPTY` or to a live chunk this table owns (see `dir`),
-        // only written through `&mut self`.
-        let frame = unsafe { chunk.as_ref() }[id as usize % CHUNK];
+        // SAFETY: no `&mut` of the directory exists outside `entry_ptr`, which does not overlap
+        // this (see the module docs); the reference ends within this call.
+        let dir = unsafe { &*self.dir.get() };
+        let chunk = *dir.get((id >> SHIFT) as usize)?;
+        // SAFETY: every directory entry points to `EMPTY` or to a live chunk this table owns,
+        // and the index is `< CHUNK`; entries are read and written only through raw pointers,
+        // never while a reference to one lives.
+        let frame = unsafe {
+            chunk
+                .as_ptr()
+                .cast::<FrameId>()
+                .add(id as usize % CHUNK)
+                .read()
+        };
         (frame != NO_FRAME).then_some(frame)
     }
 
-    /// The chunk of `id`'s range, allocated if it was `EMPTY`.
-    fn chunk_mut(&mut self, id: PageId) -> &mut Chunk {
+    /// A pointer to `id`'s entry, in a chunk allocated if it was `EMPTY`: writable.
+    fn entry_ptr(&self, id: PageId) -> *mut FrameId {
+        // SAFETY: the only reference to the directory while it lives (see the module docs).
+        let dir = unsafe { &mut *self.dir.get() };
         let at = (id >> SHIFT) as usize;
-        if self.dir.len() <= at {
-            self.dir.resize(at + 1, empty());
+        if dir.len() <= at {
+            dir.resize(at + 1, empty());
         }
-        let chunk = &mut self.dir[at];
+        let chunk = &mut dir[at];
         if *chunk == empty() {
             *chunk = NonNull::from(Box::leak(Box::new([NO_FRAME; CHUNK])));
         }
-        // SAFETY: not `EMPTY` (replaced just above), so a chunk this table allocated and owns;
-        // `&mut self` makes this the only reference to it.
-        unsafe { chunk.as_mut() }
+        // In bounds: the index is `< CHUNK`. Not `EMPTY` (replaced just above), so a chunk this
+        // table allocated (`Box::leak`, writable) and owns.
+        chunk
+            .as_ptr()
+            .cast::<FrameId>()
+            .wrapping_add(id as usize % CHUNK)
     }
 
     /// Maps `id` to `frame` (`id` must have no frame).
-    pub(crate) fn insert(&mut self, id: PageId, frame: FrameId) {
+    pub(crate) fn insert(&self, id: PageId, frame: FrameId) {
         debug_assert_ne!(frame, NO_FRAME);
-        let entry = &mut self.chunk_mut(id)[id as usize % CHUNK];
-        debug_assert_eq!(*entry, NO_FRAME, "page {id} mapped twice");
-        *entry = frame;
-        self.len += 1;
+        debug_assert_eq!(self.get(id), None, "page {id} mapped twice");
+        // SAFETY: a valid entry of a chunk this table owns (`entry_ptr`); no reference to it lives.
+        unsafe { self.entry_ptr(id).write(frame) };
+        self.len.set(self.len.get() + 1);
     }
 
     /// Unmaps `id` (which must be mapped).
-    pub(crate) fn remove(&mut self, id: PageId) {
+    pub(crate) fn remove(&self, id: PageId) {
         let mapped = self.get(id).is_some();
         debug_assert!(mapped, "page {id} not mapped");
         if mapped {
-            self.chunk_mut(id)[id as usize % CHUNK] = NO_FRAME;
-            self.len -= 1;
+            // SAFETY: as in `insert`.
+            unsafe { self.entry_ptr(id).write(NO_FRAME) };
+            self.len.set(self.len.get() - 1);
         }
     }
 
     /// Pages mapped.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.len.get()
     }
 
     /// Heap bytes: the directory and the chunks allocated so far.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let chunks = self.dir.iter().filter(|&&c| c != empty()).count();
-        self.dir.capacity() * std::mem::size_of::<NonNull<Chunk>>()
+        // SAFETY: a shared reference for the length of this call (see the module docs).
+        let dir = unsafe { &*self.dir.get() };
+        let chunks = dir.iter().filter(|&&c| c != empty()).count();
+        dir.capacity() * std::mem::size_of::<NonNull<Chunk>>()
             + chunks * std::mem::size_of::<Chunk>()
     }
 }
 
 impl Drop for PageTable {
     fn drop(&mut self) {
-        for &chunk in &self.dir {
+        for &chunk in self.dir.get_mut().iter() {
             if chunk != empty() {
                 // SAFETY: not `EMPTY`, so made by `Box::leak` in `chunk_mut` and owned by this
                 // table; freed once, here.
@@ -120,7 +147,7 @@ mod tests {
 
     #[test]
     fn maps_across_chunks_and_grows_lazily() {
-        let mut t = PageTable::default();
+        let t = PageTable::default();
         assert_eq!(t.get(0), None);
         assert_eq!(t.get(u32::MAX - 1), None);
         t.insert(5, 1);
@@ -143,7 +170,7 @@ mod tests {
     proptest! {
         #[test]
         fn matches_a_hashmap(ops in proptest::collection::vec((0..3u8, 0..20_000u32), 1..400)) {
-            let mut t = PageTable::default();
+            let t = PageTable::default();
             let mut model: HashMap<PageId, FrameId> = HashMap::new();
             for (i, (op, id)) in ops.into_iter().enumerate() {
                 match op {

@@ -13,15 +13,17 @@
 //!
 //! 9 bytes per frame ([`Queues`]).
 
+use std::rc::Rc;
+
 use super::Policy;
-use super::queues::{Queue, Queues};
+use super::queues::{FastHit, Queue, Queues, SharedQueues};
 use crate::FrameId;
 use jdb_layout::PageId;
 
 /// Clock (second chance) over frame ids.
 #[derive(Debug, Clone)]
 pub(crate) struct Clock {
-    q: Queues,
+    q: SharedQueues,
 }
 
 impl Clock {
@@ -48,8 +50,16 @@ impl Clock {
 impl Policy for Clock {
     fn new(cap: usize) -> Self {
         Self {
-            q: Queues::new(cap),
+            q: SharedQueues::new(cap),
         }
+    }
+
+    fn fast_hit(&self) -> FastHit {
+        FastHit::Mark
+    }
+
+    fn queues(&self) -> &Rc<Queues> {
+        self.q.rc()
     }
 
     fn insert(&mut self, frame: FrameId, _page: PageId, cold: bool) {

@@ -9,22 +9,32 @@
 //!
 //! 9 bytes per frame ([`Queues`]).
 
+use std::rc::Rc;
+
 use super::Policy;
-use super::queues::{Queue, Queues};
+use super::queues::{FastHit, Queue, Queues, SharedQueues};
 use crate::FrameId;
 use jdb_layout::PageId;
 
 /// Exact LRU over frame ids.
 #[derive(Debug, Clone)]
 pub(crate) struct Lru {
-    q: Queues,
+    q: SharedQueues,
 }
 
 impl Policy for Lru {
     fn new(cap: usize) -> Self {
         Self {
-            q: Queues::new(cap),
+            q: SharedQueues::new(cap),
         }
+    }
+
+    fn fast_hit(&self) -> FastHit {
+        FastHit::MoveToHead
+    }
+
+    fn queues(&self) -> &Rc<Queues> {
+        self.q.rc()
     }
 
     fn insert(&mut self, frame: FrameId, _page: PageId, cold: bool) {

@@ -34,6 +34,7 @@ mod sieve;
 mod simulator;
 
 use std::fmt;
+use std::rc::Rc;
 use std::str::FromStr;
 
 use jdb_layout::PageId;
@@ -43,6 +44,7 @@ pub(crate) use clock::Clock;
 pub(crate) use lru::Lru;
 #[cfg(all(debug_assertions, any(test, feature = "testing")))]
 pub(crate) use queues::steps as list_steps;
+pub(crate) use queues::{FastHit, Queues};
 pub(crate) use s3fifo::S3Fifo;
 pub(crate) use sieve::Sieve;
 pub use simulator::Simulator;
@@ -58,8 +60,14 @@ pub(crate) trait Policy {
     /// or hit since (scan resistance), unless it is hit first. With cold == false this is
     /// exactly the algorithm's insert on a miss.
     fn insert(&mut self, frame: FrameId, page: PageId, cold: bool);
-    /// The page in `frame` was asked for again: exactly the algorithm's hit.
+    /// The page in `frame` was asked for again: exactly the algorithm's hit. It starts with
+    /// [`Policy::fast_hit`] on [`Policy::queues`], which the pool's hit path does by itself and
+    /// calls `hit` only when that does not apply.
     fn hit(&mut self, frame: FrameId);
+    /// The common case of [`Policy::hit`]: one operation on the policy's queues.
+    fn fast_hit(&self) -> FastHit;
+    /// The policy's per-frame queues, shared with the pool's hit path (see [`FastHit`]).
+    fn queues(&self) -> &Rc<Queues>;
     /// The frame's pin count went 0 -> 1: `evict` must not choose it until `unpin`.
     /// Must NOT change the eviction order. (The pool does not call it: it says which frames are
     /// busy through `evict`'s predicate; policy-level pins are for the policy's own tests.)
@@ -203,6 +211,14 @@ impl Policy for AnyPolicy {
     #[inline(always)]
     fn hit(&mut self, frame: FrameId) {
         dispatch!(self, p => p.hit(frame))
+    }
+
+    fn fast_hit(&self) -> FastHit {
+        dispatch!(self, p => p.fast_hit())
+    }
+
+    fn queues(&self) -> &Rc<Queues> {
+        dispatch!(self, p => p.queues())
     }
 
     #[inline]

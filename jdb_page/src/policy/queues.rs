@@ -18,6 +18,8 @@
 //! times its steps, so tests can show that operations stay O(1) however many frames are pinned
 //! without timing anything. Release builds count nothing.
 
+use std::{cell::Cell, rc::Rc};
+
 use crate::FrameId;
 
 #[cfg(debug_assertions)]
@@ -87,12 +89,69 @@ const EMPTY: Ends = Ends {
 };
 
 /// Links (`[towards head, towards tail]`) and state of frames `0..cap`, and the ends of the lists.
-#[derive(Debug, Clone)]
-pub(super) struct Queues {
-    links: Box<[[FrameId; 2]]>,
-    state: Box<[u8]>,
-    ends: [Ends; 4],
+///
+/// Every field is a `Cell`, and every method takes `&self`: the policy owns its queues (in an
+/// `Rc`), and the pool's hit path does a policy's common-case hit ([`FastHit`]) on the same
+/// queues without borrowing the policy. No method calls out or hands out references into the
+/// cells, so no two accesses overlap.
+#[derive(Debug)]
+pub(crate) struct Queues {
+    links: Box<[Cell<[FrameId; 2]>]>,
+    state: Box<[Cell<u8>]>,
+    ends: [Cell<Ends>; 4],
 }
+
+/// A policy's hit in its common case, one operation on its [`Queues`]: the pool's hit path does
+/// it directly, and only when it does not apply (a cold or parked frame) calls the policy's
+/// `hit`, which starts with the same operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FastHit {
+    /// Exact LRU: move the frame to the head of [`Queue::Main`].
+    MoveToHead,
+    /// Clock, SIEVE: set the frame's bit (counter 1) if it is in [`Queue::Main`].
+    Mark,
+    /// S3-FIFO: add one to the frame's counter, up to 3, if it is in [`Queue::Main`] or
+    /// [`Queue::Small`].
+    Bump,
+}
+
+/// A policy's [`Queues`], in an `Rc` the pool's hit path shares; a clone of the policy gets a
+/// copy of them (not a second handle).
+#[derive(Debug)]
+pub(super) struct SharedQueues(Rc<Queues>);
+
+impl SharedQueues {
+    pub(super) fn new(cap: usize) -> Self {
+        Self(Rc::new(Queues::new(cap)))
+    }
+
+    /// The handle the pool's hit path keeps.
+    pub(super) fn rc(&self) -> &Rc<Queues> {
+        &self.0
+    }
+}
+
+impl Clone for SharedQueues {
+    fn clone(&self) -> Self {
+        let q = &*self.0;
+        Self(Rc::new(Queues {
+            links: q.links.clone(),
+            state: q.state.clone(),
+            ends: q.ends.clone(),
+        }))
+    }
+}
+
+impl std::ops::Deref for SharedQueues {
+    type Target = Queues;
+
+    fn deref(&self) -> &Queues {
+        &self.0
+    }
+}
+
+/// S3-FIFO's counter limit (its `freq` saturates at 3).
+pub(super) const MAX_COUNT: u8 = 3;
 
 const NEWER: usize = 0;
 const OLDER: usize = 1;
@@ -105,9 +164,9 @@ impl Queues {
             "policy capacity {cap} out of 1..{NIL}"
         );
         Self {
-            links: vec![[NIL; 2]; cap].into(),
-            state: vec![0; cap].into(),
-            ends: [EMPTY; 4],
+            links: (0..cap).map(|_| Cell::new([NIL; 2])).collect(),
+            state: (0..cap).map(|_| Cell::new(0)).collect(),
+            ends: [const { Cell::new(EMPTY) }; 4],
         }
     }
 
@@ -117,7 +176,34 @@ impl Queues {
     }
 
     fn st(&self, f: FrameId) -> u8 {
-        self.state[f as usize]
+        self.state[f as usize].get()
+    }
+
+    fn set_st(&self, f: FrameId, s: u8) {
+        self.state[f as usize].set(s);
+    }
+
+    fn links(&self, f: FrameId) -> [FrameId; 2] {
+        self.links[f as usize].get()
+    }
+
+    fn set_links(&self, f: FrameId, links: [FrameId; 2]) {
+        self.links[f as usize].set(links);
+    }
+
+    /// Sets one link of `f` (`NEWER` or `OLDER`).
+    fn set_link(&self, f: FrameId, which: usize, to: FrameId) {
+        let mut l = self.links(f);
+        l[which] = to;
+        self.set_links(f, l);
+    }
+
+    fn ends(&self, q: Queue) -> Ends {
+        self.ends[q as usize].get()
+    }
+
+    fn set_ends(&self, q: Queue, ends: Ends) {
+        self.ends[q as usize].set(ends);
     }
 
     /// Whether `f` is in the policy (in some list, parked included).
@@ -143,7 +229,7 @@ impl Queues {
     /// Whether the eviction search must step over `f`: pinned, or `busy` (the pool's say: held
     /// by a guard, waited for); a busy frame is marked pinned (until `unpin`), so the caller parks it.
     #[inline]
-    pub(super) fn held(&mut self, f: FrameId, busy: &mut dyn FnMut(FrameId) -> bool) -> bool {
+    pub(super) fn held(&self, f: FrameId, busy: &mut dyn FnMut(FrameId) -> bool) -> bool {
         step();
         if self.pinned(f) {
             return true;
@@ -155,68 +241,132 @@ impl Queues {
         held
     }
 
-    pub(super) fn set_pinned(&mut self, f: FrameId, pinned: bool) {
+    pub(super) fn set_pinned(&self, f: FrameId, pinned: bool) {
         debug_assert!(self.contains(f), "frame {f} is not in the policy");
-        let s = &mut self.state[f as usize];
-        *s = if pinned { *s | PINNED } else { *s & !PINNED };
+        let s = self.st(f);
+        self.set_st(f, if pinned { s | PINNED } else { s & !PINNED });
     }
 
     /// Whether `f` is in the policy and linked in `q` (the hit path's one check).
     #[inline(always)]
     pub(super) fn is_in(&self, f: FrameId, q: Queue) -> bool {
-        self.state[f as usize] & (PRESENT | QUEUE_MASK) == PRESENT | q as u8
+        self.st(f) & (PRESENT | QUEUE_MASK) == PRESENT | q as u8
+    }
+
+    /// The policy's common-case hit `op` on `f` (see [`FastHit`]); `false`, and nothing
+    /// changed, when it does not apply and the policy's `hit` must run.
+    ///
+    /// # Safety
+    /// `f < cap` (the caller's frame ids come from the pool's page table, which maps pages only
+    /// to its frames `0..cap`, and the policy was made for `cap` frames).
+    #[inline(always)]
+    pub(crate) unsafe fn fast_hit(&self, f: FrameId, op: FastHit) -> bool {
+        debug_assert!((f as usize) < self.state.len());
+        // SAFETY: `f < cap = state.len()` (the caller's contract).
+        let cell = unsafe { self.state.get_unchecked(f as usize) };
+        let s = cell.get();
+        match op {
+            FastHit::MoveToHead => {
+                if s & (PRESENT | QUEUE_MASK) != PRESENT | Queue::Main as u8 {
+                    return false;
+                }
+                // SAFETY: `f < cap` (as above), linked in `Main` (just checked).
+                unsafe { self.move_to_head_unchecked(f, Queue::Main) };
+            }
+            FastHit::Mark => {
+                if s & (PRESENT | QUEUE_MASK) != PRESENT | Queue::Main as u8 {
+                    return false;
+                }
+                cell.set((s & !COUNT_MASK) | (1 << COUNT_SHIFT));
+            }
+            FastHit::Bump => {
+                let q = s & QUEUE_MASK;
+                if s & PRESENT == 0 || !(q == Queue::Main as u8 || q == Queue::Small as u8) {
+                    return false;
+                }
+                if s & COUNT_MASK != MAX_COUNT << COUNT_SHIFT {
+                    cell.set(s + (1 << COUNT_SHIFT));
+                }
+            }
+        }
+        true
+    }
+
+    /// Moves `f`, linked in `q`, to the head of `q`, with no bounds checks.
+    ///
+    /// # Safety
+    /// `f < cap`, and `f` is linked in `q`.
+    #[inline(always)]
+    unsafe fn move_to_head_unchecked(&self, f: FrameId, q: Queue) {
+        let ends_cell = &self.ends[q as usize];
+        let mut ends = ends_cell.get();
+        let head = ends.head;
+        if head == f {
+            return;
+        }
+        step();
+        // Every `g` passed to `link` is `< cap = links.len()`: `f` (the caller's contract), and
+        // the links of a linked frame and the ends of its list, which are frames `< cap` or
+        // `NIL`, never looked up as `NIL`: `newer` is not `NIL` since `f` is not the head, `older`
+        // is looked up only when it is not `NIL`, and `head` is not `NIL` since `q` holds `f`.
+        let link = |g: FrameId| {
+            debug_assert!((g as usize) < self.links.len());
+            // SAFETY: `g < cap = links.len()` (see above).
+            unsafe { self.links.get_unchecked(g as usize) }
+        };
+        let [newer, older] = link(f).get();
+        let mut l = link(newer).get();
+        l[OLDER] = older;
+        link(newer).set(l);
+        if older == NIL {
+            ends.tail = newer;
+        } else {
+            let mut l = link(older).get();
+            l[NEWER] = newer;
+            link(older).set(l);
+        }
+        link(f).set([NIL, head]);
+        let mut l = link(head).get();
+        l[NEWER] = f;
+        link(head).set(l);
+        ends.head = f;
+        ends_cell.set(ends);
     }
 
     /// Sets the counter of `f` to `count` if `f` is linked in `q` (a hit's common case, one load
     /// and one store); `false`, and nothing changed, otherwise.
     #[inline(always)]
-    pub(super) fn set_count_in(&mut self, f: FrameId, q: Queue, count: u8) -> bool {
-        let s = &mut self.state[f as usize];
-        if *s & (PRESENT | QUEUE_MASK) != PRESENT | q as u8 {
+    pub(super) fn set_count_in(&self, f: FrameId, q: Queue, count: u8) -> bool {
+        let s = self.st(f);
+        if s & (PRESENT | QUEUE_MASK) != PRESENT | q as u8 {
             return false;
         }
-        *s = (*s & !COUNT_MASK) | (count << COUNT_SHIFT);
+        self.set_st(f, (s & !COUNT_MASK) | (count << COUNT_SHIFT));
         true
     }
 
     /// Moves `f` to the head of `q` if it is linked there (an LRU hit: a few loads and stores,
     /// no state change); `false`, and nothing changed, otherwise.
     #[inline(always)]
-    pub(super) fn move_to_head_in(&mut self, f: FrameId, q: Queue) -> bool {
+    pub(super) fn move_to_head_in(&self, f: FrameId, q: Queue) -> bool {
         if !self.is_in(f, q) {
             return false;
         }
-        let ends = &mut self.ends[q as usize];
-        let head = ends.head;
-        if head == f {
-            return true;
-        }
-        step();
-        // `f` is not the head, so it has a newer neighbour.
-        let [newer, older] = self.links[f as usize];
-        self.links[newer as usize][OLDER] = older;
-        if older == NIL {
-            ends.tail = newer;
-        } else {
-            self.links[older as usize][NEWER] = newer;
-        }
-        self.links[f as usize] = [NIL, head];
-        self.links[head as usize][NEWER] = f;
-        ends.head = f;
+        assert!((f as usize) < self.links.len());
+        // SAFETY: `f < cap` (checked just above), linked in `q` (checked above).
+        unsafe { self.move_to_head_unchecked(f, q) };
         true
     }
 
     /// Adds one to the counter of `f`, up to `max`, if `f` is linked in `q`; `false` otherwise.
     #[inline(always)]
-    pub(super) fn bump_in(&mut self, f: FrameId, q: Queue, max: u8) -> bool {
-        let s = &mut self.state[f as usize];
-        if *s & (PRESENT | QUEUE_MASK) != PRESENT | q as u8 {
+    pub(super) fn bump_in(&self, f: FrameId, q: Queue, max: u8) -> bool {
+        let s = self.st(f);
+        if s & (PRESENT | QUEUE_MASK) != PRESENT | q as u8 {
             return false;
         }
-        let c = ((*s & COUNT_MASK) >> COUNT_SHIFT)
-            .saturating_add(1)
-            .min(max);
-        *s = (*s & !COUNT_MASK) | (c << COUNT_SHIFT);
+        let c = ((s & COUNT_MASK) >> COUNT_SHIFT).saturating_add(1).min(max);
+        self.set_st(f, (s & !COUNT_MASK) | (c << COUNT_SHIFT));
         true
     }
 
@@ -226,15 +376,15 @@ impl Queues {
     }
 
     /// Sets the counter (`count <= 3`).
-    pub(super) fn set_count(&mut self, f: FrameId, count: u8) {
+    pub(super) fn set_count(&self, f: FrameId, count: u8) {
         debug_assert!(count <= 3);
-        let s = &mut self.state[f as usize];
-        *s = (*s & !COUNT_MASK) | (count << COUNT_SHIFT);
+        let s = self.st(f);
+        self.set_st(f, (s & !COUNT_MASK) | (count << COUNT_SHIFT));
     }
 
     /// Number of frames in `q`.
     pub(super) fn len(&self, q: Queue) -> usize {
-        self.ends[q as usize].len as usize
+        self.ends(q).len as usize
     }
 
     pub(super) fn is_empty(&self, q: Queue) -> bool {
@@ -243,112 +393,115 @@ impl Queues {
 
     /// The oldest frame of `q`.
     pub(super) fn tail(&self, q: Queue) -> Option<FrameId> {
-        let t = self.ends[q as usize].tail;
+        let t = self.ends(q).tail;
         (t != NIL).then_some(t)
     }
 
     /// The frame after `f` towards the head (newer) of its list.
     pub(super) fn newer(&self, f: FrameId) -> Option<FrameId> {
         step();
-        let n = self.links[f as usize][NEWER];
+        let n = self.links(f)[NEWER];
         (n != NIL).then_some(n)
     }
 
     /// Adds `f` (not in the policy) at the head of `q`, unpinned, counter 0.
-    pub(super) fn insert(&mut self, q: Queue, f: FrameId) {
+    pub(super) fn insert(&self, q: Queue, f: FrameId) {
         debug_assert!(!self.contains(f), "frame {f} is already in the policy");
         debug_assert!(q != Queue::Parked);
-        self.state[f as usize] = PRESENT;
+        self.set_st(f, PRESENT);
         self.push_head(q, f);
     }
 
     /// Links `f` (in the policy, in no list) at the head of `q`.
-    pub(super) fn push_head(&mut self, q: Queue, f: FrameId) {
-        let head = self.ends[q as usize].head;
+    pub(super) fn push_head(&self, q: Queue, f: FrameId) {
+        let head = self.ends(q).head;
         self.link(q, f, NIL, head);
     }
 
     /// Links `f` (in the policy, in no list) at the tail of `q`.
-    pub(super) fn push_tail(&mut self, q: Queue, f: FrameId) {
-        let tail = self.ends[q as usize].tail;
+    pub(super) fn push_tail(&self, q: Queue, f: FrameId) {
+        let tail = self.ends(q).tail;
         self.link(q, f, tail, NIL);
     }
 
     /// Links `f` (in the policy, in no list) just towards the tail from `at`, in `at`'s list.
-    pub(super) fn push_older_than(&mut self, at: FrameId, f: FrameId) {
+    pub(super) fn push_older_than(&self, at: FrameId, f: FrameId) {
         let q = self.queue(at);
-        let older = self.links[at as usize][OLDER];
+        let older = self.links(at)[OLDER];
         self.link(q, f, at, older);
     }
 
     /// Links `f` between `newer` and `older` (neighbours in `q`, or NIL at its ends).
-    fn link(&mut self, q: Queue, f: FrameId, newer: FrameId, older: FrameId) {
+    fn link(&self, q: Queue, f: FrameId, newer: FrameId, older: FrameId) {
         step();
-        self.links[f as usize] = [newer, older];
-        let ends = &mut self.ends[q as usize];
+        self.set_links(f, [newer, older]);
+        let mut ends = self.ends(q);
         if newer == NIL {
             ends.head = f;
         } else {
-            self.links[newer as usize][OLDER] = f;
+            self.set_link(newer, OLDER, f);
         }
         if older == NIL {
             ends.tail = f;
         } else {
-            self.links[older as usize][NEWER] = f;
+            self.set_link(older, NEWER, f);
         }
         ends.len += 1;
-        let s = &mut self.state[f as usize];
-        *s = (*s & !QUEUE_MASK) | q as u8;
+        self.set_ends(q, ends);
+        let mut s = self.st(f);
+        s = (s & !QUEUE_MASK) | q as u8;
         if q != Queue::Parked {
-            *s = (*s & !HOME_MASK) | ((q as u8) << HOME_SHIFT);
+            s = (s & !HOME_MASK) | ((q as u8) << HOME_SHIFT);
         }
+        self.set_st(f, s);
     }
 
     /// Takes `f` out of its list; it stays in the policy with its flags.
-    pub(super) fn unlink(&mut self, f: FrameId) {
+    pub(super) fn unlink(&self, f: FrameId) {
         step();
         let q = self.queue(f);
-        let [newer, older] = self.links[f as usize];
-        let ends = &mut self.ends[q as usize];
+        let [newer, older] = self.links(f);
+        let mut ends = self.ends(q);
         if newer == NIL {
             ends.head = older;
         } else {
-            self.links[newer as usize][OLDER] = older;
+            self.set_link(newer, OLDER, older);
         }
         if older == NIL {
             ends.tail = newer;
         } else {
-            self.links[older as usize][NEWER] = newer;
+            self.set_link(older, NEWER, newer);
         }
         ends.len -= 1;
-        self.links[f as usize] = [NIL; 2];
+        self.set_ends(q, ends);
+        self.set_links(f, [NIL; 2]);
     }
 
     /// Moves `f` to the head of its list.
-    pub(super) fn move_to_head(&mut self, f: FrameId) {
+    pub(super) fn move_to_head(&self, f: FrameId) {
         let q = self.queue(f);
-        if self.ends[q as usize].head != f {
+        if self.ends(q).head != f {
             self.unlink(f);
             self.push_head(q, f);
         }
     }
 
     /// Takes `f` out of the policy.
-    pub(super) fn remove(&mut self, f: FrameId) {
+    pub(super) fn remove(&self, f: FrameId) {
         self.unlink(f);
-        self.state[f as usize] = 0;
+        self.set_st(f, 0);
     }
 
     /// Sets the pinned frame `f` aside: out of its list into [`Queue::Parked`], remembering its
     /// home.
-    pub(super) fn park(&mut self, f: FrameId) {
+    pub(super) fn park(&self, f: FrameId) {
         debug_assert!(self.pinned(f) && self.queue(f) != Queue::Parked);
         self.unlink(f);
         self.push_head(Queue::Parked, f);
     }
 
     /// Takes the parked `f` out of [`Queue::Parked`]; returns its home, where the caller links it.
-    pub(super) fn unpark(&mut self, f: FrameId) -> Queue {
+    pub(super) fn unpark(&self, f: FrameId) -> Queue {
         debug_assert_eq!(self.queue(f), Queue::Parked);
         self.unlink(f);
         self.home(f)
@@ -357,7 +510,7 @@ impl Queues {
     /// Clears the pin bit of `f`. A parked `f` leaves [`Queue::Parked`]: a cold one goes back to
     /// the tail of [`Queue::Cold`] (still the next victim) and `None` is returned; for any other
     /// its home is returned and the caller links it there.
-    pub(super) fn unpin(&mut self, f: FrameId) -> Option<Queue> {
+    pub(super) fn unpin(&self, f: FrameId) -> Option<Queue> {
         if !self.contains(f) || !self.pinned(f) {
             return None; // a hit unparked it already
         }
@@ -375,7 +528,7 @@ impl Queues {
     }
 
     /// Removes and returns the oldest unpinned cold frame, parking the pinned ones met first.
-    pub(super) fn pop_cold(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
+    pub(super) fn pop_cold(&self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId> {
         while let Some(f) = self.tail(Queue::Cold) {
             if self.held(f, busy) {
                 self.park(f);
@@ -399,7 +552,7 @@ impl Queues {
 
     /// The frames of `q` from tail (oldest) to head.
     pub(super) fn oldest_first(&self, q: Queue) -> impl Iterator<Item = FrameId> + '_ {
-        let start = self.ends[q as usize].tail;
+        let start = self.ends(q).tail;
         std::iter::successors((start != NIL).then_some(start), move |&f| self.newer(f))
     }
 }
@@ -414,7 +567,7 @@ mod tests {
 
     #[test]
     fn lists_link_unlink_and_keep_flags() {
-        let mut q = Queues::new(6);
+        let q = Queues::new(6);
         for f in 0..4 {
             q.insert(Queue::Main, f);
         }
@@ -453,7 +606,7 @@ mod tests {
 
     #[test]
     fn cold_frames_pop_oldest_first_and_pinned_ones_wait_at_the_tail() {
-        let mut q = Queues::new(4);
+        let q = Queues::new(4);
         for f in 0..3 {
             q.insert(Queue::Cold, f);
         }

@@ -36,8 +36,10 @@
 //! per ring slot (and a bit) and 4 per table slot, about 1.125 and 1.25 slots per ghost id, so 8.7
 //! bytes per frame (G = 0.9 · cap).
 
+use std::rc::Rc;
+
 use super::Policy;
-use super::queues::{Queue, Queues};
+use super::queues::{FastHit, Queue, Queues, SharedQueues};
 use crate::FrameId;
 use jdb_layout::PageId;
 
@@ -49,7 +51,7 @@ const MAX_FREQ: u8 = 3;
 /// S3-FIFO over frame ids.
 #[derive(Debug, Clone)]
 pub(crate) struct S3Fifo {
-    q: Queues,
+    q: SharedQueues,
     /// The page in each frame, for the ghost.
     pages: Box<[PageId]>,
     /// Frames the small queue holds before eviction turns to the main one.
@@ -160,13 +162,21 @@ impl Policy for S3Fifo {
         // libCacheSim: `(int64_t)(cache_size * ratio)`, a double product truncated.
         let small_cap = ((cap as f64 * 0.1) as usize).max(1);
         Self {
-            q: Queues::new(cap),
+            q: SharedQueues::new(cap),
             pages: vec![0; cap].into(),
             small_cap,
             main_cap: cap - small_cap,
             ghost: Ghost::new((cap as f64 * 0.9) as usize),
             has_evicted: false,
         }
+    }
+
+    fn fast_hit(&self) -> FastHit {
+        FastHit::Bump
+    }
+
+    fn queues(&self) -> &Rc<Queues> {
+        self.q.rc()
     }
 
     fn insert(&mut self, frame: FrameId, page: PageId, cold: bool) {

@@ -14,15 +14,17 @@
 //!
 //! 9 bytes per frame ([`Queues`]).
 
+use std::rc::Rc;
+
 use super::Policy;
-use super::queues::{NIL, Queue, Queues};
+use super::queues::{FastHit, NIL, Queue, Queues, SharedQueues};
 use crate::FrameId;
 use jdb_layout::PageId;
 
 /// SIEVE over frame ids.
 #[derive(Debug, Clone)]
 pub(crate) struct Sieve {
-    q: Queues,
+    q: SharedQueues,
     /// Where the next eviction search starts; `NIL`: at the tail.
     hand: FrameId,
 }
@@ -62,9 +64,17 @@ impl Sieve {
 impl Policy for Sieve {
     fn new(cap: usize) -> Self {
         Self {
-            q: Queues::new(cap),
+            q: SharedQueues::new(cap),
             hand: NIL,
         }
+    }
+
+    fn fast_hit(&self) -> FastHit {
+        FastHit::Mark
+    }
+
+    fn queues(&self) -> &Rc<Queues> {
+        self.q.rc()
     }
 
     fn insert(&mut self, frame: FrameId, _page: PageId, cold: bool) {
