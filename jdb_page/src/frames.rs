@@ -40,7 +40,7 @@ use rustc_hash::FxHashMap;
 
 pub(crate) use crate::hot::Mode;
 use crate::{
-    Error, Stats,
+    Error, Page, Stats,
     hot::{EVICTING, EXCLUSIVE, Hot, KEPT, Meta, PARKED, State, WAITERS, compatible},
     page::Arena,
     policy::{AnyPolicy, Policy},
@@ -98,8 +98,9 @@ pub(crate) struct Frames {
 }
 
 impl Frames {
-    /// `cap` free frames.
-    pub(crate) fn new(cap: usize, policy: AnyPolicy, arena: Arc<Arena>) -> Self {
+    /// A free frame per page record of `pages` (one per frame of `arena`).
+    pub(crate) fn new(pages: Vec<Page>, policy: AnyPolicy, arena: Arc<Arena>) -> Self {
+        let cap = pages.len();
         let free_list = |f: FrameId| Meta {
             page: if f + 1 < cap as FrameId {
                 f + 1
@@ -111,7 +112,7 @@ impl Frames {
             flags: 0,
         };
         let hot = Hot::new(
-            cap,
+            pages,
             free_list,
             Rc::clone(policy.queues()),
             policy.fast_hit(),

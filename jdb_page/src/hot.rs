@@ -1,6 +1,7 @@
 //! [`Hot`]: what a hit and a guard's release touch, reachable without borrowing the pool's
 //! [`Frames`](crate::frames::Frames): the page table, each frame's record ([`Meta`]: page, latch,
-//! state, flags), the policy's queues for its common-case hit ([`FastHit`]) and the hit counter.
+//! state, flags) beside its page record ([`Page`], what a guard derefs to), the policy's queues for
+//! its common-case hit ([`FastHit`]) and the hit counter.
 //!
 //! Every field is a `Cell` (the page table's are behind `&self` methods that never call out), so
 //! a hit is a few loads and stores with no `RefCell` flag to test and set, no dispatch and no
@@ -9,12 +10,15 @@
 //! mode; a cold or parked frame the policy must see; a release someone waits for) goes to
 //! `Frames`, which owns everything else and shares this struct (`Rc`).
 
-use std::{cell::Cell, rc::Rc};
+use std::{
+    cell::{Cell, UnsafeCell},
+    rc::Rc,
+};
 
 use jdb_layout::PageId;
 
 use crate::{
-    FrameId,
+    FrameId, Page,
     policy::{FastHit, Queues},
     table::{NO_FRAME, PageTable},
 };
@@ -119,12 +123,22 @@ pub(crate) fn compatible(latch: u16, mode: Mode) -> bool {
     }
 }
 
+/// Frame `f`'s record and page record, side by side (24 bytes): a hit latches the one and its
+/// guard reads through the other, mostly in one cache line.
+struct Slot {
+    meta: Cell<Meta>,
+    /// Reached through [`Hot::page`] and [`Hot::page_mut`], whose callers prove exclusivity with
+    /// the frame's latch or state.
+    page: UnsafeCell<Page>,
+}
+
 /// The hit path's state: see the module docs.
 pub(crate) struct Hot {
-    /// Maps pages only to frames `< cap` (`meta.len()`): `Frames` indexes `meta[f]` before it
+    /// Maps pages only to frames `< cap` (`slots.len()`): `Frames` reads `f`'s record before it
     /// inserts `f`. The hit path relies on it.
     pub(crate) table: PageTable,
-    meta: Box<[Cell<Meta>]>,
+    /// Frame `f` is `slots[f]`.
+    slots: Box<[Slot]>,
     /// The policy's queues (the policy, in `Frames`, owns them too), made for `cap` frames.
     queues: Rc<Queues>,
     fast_hit: FastHit,
@@ -135,16 +149,23 @@ pub(crate) struct Hot {
 }
 
 impl Hot {
-    /// `cap` frame records, each `meta(f)`, over the policy's `queues`.
+    /// A frame per page record of `pages`, frame `f` with record `meta(f)`, over the policy's
+    /// `queues` (made for as many frames).
     pub(crate) fn new(
-        cap: usize,
+        pages: Vec<Page>,
         meta: impl Fn(FrameId) -> Meta,
         queues: Rc<Queues>,
         fast_hit: FastHit,
     ) -> Self {
         Self {
             table: PageTable::default(),
-            meta: (0..cap as FrameId).map(|f| Cell::new(meta(f))).collect(),
+            slots: (0..)
+                .zip(pages)
+                .map(|(f, page)| Slot {
+                    meta: Cell::new(meta(f)),
+                    page: UnsafeCell::new(page),
+                })
+                .collect(),
             queues,
             fast_hit,
             hits: Cell::new(0),
@@ -155,25 +176,25 @@ impl Hot {
     /// Frames.
     #[inline]
     pub(crate) fn cap(&self) -> usize {
-        self.meta.len()
+        self.slots.len()
     }
 
     /// The record of frame `f` (panics when `f >= cap`).
     #[inline]
     pub(crate) fn meta(&self, f: FrameId) -> Meta {
-        self.meta[f as usize].get()
+        self.slots[f as usize].meta.get()
     }
 
     /// Replaces the record of frame `f`.
     #[inline]
     pub(crate) fn set_meta(&self, f: FrameId, m: Meta) {
-        self.meta[f as usize].set(m);
+        self.slots[f as usize].meta.set(m);
     }
 
     /// Changes the record of frame `f` with `change`.
     #[inline]
     pub(crate) fn update(&self, f: FrameId, change: impl FnOnce(&mut Meta)) {
-        let cell = &self.meta[f as usize];
+        let cell = &self.slots[f as usize].meta;
         let mut m = cell.get();
         change(&mut m);
         cell.set(m);
@@ -187,9 +208,9 @@ impl Hot {
     #[inline(always)]
     pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Result<FrameId, bool> {
         let f = self.table.get(id).ok_or(false)?;
-        debug_assert!(f != NO_FRAME && (f as usize) < self.meta.len());
-        // SAFETY: the table maps pages only to frames `< cap = meta.len()` (see `table`).
-        let cell = unsafe { self.meta.get_unchecked(f as usize) };
+        debug_assert!(f != NO_FRAME && (f as usize) < self.slots.len());
+        // SAFETY: the table maps pages only to frames `< cap = slots.len()` (see `table`).
+        let cell = unsafe { &self.slots.get_unchecked(f as usize).meta };
         let mut m = cell.get();
         if !m.hit_latchable(mode) {
             return Err(false);
@@ -211,9 +232,9 @@ impl Hot {
     /// `f < cap`: a frame the caller holds a latch on (every frame `Frames` hands out is).
     #[inline(always)]
     pub(crate) unsafe fn release(&self, f: FrameId, mode: Mode) -> bool {
-        debug_assert!((f as usize) < self.meta.len());
-        // SAFETY: `f < cap = meta.len()` (the caller's contract).
-        let cell = unsafe { self.meta.get_unchecked(f as usize) };
+        debug_assert!((f as usize) < self.slots.len());
+        // SAFETY: `f < cap = slots.len()` (the caller's contract).
+        let cell = unsafe { &self.slots.get_unchecked(f as usize).meta };
         let mut m = cell.get();
         debug_assert!(m.latch != 0, "release of an unlatched frame {f}");
         m.latch = match mode {
@@ -224,8 +245,35 @@ impl Hot {
         m.flags & (WAITERS | PARKED) != 0 || self.room_waiting.get()
     }
 
-    /// Heap bytes of the frame records and the page table.
+    /// The page in frame `f`.
+    ///
+    /// # Safety
+    /// `f < cap`, and while the reference lives no `&mut Page` of it may exist (see
+    /// `Core::page`).
+    #[inline(always)]
+    pub(crate) unsafe fn page(&self, f: FrameId) -> &Page {
+        debug_assert!((f as usize) < self.slots.len());
+        // SAFETY: `f < cap = slots.len()`, and the caller excludes `&mut` references to this
+        // record; the record lives as long as `self`.
+        unsafe { &*self.slots.get_unchecked(f as usize).page.get() }
+    }
+
+    /// The page in frame `f`, writable.
+    ///
+    /// # Safety
+    /// `f < cap`, and while the reference lives no other reference to the page may exist (see
+    /// `Core::page_mut`).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn page_mut(&self, f: FrameId) -> &mut Page {
+        debug_assert!((f as usize) < self.slots.len());
+        // SAFETY: `f < cap = slots.len()`, and the caller makes this the only reference to the
+        // record.
+        unsafe { &mut *self.slots.get_unchecked(f as usize).page.get() }
+    }
+
+    /// Heap bytes of the frame records, the page records and the page table.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.meta.len() * std::mem::size_of::<Meta>() + self.table.heap_bytes()
+        self.slots.len() * std::mem::size_of::<Slot>() + self.table.heap_bytes()
     }
 }

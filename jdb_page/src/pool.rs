@@ -2,7 +2,7 @@
 //! top-down: hit, else make room, read, install.
 
 use std::{
-    cell::{Cell, OnceCell, RefCell, UnsafeCell},
+    cell::{Cell, OnceCell, RefCell},
     future::{Future, poll_fn},
     marker::PhantomData,
     path::{Path, PathBuf},
@@ -102,9 +102,6 @@ pub(crate) struct Core {
     /// The hit path's state (page table, frame records), shared with `frames`.
     pub(crate) hot: Rc<Hot>,
     pub(crate) frames: RefCell<Frames>,
-    /// One page record per frame: frame `f` is `pages[f]`. Reached through [`Core::page`] and
-    /// [`Core::page_mut`], whose callers prove exclusivity with the frame's latch or state.
-    pages: Box<[UnsafeCell<Page>]>,
     /// The frames' bytes and flags (dirty, change generation, pins).
     pub(crate) arena: Arc<Arena>,
     pub(crate) writes: Rc<WriteTracker>,
@@ -182,18 +179,12 @@ impl<S: Storage> BufferPool<S> {
         }
 
         let arena = Arc::new(Arena::new(cap)?);
-        let pages: Box<[UnsafeCell<Page>]> = arena
-            .into_pages()
-            .into_iter()
-            .map(UnsafeCell::new)
-            .collect();
         let policy = AnyPolicy::with_kind(options.policy, cap);
-        let frames = Frames::new(cap, policy, Arc::clone(&arena));
+        let frames = Frames::new(arena.into_pages(), policy, Arc::clone(&arena));
         Ok(Self {
             core: Core {
                 hot: Rc::clone(frames.hot()),
                 frames: RefCell::new(frames),
-                pages,
                 arena,
                 writes: WriteTracker::new(cap),
                 spares: RefCell::new(vec![spare]),
@@ -490,7 +481,7 @@ impl<S: Storage> BufferPool<S> {
 
     /// Frames in the pool.
     pub fn cap(&self) -> usize {
-        self.core.pages.len()
+        self.core.hot.cap()
     }
 
     /// Pages in the file plus pages allocated since open; valid ids are `0..page_count()`.
@@ -535,9 +526,7 @@ impl<S: Storage> BufferPool<S> {
     /// Bytes of bookkeeping the pool keeps besides the pages' 4096 bytes each: page records,
     /// frame states, flags, the policy and the page table.
     pub fn bookkeeping_bytes(&self) -> usize {
-        self.core.pages.len() * std::mem::size_of::<UnsafeCell<Page>>()
-            + self.core.arena.heap_bytes()
-            + self.core.frames.borrow().heap_bytes()
+        self.core.arena.heap_bytes() + self.core.frames.borrow().heap_bytes()
     }
 
     /// Of [`BufferPool::bookkeeping_bytes`], the page table's (which follows the part of the
@@ -583,10 +572,8 @@ impl Core {
     /// `Frames` handed out, so `< cap`.)
     #[inline]
     pub(crate) unsafe fn page(&self, frame: FrameId) -> &Page {
-        debug_assert!((frame as usize) < self.pages.len());
-        // SAFETY: `frame < cap = pages.len()`, and the caller excludes `&mut` references to this
-        // record (see above); the record lives as long as `self`.
-        unsafe { &*self.pages.get_unchecked(frame as usize).get() }
+        // SAFETY: the caller's contract, which is `Hot::page`'s.
+        unsafe { self.hot.page(frame) }
     }
 
     /// The page in `frame`, writable.
@@ -599,10 +586,8 @@ impl Core {
     #[inline]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn page_mut(&self, frame: FrameId) -> &mut Page {
-        debug_assert!((frame as usize) < self.pages.len());
-        // SAFETY: `frame < cap = pages.len()`, and the caller makes this the only reference to
-        // the record (see above).
-        unsafe { &mut *self.pages.get_unchecked(frame as usize).get() }
+        // SAFETY: the caller's contract, which is `Hot::page_mut`'s.
+        unsafe { self.hot.page_mut(frame) }
     }
 
     /// An I/O buffer for `n` pages: for one page a one-page spare if one is left, else a spare
