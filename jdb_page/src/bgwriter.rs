@@ -12,10 +12,25 @@ use std::{
 };
 
 use jdb_layout::PageId;
+use rustc_hash::FxHashSet;
 
 use crate::{BufferPool, FrameId, Storage};
 
 /// How the background writer works.
+///
+/// Each round it looks at the coldest `clean_target` frames and writes their dirty pages
+/// (with the dirty pages around them, one request per run), coldest first. How many writes it
+/// keeps in flight follows two things:
+///
+/// - **its backlog**: the dirty pages among those frames. A quarter of them dirty (or a miss
+///   that had to write a victim back) calls for `max_in_flight`; fewer, proportionally fewer,
+///   at least one. So it writes about as fast as the tasks dirty pages, in a steady stream
+///   rather than in bursts.
+/// - **the reads in flight** ([`crate::BufferPool::reads_in_flight`]): beyond what its backlog
+///   calls for, it fills only what the reads leave of `io_budget`. A device serves requests
+///   roughly in order, so every write queued ahead of a miss's read adds to that miss's wait:
+///   while the pool's tasks keep the device busy with reads, the writer yields to them; when
+///   it is idle, it writes up to `max_in_flight` at once.
 ///
 /// ```no_run
 /// # async fn f(pool: std::rc::Rc<jdb_page::BufferPool>) {
@@ -38,6 +53,10 @@ pub struct BackgroundWriter {
     /// buffers). With one or two at a time it cleans a page or two per device round trip,
     /// while 32 tasks missing at once dirty victims by the dozen.
     pub max_in_flight: usize,
+    /// Reads and writes in flight together that the writer fills up to when its backlog does
+    /// not call for more writes (see above): about the queue depth that saturates the device.
+    /// `0`: write only as fast as the backlog calls for.
+    pub io_budget: usize,
     /// How long it sleeps between rounds when there was nothing to write; a miss that had to
     /// write a victim back wakes it at once.
     pub interval: Duration,
@@ -45,14 +64,33 @@ pub struct BackgroundWriter {
 
 impl BackgroundWriter {
     /// For a pool of `cap` frames: keep an eighth of them (at least 32, at most 4096) clean,
-    /// write at most 256 pages (1 MiB) a round with up to 32 writes in flight, look every 10 ms.
+    /// write at most 256 pages (1 MiB) a round with up to 32 writes in flight, within an I/O
+    /// budget of 32 requests, look every 10 ms.
     pub fn for_cap(cap: usize) -> Self {
         Self {
             clean_target: (cap / 8).clamp(32, 4096).min(cap),
             max_pages: 256,
             max_in_flight: 32,
+            io_budget: 32,
             interval: Duration::from_millis(10),
         }
+    }
+
+    /// Writes to keep in flight: what a backlog of `dirty` pages among the coldest
+    /// `clean_target` frames calls for (all of `max_in_flight` when `urgent`: a miss had to
+    /// write a victim back), or what `reads` in flight leave of `io_budget`, whichever is more;
+    /// between 1 and `max_in_flight`.
+    pub(crate) fn depth(&self, dirty: usize, urgent: bool, reads: usize) -> usize {
+        let max = self.max_in_flight.max(1);
+        let backlog = if urgent {
+            max
+        } else {
+            // A quarter of the window dirty is the whole depth.
+            (max * dirty * 4).div_ceil(self.clean_target.max(1))
+        };
+        backlog
+            .max(self.io_budget.saturating_sub(reads))
+            .clamp(1, max)
     }
 }
 
@@ -109,32 +147,46 @@ impl<S: Storage + 'static> BufferPool<S> {
         }
     }
 
-    /// One round: the dirty pages among the coldest `config.clean_target` frames, with their
-    /// dirty neighbours (coalesced into runs of one request each), at most `config.max_pages`;
-    /// pages held exclusively or already being written are left for the next round. Returns
-    /// the pages written.
-    async fn clean_cold_end(&self, config: &BackgroundWriter) -> usize {
-        let mut targets: Vec<(PageId, FrameId)> = {
-            let cold = self.core.frames.borrow().coldest(config.clean_target);
-            let mut targets = Vec::new();
-            for frame in cold {
-                if targets.len() >= config.max_pages {
-                    break;
-                }
-                targets.extend(self.core.dirty_run_around(frame));
-            }
-            targets
-        };
-        targets.sort_unstable();
-        targets.dedup();
-        targets.truncate(config.max_pages);
+    /// One round: the dirty pages among the coldest `config.clean_target` frames, coldest
+    /// first, each with its dirty neighbours (coalesced into runs of one request each), at most
+    /// `config.max_pages`; pages held exclusively or already being written are left for the
+    /// next round. Writes as many at once as [`BackgroundWriter::depth`] says, asked again
+    /// before each write. Returns the pages written.
+    async fn clean_cold_end(&self, config: &BackgroundWriter, urgent: bool) -> usize {
+        let (targets, dirty) = self.cold_targets(config);
         // A failed write leaves its pages dirty; the next miss or flush reports it.
-        let depth = config.max_in_flight.max(1);
+        let depth = || config.depth(dirty, urgent, self.core.reads_in_flight.get());
         let (written, _) = self.write_pages_of(targets, false, depth).await;
         let stats = &mut self.core.frames.borrow_mut().stats;
         stats.bg_rounds += 1;
         stats.bg_pages_written += written as u64;
         written
+    }
+
+    /// The pages a round writes, coldest first (see [`BufferPool::clean_cold_end`]), and the
+    /// dirty frames among the coldest `config.clean_target` (being written included).
+    fn cold_targets(&self, config: &BackgroundWriter) -> (Vec<(PageId, FrameId)>, usize) {
+        let cold = self.core.frames.borrow().coldest(config.clean_target);
+        let mut targets: Vec<(PageId, FrameId)> = Vec::new();
+        let mut taken = FxHashSet::default();
+        let mut dirty = 0;
+        for frame in cold {
+            // Most cold frames are clean: a flag, not a run search, tells.
+            if !self.core.arena.flags(frame).is_dirty() {
+                continue;
+            }
+            dirty += 1;
+            if targets.len() >= config.max_pages || self.core.writes.is_writing(frame) {
+                continue;
+            }
+            for (id, f) in self.core.dirty_run_around(frame) {
+                if taken.insert(id) {
+                    targets.push((id, f));
+                }
+            }
+        }
+        targets.truncate(config.max_pages);
+        (targets, dirty)
     }
 }
 
@@ -168,7 +220,9 @@ async fn run<S: Storage + 'static>(
             if pool.core.closed.get() || pool.is_poisoned() {
                 return;
             }
-            pool.clean_cold_end(&config).await
+            // A miss had to write a victim back since the last round: the writer is behind.
+            let urgent = signal.wanted.take();
+            pool.clean_cold_end(&config, urgent).await
         };
         if written > 0 {
             continue;
@@ -176,12 +230,44 @@ async fn run<S: Storage + 'static>(
         // Sleep, or wake as soon as a miss had to write a victim back.
         let mut sleep = std::pin::pin!(compio::time::sleep(config.interval));
         poll_fn(|cx| {
-            if signal.wanted.take() || sleep.as_mut().poll(cx).is_ready() {
+            if signal.wanted.get() || sleep.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
             *signal.waker.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_follows_the_backlog_and_yields_to_reads() {
+        let config = BackgroundWriter::for_cap(8192); // clean_target 1024, 32 in flight, budget 32
+        assert_eq!(config.clean_target, 1024);
+        // Idle device, nothing to write: it may use the whole depth.
+        assert_eq!(config.depth(0, false, 0), 32);
+        // Reads fill the budget: only what the backlog calls for, at least one write.
+        assert_eq!(config.depth(0, false, 32), 1);
+        assert_eq!(config.depth(8, false, 40), 1);
+        assert_eq!(config.depth(64, false, 32), 8);
+        // A quarter of the window dirty, or a miss that had to write back: the whole depth.
+        assert_eq!(config.depth(256, false, 32), 32);
+        assert_eq!(config.depth(1024, false, 32), 32);
+        assert_eq!(config.depth(0, true, 32), 32);
+        // Reads leave part of the budget: the larger of the two.
+        assert_eq!(config.depth(64, false, 20), 12);
+        assert_eq!(config.depth(64, false, 28), 8);
+        // Never above max_in_flight, never 0.
+        let mut small = config;
+        small.max_in_flight = 4;
+        small.io_budget = 0;
+        assert_eq!(small.depth(1024, true, 0), 4);
+        assert_eq!(small.depth(0, false, 0), 1);
+        small.max_in_flight = 0;
+        assert_eq!(small.depth(1024, true, 0), 1);
     }
 }

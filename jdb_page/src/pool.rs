@@ -118,6 +118,9 @@ pub(crate) struct Core {
     pub(crate) wal: OnceCell<Wal>,
     /// The background writer's wake-up, while one runs.
     pub(crate) bg: RefCell<Option<Rc<BgSignal>>>,
+    /// Read requests of the pool's calls in flight (the background writer holds back its
+    /// writes while many are).
+    pub(crate) reads_in_flight: Cell<usize>,
 }
 
 impl<S: Storage> BufferPool<S> {
@@ -195,6 +198,7 @@ impl<S: Storage> BufferPool<S> {
                 path: path.clone(),
                 wal: OnceCell::new(),
                 bg: RefCell::new(None),
+                reads_in_flight: Cell::new(0),
             },
             storage: RefCell::new(Some(Rc::new(storage))),
             path,
@@ -521,6 +525,12 @@ impl<S: Storage> BufferPool<S> {
     /// dropped calls.
     pub fn writes_in_flight(&self) -> usize {
         self.core.writes.in_flight()
+    }
+
+    /// Read requests the pool's calls are waiting for (misses, groups, prefetches); a request
+    /// whose call was dropped is not counted, even if the kernel is still doing it.
+    pub fn reads_in_flight(&self) -> usize {
+        self.core.reads_in_flight.get()
     }
 
     /// Bytes of bookkeeping the pool keeps besides the pages' 4096 bytes each: page records,

@@ -41,7 +41,9 @@ impl<S: Storage> BufferPool<S> {
             stats.read_ios += 1;
         }
         let buf = self.core.take_io_buf(1)?;
+        let counted = ReadInFlight::new(&self.core);
         let (res, buf) = storage.read_pages(id, 1, buf).await;
+        drop(counted);
         let installed = self
             .core
             .install_read(reading, res, &buf, false, Some(mode));
@@ -161,7 +163,9 @@ impl<S: Storage> BufferPool<S> {
             stats.read_ios += 1;
         }
         let buf = self.core.take_io_buf(n)?;
+        let counted = ReadInFlight::new(&self.core);
         let (res, buf) = storage.read_pages(first, n, buf).await;
+        drop(counted);
         let installed = self.core.install_read(reading, res, &buf, true, latch);
         self.core.put_spare(buf);
         installed
@@ -439,6 +443,23 @@ impl<'a> Reading<'a> {
             frames: list,
             installed: 0,
         }
+    }
+}
+
+/// Counts one read request in [`Core::reads_in_flight`] while it lives (from just before the
+/// request is submitted until it completes or its call is dropped).
+struct ReadInFlight<'a>(&'a Core);
+
+impl<'a> ReadInFlight<'a> {
+    fn new(core: &'a Core) -> Self {
+        core.reads_in_flight.set(core.reads_in_flight.get() + 1);
+        Self(core)
+    }
+}
+
+impl Drop for ReadInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.reads_in_flight.set(self.0.reads_in_flight.get() - 1);
     }
 }
 

@@ -27,8 +27,8 @@ pub struct Stats {
     pub evictions: u64,
     /// Dirty pages written back because they were evicted (or written along with a victim).
     pub dirty_writebacks: u64,
-    /// Requests that had to wait for a dirty victim's write-back before their read (what the
-    /// background writer is there to avoid).
+    /// Requests that had to wait for a dirty victim's write-back before their read: their own,
+    /// or one already in flight (what the background writer is there to avoid).
     pub writeback_waits: u64,
     /// Rounds of the background writer.
     pub bg_rounds: u64,

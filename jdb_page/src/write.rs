@@ -142,28 +142,28 @@ impl<S: Storage> BufferPool<S> {
         } else {
             FLUSH_DEPTH
         };
-        match self.write_pages_of(targets, true, depth).await {
+        match self.write_pages_of(targets, true, || depth).await {
             (_, Some(e)) => Err(e),
             (_, None) => Ok(()),
         }
     }
 
-    /// Writes `targets` as `flush_pages` does, keeping up to `depth` writes (runs) in flight;
+    /// Writes `targets` as `flush_pages` does, in their order, keeping up to `depth()` writes
+    /// (runs) in flight (asked again before each new write; at least one is always allowed);
     /// with `wait == false`, pages held exclusively or with a write in flight are skipped
     /// instead of waited for. Returns the pages written and the first error.
     pub(crate) async fn write_pages_of(
         &self,
         targets: Vec<(PageId, FrameId)>,
         wait: bool,
-        depth: usize,
+        depth: impl Fn() -> usize,
     ) -> (usize, Option<Error>) {
-        debug_assert!(depth > 0);
         let mut written = 0;
         let mut pending: VecDeque<(PageId, FrameId)> = targets.into();
         let mut in_flight = FuturesUnordered::new();
         let mut first_error = None;
         loop {
-            while in_flight.len() < depth && first_error.is_none() {
+            while in_flight.len() < depth().max(1) && first_error.is_none() {
                 match self.next_run(&mut pending) {
                     // Copied now, in the step that found the run writable: `FuturesUnordered`
                     // may yield before it first polls a pushed future, and by then another
@@ -332,9 +332,13 @@ impl<S: Storage> BufferPool<S> {
     }
 
     /// Makes victim `frame` clean: waits for its write in flight, or writes it back with the
-    /// dirty pages around it (one request). Other tasks go on meanwhile.
+    /// dirty pages around it (one request). Other tasks go on meanwhile. Either way the miss
+    /// waited for a write-back (`writeback_waits`).
     pub(crate) async fn clean_victim(&self, frame: FrameId) -> Result<()> {
         if self.core.writes.is_writing(frame) {
+            // The background writer's write (or another miss's) is not done yet: as long a
+            // wait as writing it here, so it counts the same.
+            self.core.frames.borrow_mut().stats.writeback_waits += 1;
             self.core.writes.done(frame).await;
             return Ok(());
         }

@@ -343,3 +343,164 @@ fn the_writer_keeps_the_write_ahead_rule() {
         drop(pool);
     });
 }
+
+/// A `MemDisk` storage whose reads wait while `Gate::closed` is set, and whose writes stay in
+/// flight for a few passes of the runtime while it counts them (most at once in `max_writing`).
+struct GateStorage {
+    inner: MemStorage,
+    gate: Rc<Gate>,
+}
+
+#[derive(Default)]
+struct Gate {
+    closed: Cell<bool>,
+    waiters: RefCell<Vec<Waker>>,
+    writing: Cell<usize>,
+    max_writing: Cell<usize>,
+}
+
+impl Gate {
+    fn open(&self) {
+        self.closed.set(false);
+        for waker in self.waiters.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Lets the other tasks run once.
+async fn yield_once() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
+impl Storage for GateStorage {
+    async fn read_pages(
+        &self,
+        first: PageId,
+        count: usize,
+        buf: AlignedBuf,
+    ) -> BufResult<(), AlignedBuf> {
+        poll_fn(|cx| {
+            if !self.gate.closed.get() {
+                return Poll::Ready(());
+            }
+            self.gate.waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        self.inner.read_pages(first, count, buf).await
+    }
+
+    async fn write_pages(&self, first: PageId, buf: TrackedBuf) -> BufResult<(), TrackedBuf> {
+        let gate = &self.gate;
+        gate.writing.set(gate.writing.get() + 1);
+        gate.max_writing
+            .set(gate.max_writing.get().max(gate.writing.get()));
+        for _ in 0..4 {
+            yield_once().await;
+        }
+        let done = self.inner.write_pages(first, buf).await;
+        gate.writing.set(gate.writing.get() - 1);
+        done
+    }
+
+    async fn sync(&self) -> jdb_fs::Result<()> {
+        self.inner.sync().await
+    }
+
+    async fn size(&self) -> jdb_fs::Result<u64> {
+        self.inner.size().await
+    }
+
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+}
+
+/// Dirties `n` pages that are not neighbours (one write each): ids 0, 2, 4, ...
+async fn dirty_apart<S: Storage>(pool: &BufferPool<S>, n: u32, v: u8) {
+    for k in 0..n {
+        let id = 2 * k;
+        pool.get(id).await.unwrap().data_mut()[..64].copy_from_slice(&pattern(id, v));
+    }
+}
+
+#[test]
+fn the_writer_yields_to_reads_in_flight() {
+    block_on(async {
+        const DIRTY: u32 = 16;
+        const READERS: u32 = 12;
+        let disk = disk().await;
+        let gate = Rc::new(Gate::default());
+        let storage = GateStorage {
+            inner: disk.storage(),
+            gate: Rc::clone(&gate),
+        };
+        // Room for the dirty pages and for the readers' pages without evicting anything.
+        let pool = Rc::new(BufferPool::open(storage, 64).await.unwrap());
+        dirty_apart(&pool, DIRTY, 1).await;
+        // The readers' misses wait at the gate: READERS reads in flight, and they stay.
+        gate.closed.set(true);
+        let readers: Vec<_> = (0..READERS)
+            .map(|k| {
+                let pool = Rc::clone(&pool);
+                compio::runtime::spawn(async move {
+                    drop(pool.read(100 + k).await.unwrap());
+                })
+            })
+            .collect();
+        for _ in 0..4 {
+            yield_once().await;
+        }
+        assert_eq!(pool.reads_in_flight(), READERS as usize);
+
+        // A small backlog (16 dirty pages in a window of 4096 frames asks for one write at a
+        // time) and the reads fill the I/O budget: the writer writes one page at a time.
+        let mut config = BackgroundWriter::for_cap(64);
+        config.clean_target = 4096;
+        config.max_in_flight = 32;
+        config.io_budget = READERS as usize;
+        config.interval = Duration::from_micros(100);
+        assert_eq!(config.max_pages, 256);
+        let handle = pool.start_background_writer(config);
+        while pool.dirty_count() > 0 {
+            compio::time::sleep(Duration::from_micros(200)).await;
+        }
+        handle.stop().await;
+        let busy = gate.max_writing.get();
+        assert_eq!(pool.reads_in_flight(), READERS as usize);
+        assert_eq!(pool.stats().bg_pages_written, u64::from(DIRTY));
+
+        // The reads complete: with the device idle, the same backlog goes out as fast as the
+        // I/O budget allows (READERS writes at once).
+        gate.open();
+        for reader in readers {
+            reader.await.unwrap();
+        }
+        assert_eq!(pool.reads_in_flight(), 0);
+        dirty_apart(&pool, DIRTY, 2).await;
+        gate.max_writing.set(0);
+        let handle = pool.start_background_writer(config);
+        while pool.dirty_count() > 0 {
+            compio::time::sleep(Duration::from_micros(200)).await;
+        }
+        handle.stop().await;
+        let idle = gate.max_writing.get();
+        eprintln!("most writes in flight: {busy} while {READERS} reads were, {idle} with none");
+        assert_eq!(busy, 1, "the writer did not yield to the reads in flight");
+        assert_eq!(
+            idle, READERS as usize,
+            "with no reads, it fills the I/O budget"
+        );
+        pool.close().await.unwrap();
+    });
+}
