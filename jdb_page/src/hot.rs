@@ -98,8 +98,8 @@ impl Meta {
                 self.word() & mask == u32::from_ne_bytes([0, 0, State::Resident as u8, 0])
             }
             Mode::Shared => {
-                self.state == State::Resident
-                    && self.flags & (WAITERS | EVICTING) == 0
+                let mask = u32::from_ne_bytes([0, 0, 0xff, WAITERS | EVICTING]);
+                self.word() & mask == u32::from_ne_bytes([0, 0, State::Resident as u8, 0])
                     && compatible(self.latch, mode)
             }
         }
@@ -238,7 +238,8 @@ impl Hot {
         let mut m = cell.get();
         debug_assert!(m.latch != 0, "release of an unlatched frame {f}");
         m.latch = match mode {
-            Mode::Shared => m.latch.saturating_sub(1),
+            // Not 0: the caller holds a shared latch.
+            Mode::Shared => m.latch.wrapping_sub(1),
             Mode::Exclusive => 0,
         };
         cell.set(m);
