@@ -349,7 +349,7 @@ impl File {
             drop(in_flight);
             res
         };
-        match compio::runtime::spawn_blocking(call).await {
+        match crate::blocking::spawn_blocking(call).await {
             Ok(res) => res.map_err(|e| self.err(op, e)),
             Err(panic) => std::panic::resume_unwind(panic),
         }

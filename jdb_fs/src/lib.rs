@@ -50,6 +50,7 @@
 //!
 //! Where things are:
 //! - `file`: the [`File`] handle, size, sync, close, counters;
+//! - `blocking`: compio's blocking pool, with a timer that keeps the event loop polling;
 //! - `open`: [`OpenOptions`], the open sequence and the Direct I/O policy;
 //! - `kind`: what is not a regular file jdb may use;
 //! - `lock`: the file's `flock`, and the wait for a dropped handle's I/O;
@@ -57,6 +58,7 @@
 //! - `io`, `page`: byte- and page-granular reads and writes;
 //! - `error`: [`Error`].
 
+mod blocking;
 mod error;
 mod file;
 mod in_flight;

@@ -215,7 +215,7 @@ impl OpenOptions {
 /// Runs `f` on compio's blocking pool (the open sequence's syscalls, and a truncation that may
 /// free many blocks, stay off the event loop).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match compio::runtime::spawn_blocking(f).await {
+    match crate::blocking::spawn_blocking(f).await {
         Ok(res) => res,
         Err(panic) => std::panic::resume_unwind(panic),
     }
