@@ -1,14 +1,16 @@
 //! [`spawn_blocking`]: compio's blocking pool, with a timer that keeps the event loop polling.
 //!
 //! compio 0.17 hands a blocking call's result back through a queue and an eventfd whose
-//! readiness an io_uring multishot poll reports. When a second call finishes while the loop is
-//! handling the first one's notification, the loop can clear the eventfd and then wait in
-//! `io_uring_enter` with no timeout, the second result still queued: the task waits until some
-//! other completion or a signal wakes the loop. (Seen once here: `one_writer_per_file` waited 9
-//! minutes until a debugger's attach interrupted the wait, then passed.) The loop drains that
-//! queue every time it wakes, so a timer pending while the call runs bounds the wait to
-//! [`WATCH`]. Only the open sequence and `set_len`/`fallocate` use the pool: a timer each costs
-//! nothing that matters.
+//! readiness an io_uring multishot poll reports, and its loop clears the eventfd after it has
+//! drained the queue. Reading its driver, a call that finishes between the drain and the clear
+//! leaves its result queued with no notification pending, and the loop then waits in
+//! `io_uring_enter` with no timeout until some other completion or a signal wakes it. A CI run
+//! here showed exactly that once: `one_writer_per_file`'s runtime sat in `io_uring_enter` with
+//! no timeout and nothing in flight for 9 minutes, until a debugger's attach interrupted the
+//! wait, and the test then passed (60 reruns did not hang again, so the cause is our reading,
+//! not a reproduction). The loop drains that queue every time it wakes, so a timer pending
+//! while the call runs bounds any such wait to [`WATCH`]. Only the open sequence and
+//! `set_len`/`fallocate` use the pool: a timer each costs nothing that matters.
 
 use std::{
     future::{Future, poll_fn},
