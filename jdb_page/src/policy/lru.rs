@@ -44,7 +44,7 @@ impl Policy for Lru {
 
     #[inline(always)]
     fn hit(&mut self, frame: FrameId) {
-        if self.q.move_to_head_in(frame, Queue::Main) {
+        if self.q.hit(frame, FastHit::MoveToHead) {
             return;
         }
         match self.q.queue(frame) {

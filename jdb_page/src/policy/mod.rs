@@ -23,9 +23,6 @@
 //! Bytes per frame: 9 for LRU, Clock and Sieve, 13 for S3-FIFO plus its ghost (about 25 bytes
 //! per frame with 0.9 ids per frame); `policy::tests::bytes_per_frame` prints them.
 
-// The pool does not use the policies yet (it is being rewritten to choose one at open).
-#![allow(dead_code)]
-
 mod clock;
 mod lru;
 mod queues;
@@ -71,6 +68,7 @@ pub(crate) trait Policy {
     /// The frame's pin count went 0 -> 1: `evict` must not choose it until `unpin`.
     /// Must NOT change the eviction order. (The pool does not call it: it says which frames are
     /// busy through `evict`'s predicate; policy-level pins are for the policy's own tests.)
+    #[cfg_attr(not(test), allow(dead_code))] // the policies' own tests
     fn pin(&mut self, frame: FrameId);
     /// The frame is no longer pinned, or no longer busy after `evict` parked it: a parked frame
     /// goes back where its policy says. A frame not pinned is left alone.
@@ -82,8 +80,10 @@ pub(crate) trait Policy {
     /// `busy` is asked only about frames the search reaches.
     fn evict(&mut self, busy: &mut dyn FnMut(FrameId) -> bool) -> Option<FrameId>;
     /// Removes `frame` (pinned or not) without evicting it (its page was dropped); no ghost entry.
+    #[cfg_attr(not(test), allow(dead_code))] // the policies' own tests
     fn remove(&mut self, frame: FrameId);
     /// Frames in the policy, the next victim first (tests and debugging; O(len)).
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     fn order(&self) -> Vec<FrameId>;
     /// Up to `limit` unpinned frames at the cold end, roughly in the order they will be evicted
     /// (exact for LRU and FIFO-like queues; for Clock, SIEVE and S3-FIFO frames used since may
@@ -175,6 +175,7 @@ impl AnyPolicy {
     }
 
     /// Which policy this is.
+    #[cfg(test)]
     pub(crate) fn kind(&self) -> PolicyKind {
         match self {
             Self::Lru(_) => PolicyKind::Lru,

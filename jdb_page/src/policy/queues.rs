@@ -35,7 +35,7 @@ fn step() {
 }
 
 /// List steps taken by every policy on this thread so far (debug builds only).
-#[cfg(debug_assertions)]
+#[cfg(all(debug_assertions, any(test, feature = "testing")))]
 pub(crate) fn steps() -> u64 {
     STEPS.with(std::cell::Cell::get)
 }
@@ -247,10 +247,13 @@ impl Queues {
         self.set_st(f, if pinned { s | PINNED } else { s & !PINNED });
     }
 
-    /// Whether `f` is in the policy and linked in `q` (the hit path's one check).
+    /// The policy's common-case hit `op` on `f` (see [`FastHit`]), as [`Queues::fast_hit`] does
+    /// it, with `f` checked: the first step of every policy's `hit`.
     #[inline(always)]
-    pub(super) fn is_in(&self, f: FrameId, q: Queue) -> bool {
-        self.st(f) & (PRESENT | QUEUE_MASK) == PRESENT | q as u8
+    pub(super) fn hit(&self, f: FrameId, op: FastHit) -> bool {
+        assert!((f as usize) < self.state.len(), "frame {f} out of range");
+        // SAFETY: `f < cap`, checked just above.
+        unsafe { self.fast_hit(f, op) }
     }
 
     /// The policy's common-case hit `op` on `f` (see [`FastHit`]); `false`, and nothing
@@ -331,43 +334,6 @@ impl Queues {
         link(head).set(l);
         ends.head = f;
         ends_cell.set(ends);
-    }
-
-    /// Sets the counter of `f` to `count` if `f` is linked in `q` (a hit's common case, one load
-    /// and one store); `false`, and nothing changed, otherwise.
-    #[inline(always)]
-    pub(super) fn set_count_in(&self, f: FrameId, q: Queue, count: u8) -> bool {
-        let s = self.st(f);
-        if s & (PRESENT | QUEUE_MASK) != PRESENT | q as u8 {
-            return false;
-        }
-        self.set_st(f, (s & !COUNT_MASK) | (count << COUNT_SHIFT));
-        true
-    }
-
-    /// Moves `f` to the head of `q` if it is linked there (an LRU hit: a few loads and stores,
-    /// no state change); `false`, and nothing changed, otherwise.
-    #[inline(always)]
-    pub(super) fn move_to_head_in(&self, f: FrameId, q: Queue) -> bool {
-        if !self.is_in(f, q) {
-            return false;
-        }
-        assert!((f as usize) < self.links.len());
-        // SAFETY: `f < cap` (checked just above), linked in `q` (checked above).
-        unsafe { self.move_to_head_unchecked(f, q) };
-        true
-    }
-
-    /// Adds one to the counter of `f`, up to `max`, if `f` is linked in `q`; `false` otherwise.
-    #[inline(always)]
-    pub(super) fn bump_in(&self, f: FrameId, q: Queue, max: u8) -> bool {
-        let s = self.st(f);
-        if s & (PRESENT | QUEUE_MASK) != PRESENT | q as u8 {
-            return false;
-        }
-        let c = ((s & COUNT_MASK) >> COUNT_SHIFT).saturating_add(1).min(max);
-        self.set_st(f, (s & !COUNT_MASK) | (c << COUNT_SHIFT));
-        true
     }
 
     /// The frame's 2-bit counter.

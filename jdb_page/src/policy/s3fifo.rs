@@ -39,14 +39,14 @@
 use std::rc::Rc;
 
 use super::Policy;
-use super::queues::{FastHit, Queue, Queues, SharedQueues};
+use super::queues::{FastHit, MAX_COUNT, Queue, Queues, SharedQueues};
 use crate::FrameId;
 use jdb_layout::PageId;
 
 /// The frequency at and above which a frame leaves the small queue for the main one.
 const MOVE_TO_MAIN: u8 = 2;
 /// The largest frequency kept.
-const MAX_FREQ: u8 = 3;
+const MAX_FREQ: u8 = MAX_COUNT;
 
 /// S3-FIFO over frame ids.
 #[derive(Debug, Clone)]
@@ -187,9 +187,7 @@ impl Policy for S3Fifo {
 
     #[inline(always)]
     fn hit(&mut self, frame: FrameId) {
-        if self.q.bump_in(frame, Queue::Main, MAX_FREQ)
-            || self.q.bump_in(frame, Queue::Small, MAX_FREQ)
-        {
+        if self.q.hit(frame, FastHit::Bump) {
             return;
         }
         self.hit_elsewhere(frame);
@@ -306,6 +304,7 @@ impl Ghost {
         }
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.len
     }

@@ -84,7 +84,7 @@ impl Policy for Sieve {
 
     #[inline(always)]
     fn hit(&mut self, frame: FrameId) {
-        if self.q.set_count_in(frame, Queue::Main, 1) {
+        if self.q.hit(frame, FastHit::Mark) {
             return;
         }
         self.hit_elsewhere(frame);
