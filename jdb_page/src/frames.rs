@@ -191,22 +191,13 @@ impl Frames {
 
     // ---- latches -----------------------------------------------------------------------------
 
-    /// The hit the policy must see itself (a cold or parked frame, see [`Hot::try_hit`]): the
-    /// frame of page `id`, latched in `mode` and counted as a use (for the policy and the stats),
-    /// if it is resident and nothing stands in the way (compatible, nobody waiting, not being
-    /// evicted); `None` otherwise, with nothing changed.
-    pub(crate) fn try_hit(&mut self, id: PageId, mode: Mode) -> Option<FrameId> {
-        let f = self.hot.table.get(id)?;
-        let mut m = self.hot.meta(f);
-        if !m.hit_latchable(mode) {
-            return None;
-        }
-        // Not evicting (checked above): just the latch and the policy's hit.
-        m.latch = m.latch_taken(mode);
-        self.hot.set_meta(f, m);
-        self.policy.hit(f);
+    /// The hit the policy must see itself ([`Hit::Policy`](crate::hot::Hit::Policy): a cold or
+    /// parked frame `f`, latchable in `mode`, found just now): latches it and counts the hit,
+    /// for the policy and the stats.
+    pub(crate) fn policy_hit(&mut self, f: FrameId, mode: Mode) {
+        debug_assert!(self.hot.meta(f).hit_latchable(mode));
+        self.grant(f, mode, true);
         self.stats.hits += 1;
-        Some(f)
     }
 
     /// One poll of a task waiting to latch `f` for page `id`. `ticket` is its place in the

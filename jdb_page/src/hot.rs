@@ -123,6 +123,17 @@ pub(crate) fn compatible(latch: u16, mode: Mode) -> bool {
     }
 }
 
+/// What [`Hot::try_hit`] found.
+pub(crate) enum Hit {
+    /// The page's frame, now latched and counted.
+    Latched(FrameId),
+    /// The page's frame, free to latch now, but the policy must see the hit itself (a cold or
+    /// parked frame): nothing changed yet (`Frames::policy_hit` latches it).
+    Policy(FrameId),
+    /// The page is not resident, or not latchable now (being read, evicted, waited for, held).
+    No,
+}
+
 /// Frame `f`'s record and page record, side by side (24 bytes): a hit latches the one and its
 /// guard reads through the other, mostly in one cache line.
 struct Slot {
@@ -202,27 +213,27 @@ impl Hot {
 
     /// The hit: page `id`'s frame latched in `mode` and counted, if it is resident, latchable
     /// ([`Meta::hit_latchable`]) and the policy's common-case hit applies. Otherwise nothing is
-    /// changed: `Err(true)` when the frame could be latched but the policy must see the hit
-    /// itself (a cold or parked frame), `Err(false)` when the page is not resident or not
-    /// latchable now.
+    /// changed (see [`Hit`]).
     #[inline(always)]
-    pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Result<FrameId, bool> {
-        let f = self.table.get(id).ok_or(false)?;
+    pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Hit {
+        let Some(f) = self.table.get(id) else {
+            return Hit::No;
+        };
         debug_assert!(f != NO_FRAME && (f as usize) < self.slots.len());
         // SAFETY: the table maps pages only to frames `< cap = slots.len()` (see `table`).
         let cell = unsafe { &self.slots.get_unchecked(f as usize).meta };
         let mut m = cell.get();
         if !m.hit_latchable(mode) {
-            return Err(false);
+            return Hit::No;
         }
         // SAFETY: `f < cap`, the number of frames the policy's queues were made for.
         if !unsafe { self.queues.fast_hit(f, self.fast_hit) } {
-            return Err(true);
+            return Hit::Policy(f);
         }
         m.latch = m.latch_taken(mode);
         cell.set(m);
         self.hits.set(self.hits.get() + 1);
-        Ok(f)
+        Hit::Latched(f)
     }
 
     /// Releases a latch on `f` taken in `mode`; `true` when someone must hear of it

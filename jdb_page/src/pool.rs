@@ -22,7 +22,7 @@ use crate::{
     doublewrite::Doublewrite,
     frames::{Frames, Lost, Mode},
     guard::{Guard, LatchWait},
-    hot::Hot,
+    hot::{Hit, Hot},
     page::Arena,
     policy::AnyPolicy,
     wal::Wal,
@@ -254,9 +254,12 @@ impl<S: Storage> BufferPool<S> {
             return None;
         }
         match self.core.hot.try_hit(id, mode) {
-            Ok(frame) => Some(frame),
-            Err(false) => None,
-            Err(true) => self.core.policy_hit(id, mode),
+            Hit::Latched(frame) => Some(frame),
+            Hit::Policy(frame) => {
+                self.core.policy_hit(frame, mode);
+                Some(frame)
+            }
+            Hit::No => None,
         }
     }
 
@@ -630,11 +633,11 @@ impl Core {
         }
     }
 
-    /// A hit the policy must see itself (see [`Hot::try_hit`]), out of line.
+    /// A hit the policy must see itself ([`Hit::Policy`]), out of line.
     #[cold]
     #[inline(never)]
-    fn policy_hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
-        self.frames.borrow_mut().try_hit(id, mode)
+    fn policy_hit(&self, frame: FrameId, mode: Mode) {
+        self.frames.borrow_mut().policy_hit(frame, mode);
     }
 
     /// The rest of a guard's release when someone must hear of it (see [`Hot::release`]), out
