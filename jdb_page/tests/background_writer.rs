@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use fault_support::{block_on, pattern};
+use fault_support::{block_on, pattern, yield_now};
 use jdb_alloc::AlignedBuf;
 use jdb_fs::BufResult;
 use jdb_page::{
@@ -125,16 +125,7 @@ impl Ticks {
     /// Ticks once per pass of the runtime until `stop`.
     async fn run(&self, stop: &Cell<bool>) {
         while !stop.get() {
-            let mut yielded = false;
-            poll_fn(|cx| {
-                if yielded {
-                    return Poll::Ready(());
-                }
-                yielded = true;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            })
-            .await;
+            yield_now().await;
             self.now.set(self.now.get() + 1);
             for waker in self.waiters.take() {
                 waker.wake();
@@ -368,20 +359,6 @@ impl Gate {
     }
 }
 
-/// Lets the other tasks run once.
-async fn yield_once() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            return Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await;
-}
-
 impl Storage for GateStorage {
     async fn read_pages(
         &self,
@@ -406,7 +383,7 @@ impl Storage for GateStorage {
         gate.max_writing
             .set(gate.max_writing.get().max(gate.writing.get()));
         for _ in 0..4 {
-            yield_once().await;
+            yield_now().await;
         }
         let done = self.inner.write_pages(first, buf).await;
         gate.writing.set(gate.writing.get() - 1);
@@ -459,7 +436,7 @@ fn the_writer_yields_to_reads_in_flight() {
             })
             .collect();
         for _ in 0..4 {
-            yield_once().await;
+            yield_now().await;
         }
         assert_eq!(pool.reads_in_flight(), READERS as usize);
 

@@ -13,7 +13,7 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use fault_support::{block_on, pattern};
+use fault_support::{block_on, pattern, yield_now};
 use jdb_alloc::AlignedBuf;
 use jdb_fs::BufResult;
 use jdb_page::{
@@ -98,21 +98,6 @@ impl Storage for Probe {
     fn path(&self) -> &Path {
         self.inner.path()
     }
-}
-
-/// Returns `Pending` once (waking itself), then `Ready`: lets every other task run once.
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await;
 }
 
 type ProbePool = BufferPool<Probe>;

@@ -17,7 +17,7 @@ mod fault_support;
 
 use std::{cell::RefCell, future::Future, pin::pin, rc::Rc, task::Poll};
 
-use fault_support::block_on;
+use fault_support::{block_on, yield_now};
 use jdb_page::{
     BufferPool, Error, Page, PageId,
     testing::{Crash, MemDisk, MemStorage, Rng},
@@ -183,17 +183,7 @@ fn check(page: &Page, m: &Model, fresh: &[u8]) {
 /// Yields to the other tasks `n` times.
 async fn yields(n: u64) {
     for _ in 0..n {
-        let mut done = false;
-        std::future::poll_fn(|cx| {
-            if done {
-                Poll::Ready(())
-            } else {
-                done = true;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        })
-        .await;
+        yield_now().await;
     }
 }
 

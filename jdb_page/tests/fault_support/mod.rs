@@ -12,6 +12,21 @@ use jdb_page::{
 /// A pool on an in-memory disk.
 pub type MemPool = BufferPool<MemStorage>;
 
+/// Returns `Pending` once (waking itself), then `Ready`: lets every other task run once.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
 /// Runs an async test body on a fresh compio runtime.
 pub fn block_on<F: Future>(f: F) -> F::Output {
     compio::runtime::Runtime::new().unwrap().block_on(f)
