@@ -119,7 +119,7 @@ impl File {
             Counters::add(&self.counters.read_ops, 1);
             let rest = buf.slice(done..);
             let compio_buf::BufResult(res, rest) =
-                self.inner.read_at(rest, offset + done as u64).await;
+                crate::submit::now(self.inner.read_at(rest, offset + done as u64)).await;
             buf = rest.into_inner();
             match self.after_read(res, &mut done, len) {
                 Ok(true) => {}
@@ -140,10 +140,8 @@ impl File {
         while done < len {
             Counters::add(&self.counters.read_ops, 1);
             let rest = IoVectoredBufMut::slice_mut(bufs, done);
-            let compio_buf::BufResult(res, rest) = self
-                .inner
-                .read_vectored_at(rest, offset + done as u64)
-                .await;
+            let fut = self.inner.read_vectored_at(rest, offset + done as u64);
+            let compio_buf::BufResult(res, rest) = crate::submit::now(fut).await;
             bufs = rest.into_inner();
             match self.after_read(res, &mut done, len) {
                 Ok(true) => {}
@@ -165,7 +163,7 @@ impl File {
             Counters::add(&self.counters.write_ops, 1);
             let rest = buf.slice(done..);
             let compio_buf::BufResult(res, rest) =
-                (&self.inner).write_at(rest, offset + done as u64).await;
+                crate::submit::now((&self.inner).write_at(rest, offset + done as u64)).await;
             buf = rest.into_inner();
             if let Err(e) = self.after_write(res, &mut done, len, offset) {
                 return (Err(e), buf.into_inner());
@@ -181,9 +179,9 @@ impl File {
         while done < len {
             Counters::add(&self.counters.write_ops, 1);
             let rest = IoVectoredBuf::slice(bufs, done);
-            let compio_buf::BufResult(res, rest) = (&self.inner)
-                .write_vectored_at(rest, offset + done as u64)
-                .await;
+            let mut inner = &self.inner;
+            let fut = inner.write_vectored_at(rest, offset + done as u64);
+            let compio_buf::BufResult(res, rest) = crate::submit::now(fut).await;
             bufs = rest.into_inner();
             if let Err(e) = self.after_write(res, &mut done, len, offset) {
                 return (Err(e), bufs.into_inner());

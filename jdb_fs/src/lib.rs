@@ -56,6 +56,7 @@
 //! - `lock`: the file's `flock`, and the wait for a dropped handle's I/O;
 //! - `in_flight`: the per-inode registry of live handles and requests in flight;
 //! - `io`, `page`: byte- and page-granular reads and writes;
+//! - `submit`: each read and write goes to the kernel as soon as it is queued;
 //! - `error`: [`Error`].
 
 mod blocking;
@@ -67,6 +68,7 @@ mod kind;
 mod lock;
 mod open;
 mod page;
+mod submit;
 
 pub use error::{BufResult, Error, Result};
 pub use file::{File, IoStats};
