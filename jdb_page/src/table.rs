@@ -1,19 +1,26 @@
-//! [`PageTable`]: page id -> frame, as an array (page ids of a file are dense, `0..page_count`).
+//! [`PageTable`]: page id -> frame, as one flat array indexed by page id (page ids of a file are
+//! dense, `0..page_count`).
 //!
-//! A lookup is an address computation and two loads, no hashing (vmcache's insight). The array is
-//! two-level: a directory of chunks of [`CHUNK`] entries, each allocated the first time a page in
-//! its range is cached and kept until the pool is dropped. So the table's memory follows the part
-//! of the file the pool has touched (4 bytes per page of it, plus 8 bytes of directory per 4096
-//! pages of the file), not the pool's size, and it grows with the file without copying.
+//! A lookup is an address computation and one load, no hashing and no directory (vmcache's
+//! translation, without its virtual-memory frames). The array is a private anonymous mapping
+//! reserved with `MAP_NORESERVE` for every possible page id (2^32 entries of 4 bytes: 16 GiB of
+//! address space, no memory). The kernel backs a 4 KiB page of it (1,024 entries, 4 MiB of file)
+//! only when an entry in it is first written, that is, when a page in its range is first
+//! cached; reading an untouched part reads zeros (the shared zero page). So the table's memory
+//! follows the part of the file the pool has touched, 4 bytes per page of it at most, not the
+//! pool's size, and it never moves or copies as the file grows.
 //!
-//! A directory entry with no chunk yet points to one shared, immutable chunk of `NO_FRAME`s
-//! ([`EMPTY`]), so a lookup has no null test: an untouched range reads as "not in memory".
+//! Where the whole reservation is refused (`vm.overcommit_memory = 2`, an address-space limit,
+//! valgrind), the table reserves as many entries as it needs, at least [`MIN_ENTRIES`], and
+//! grows by doubling with `mremap` (which may move it: the base is a `Cell` read on each lookup).
+//!
+//! An entry holds `frame + 1`; 0 (what the kernel's zero pages read as) is "not in memory".
 //!
 //! Every method takes `&self` (the pool's hit path looks pages up without borrowing the rest of
-//! the pool's bookkeeping): the directory is in an `UnsafeCell`, and entries are read and
-//! written through raw pointers. That is sound because the table is `!Sync` (one thread), and
-//! no method calls out, re-enters the table or returns a reference into it, so no two accesses
-//! to the directory or to an entry overlap.
+//! the pool's bookkeeping): entries are read and written through raw pointers, and the few other
+//! fields are `Cell`s or an `UnsafeCell` only `insert` touches. That is sound because the table is
+//! `!Sync` (one thread), and no method calls out, re-enters the table or returns a reference into
+//! it, so no two accesses overlap.
 
 use std::{
     cell::{Cell, UnsafeCell},
@@ -24,78 +31,146 @@ use jdb_layout::PageId;
 
 use crate::FrameId;
 
-/// Entries per chunk (16 KiB of entries, 16 MiB of file).
-pub(crate) const CHUNK: usize = 4096;
-const SHIFT: u32 = CHUNK.trailing_zeros();
-
-/// The entry of a page not in memory.
+/// The entry of a page not in memory, as [`PageTable::get`]'s callers know it.
 pub(crate) const NO_FRAME: FrameId = FrameId::MAX;
 
-type Chunk = [FrameId; CHUNK];
-
-/// The chunk of every directory entry not allocated yet: all `NO_FRAME`, never written.
-static EMPTY: Chunk = [NO_FRAME; CHUNK];
+/// Entries of the whole reservation: one per page id.
+const FULL: usize = 1 << 32;
+/// Entries reserved at least when the whole reservation is refused (4 MiB of address space).
+pub(crate) const MIN_ENTRIES: usize = 1 << 20;
+/// Entries per 4 KiB page of the table.
+const PER_PAGE: usize = 4096 / std::mem::size_of::<u32>();
 
 /// Page id -> frame of every page in memory (or being read into one).
-#[derive(Default)]
 pub(crate) struct PageTable {
-    /// Each entry is [`EMPTY`] or a chunk this table allocated (`Box::leak`) and owns.
-    dir: UnsafeCell<Vec<NonNull<Chunk>>>,
+    /// `len` entries, mapped by this table (`mmap`), owned, unmapped on drop.
+    base: Cell<NonNull<u32>>,
     len: Cell<usize>,
+    /// Pages mapped.
+    mapped: Cell<usize>,
+    /// One bit per 4 KiB page of the table written so far (what the table costs in memory).
+    touched: UnsafeCell<Vec<u64>>,
+    touched_pages: Cell<usize>,
 }
 
-fn empty() -> NonNull<Chunk> {
-    NonNull::from(&EMPTY)
+impl Default for PageTable {
+    fn default() -> Self {
+        Self::reserve(FULL)
+    }
+}
+
+/// `len` zeroed entries of fresh address space, or `None` when the kernel refuses.
+fn map(len: usize) -> Option<NonNull<u32>> {
+    // SAFETY: a new private anonymous mapping: no address given, no file, nothing else touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len * std::mem::size_of::<u32>(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(p.cast())
+    }
+}
+
+/// What the process does when memory runs out, as `Vec`'s growth does.
+#[cold]
+fn out_of_memory(entries: usize) -> ! {
+    std::alloc::handle_alloc_error(
+        std::alloc::Layout::array::<u32>(entries).unwrap_or(std::alloc::Layout::new::<u32>()),
+    )
 }
 
 impl PageTable {
+    /// A table of `want` entries if the kernel grants them, else of [`MIN_ENTRIES`], growing.
+    pub(crate) fn reserve(want: usize) -> Self {
+        let (base, len) = match map(want) {
+            Some(base) => (base, want),
+            None => (
+                map(MIN_ENTRIES).unwrap_or_else(|| out_of_memory(MIN_ENTRIES)),
+                MIN_ENTRIES,
+            ),
+        };
+        Self {
+            base: Cell::new(base),
+            len: Cell::new(len),
+            mapped: Cell::new(0),
+            touched: UnsafeCell::new(Vec::new()),
+            touched_pages: Cell::new(0),
+        }
+    }
+
     /// The frame of page `id`, if it has one.
     #[inline(always)]
     pub(crate) fn get(&self, id: PageId) -> Option<FrameId> {
-        // SAFETY: no `&mut` of the directory exists outside `entry_ptr`, which does not overlap
-        // this (see the module docs); the reference ends within this call.
-        let dir = unsafe { &*self.dir.get() };
-        let chunk = *dir.get((id >> SHIFT) as usize)?;
-        // SAFETY: every directory entry points to `EMPTY` or to a live chunk this table owns,
-        // and the index is `< CHUNK`; entries are read and written only through raw pointers,
-        // never while a reference to one lives.
-        let frame = unsafe {
-            chunk
-                .as_ptr()
-                .cast::<FrameId>()
-                .add(id as usize % CHUNK)
-                .read()
-        };
-        (frame != NO_FRAME).then_some(frame)
+        if id as usize >= self.len.get() {
+            return None;
+        }
+        // SAFETY: `id < len`: an entry of the live mapping; entries are only read and written
+        // through raw pointers, never while a reference to one lives.
+        let e = unsafe { self.base.get().as_ptr().add(id as usize).read() };
+        e.checked_sub(1)
     }
 
-    /// A pointer to `id`'s entry, in a chunk allocated if it was `EMPTY`: writable.
-    fn entry_ptr(&self, id: PageId) -> *mut FrameId {
-        // SAFETY: the only reference to the directory while it lives (see the module docs).
-        let dir = unsafe { &mut *self.dir.get() };
-        let at = (id >> SHIFT) as usize;
-        if dir.len() <= at {
-            dir.resize(at + 1, empty());
+    /// A writable pointer to `id`'s entry, the table grown to hold it and its page counted.
+    fn entry_ptr(&self, id: PageId) -> *mut u32 {
+        let at = id as usize;
+        if at >= self.len.get() {
+            self.grow(at + 1);
         }
-        let chunk = &mut dir[at];
-        if *chunk == empty() {
-            *chunk = NonNull::from(Box::leak(Box::new([NO_FRAME; CHUNK])));
+        // SAFETY: the only reference to `touched` while it lives (see the module docs).
+        let touched = unsafe { &mut *self.touched.get() };
+        let (word, bit) = (at / PER_PAGE / 64, at / PER_PAGE % 64);
+        if touched.len() <= word {
+            touched.resize(word + 1, 0);
         }
-        // In bounds: the index is `< CHUNK`. Not `EMPTY` (replaced just above), so a chunk this
-        // table allocated (`Box::leak`, writable) and owns.
-        chunk
-            .as_ptr()
-            .cast::<FrameId>()
-            .wrapping_add(id as usize % CHUNK)
+        if touched[word] & (1 << bit) == 0 {
+            touched[word] |= 1 << bit;
+            self.touched_pages.set(self.touched_pages.get() + 1);
+        }
+        // In bounds: `at < len` (grown just above).
+        self.base.get().as_ptr().wrapping_add(at)
+    }
+
+    /// Grows the mapping to at least `need` entries (doubling), moving it if the kernel must.
+    #[cold]
+    fn grow(&self, need: usize) {
+        let old = self.len.get();
+        let new = need.next_power_of_two().max(old * 2).min(FULL);
+        let size = std::mem::size_of::<u32>();
+        // SAFETY: `base` is this table's mapping of `old` entries; MREMAP_MAYMOVE keeps its
+        // contents and zero-fills the new part (anonymous memory). No reference into it lives.
+        let p = unsafe {
+            libc::mremap(
+                self.base.get().as_ptr().cast(),
+                old * size,
+                new * size,
+                libc::MREMAP_MAYMOVE,
+            )
+        };
+        match NonNull::new(p.cast::<u32>()) {
+            Some(p) if p.as_ptr().cast() != libc::MAP_FAILED => {
+                self.base.set(p);
+                self.len.set(new);
+            }
+            _ => out_of_memory(new),
+        }
     }
 
     /// Maps `id` to `frame` (`id` must have no frame).
     pub(crate) fn insert(&self, id: PageId, frame: FrameId) {
         debug_assert_ne!(frame, NO_FRAME);
         debug_assert_eq!(self.get(id), None, "page {id} mapped twice");
-        // SAFETY: a valid entry of a chunk this table owns (`entry_ptr`); no reference to it lives.
-        unsafe { self.entry_ptr(id).write(frame) };
-        self.len.set(self.len.get() + 1);
+        // SAFETY: an entry of the live mapping (`entry_ptr`); no reference to it lives.
+        // `frame + 1` does not overflow: `frame != NO_FRAME`.
+        unsafe { self.entry_ptr(id).write(frame + 1) };
+        self.mapped.set(self.mapped.get() + 1);
     }
 
     /// Unmaps `id` (which must be mapped).
@@ -104,35 +179,34 @@ impl PageTable {
         debug_assert!(mapped, "page {id} not mapped");
         if mapped {
             // SAFETY: as in `insert`.
-            unsafe { self.entry_ptr(id).write(NO_FRAME) };
-            self.len.set(self.len.get() - 1);
+            unsafe { self.entry_ptr(id).write(0) };
+            self.mapped.set(self.mapped.get() - 1);
         }
     }
 
     /// Pages mapped.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len.get()
+        self.mapped.get()
     }
 
-    /// Heap bytes: the directory and the chunks allocated so far.
+    /// Memory the table holds: its 4 KiB pages written so far, and their bitmap.
     pub(crate) fn heap_bytes(&self) -> usize {
         // SAFETY: a shared reference for the length of this call (see the module docs).
-        let dir = unsafe { &*self.dir.get() };
-        let chunks = dir.iter().filter(|&&c| c != empty()).count();
-        dir.capacity() * std::mem::size_of::<NonNull<Chunk>>()
-            + chunks * std::mem::size_of::<Chunk>()
+        let touched = unsafe { &*self.touched.get() };
+        self.touched_pages.get() * 4096 + touched.capacity() * std::mem::size_of::<u64>()
     }
 }
 
 impl Drop for PageTable {
     fn drop(&mut self) {
-        for &chunk in self.dir.get_mut().iter() {
-            if chunk != empty() {
-                // SAFETY: not `EMPTY`, so made by `Box::leak` in `chunk_mut` and owned by this
-                // table; freed once, here.
-                drop(unsafe { Box::from_raw(chunk.as_ptr()) });
-            }
+        // SAFETY: this table's own mapping of `len` entries, unmapped once, here; nothing
+        // points into it any more.
+        unsafe {
+            libc::munmap(
+                self.base.get().as_ptr().cast(),
+                self.len.get() * std::mem::size_of::<u32>(),
+            );
         }
     }
 }
@@ -145,32 +219,57 @@ mod tests {
 
     use super::*;
 
+    /// Both shapes: the whole reservation, and a small one that must grow (and may move).
+    fn tables() -> [PageTable; 2] {
+        [PageTable::default(), PageTable::reserve_small()]
+    }
+
+    impl PageTable {
+        /// A table as the fallback makes it (the whole reservation refused).
+        fn reserve_small() -> Self {
+            let t = Self::reserve(MIN_ENTRIES);
+            assert_eq!(t.len.get(), MIN_ENTRIES);
+            t
+        }
+    }
+
     #[test]
-    fn maps_across_chunks_and_grows_lazily() {
-        let t = PageTable::default();
-        assert_eq!(t.get(0), None);
-        assert_eq!(t.get(u32::MAX - 1), None);
-        t.insert(5, 1);
-        t.insert(CHUNK as PageId * 3 + 2, 7);
-        assert_eq!(
-            (t.get(5), t.get(CHUNK as PageId * 3 + 2)),
-            (Some(1), Some(7))
-        );
-        assert_eq!(t.get(6), None);
-        assert_eq!(t.len(), 2);
-        let two_chunks = t.heap_bytes();
-        assert!(
-            (2 * CHUNK * 4..3 * CHUNK * 4).contains(&two_chunks),
-            "{two_chunks}"
-        );
-        t.remove(5);
-        assert_eq!((t.get(5), t.len()), (None, 1));
+    fn maps_far_apart_ids_and_counts_only_touched_pages() {
+        for t in tables() {
+            assert_eq!(t.get(0), None);
+            assert_eq!(t.get(u32::MAX), None);
+            assert_eq!(t.heap_bytes(), 0);
+            let far = MIN_ENTRIES as PageId * 3 + 2; // past the small table's end: it grows
+            t.insert(5, 1);
+            t.insert(far, 7);
+            t.insert(u32::MAX, 0);
+            assert_eq!(
+                (t.get(5), t.get(far), t.get(u32::MAX)),
+                (Some(1), Some(7), Some(0))
+            );
+            assert_eq!((t.get(6), t.get(far - 1)), (None, None));
+            assert_eq!(t.len(), 3);
+            // Three 4 KiB pages of entries, and a bitmap of one bit per such page up to the last.
+            let bitmap = (u32::MAX as usize / PER_PAGE / 64 + 1) * 8;
+            assert!(
+                (3 * 4096 + bitmap..3 * 4096 + 2 * bitmap).contains(&t.heap_bytes()),
+                "{}",
+                t.heap_bytes()
+            );
+            t.remove(5);
+            assert_eq!((t.get(5), t.len()), (None, 2));
+            t.insert(5, 9);
+            assert_eq!(t.get(5), Some(9));
+        }
     }
 
     proptest! {
         #[test]
-        fn matches_a_hashmap(ops in proptest::collection::vec((0..3u8, 0..20_000u32), 1..400)) {
-            let t = PageTable::default();
+        fn matches_a_hashmap(
+            ops in proptest::collection::vec((0..3u8, 0..3_000_000u32), 1..400),
+            small in any::<bool>(),
+        ) {
+            let t = if small { PageTable::reserve_small() } else { PageTable::default() };
             let mut model: HashMap<PageId, FrameId> = HashMap::new();
             for (i, (op, id)) in ops.into_iter().enumerate() {
                 match op {
