@@ -65,3 +65,31 @@ fn enter() {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Poll;
+
+    use super::*;
+
+    #[compio::test]
+    async fn hands_back_what_the_future_gives_after_waiting() {
+        let mut polls = 0;
+        let out = now(poll_fn(|cx| {
+            polls += 1;
+            if polls < 3 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(7)
+            }
+        }))
+        .await;
+        assert_eq!((out, polls), (7, 3));
+    }
+
+    #[test]
+    fn enter_outside_a_runtime_does_nothing() {
+        enter();
+    }
+}
