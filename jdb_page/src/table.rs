@@ -39,7 +39,7 @@ pub(crate) const NO_FRAME: FrameId = FrameId::MAX;
 /// Entries of the whole reservation: one per page id.
 const FULL: usize = 1 << 32;
 /// Entries reserved at least when the whole reservation is refused (4 MiB of address space).
-pub(crate) const MIN_ENTRIES: usize = 1 << 20;
+const MIN_ENTRIES: usize = 1 << 20;
 /// Entries per 4 KiB page of the table.
 const PER_PAGE: usize = 4096 / std::mem::size_of::<u32>();
 
@@ -52,7 +52,6 @@ pub(crate) struct PageTable {
     mapped: Cell<usize>,
     /// One bit per 4 KiB page of the table written so far (what the table costs in memory).
     touched: UnsafeCell<Vec<u64>>,
-    touched_pages: Cell<usize>,
 }
 
 impl Default for PageTable {
@@ -104,7 +103,6 @@ impl PageTable {
             len: Cell::new(len),
             mapped: Cell::new(0),
             touched: UnsafeCell::new(Vec::new()),
-            touched_pages: Cell::new(0),
         }
     }
 
@@ -120,8 +118,14 @@ impl PageTable {
         e.checked_sub(1)
     }
 
-    /// A writable pointer to `id`'s entry, the table grown to hold it and its page counted.
+    /// A writable pointer to `id`'s entry, which must be below `len` (the pointer is in bounds).
     fn entry_ptr(&self, id: PageId) -> *mut u32 {
+        debug_assert!((id as usize) < self.len.get());
+        self.base.get().as_ptr().wrapping_add(id as usize)
+    }
+
+    /// Makes room for `id`'s entry: grows the table to hold it, and counts its 4 KiB page.
+    fn make_room(&self, id: PageId) {
         let at = id as usize;
         if at >= self.len.get() {
             self.grow(at + 1);
@@ -132,12 +136,7 @@ impl PageTable {
         if touched.len() <= word {
             touched.resize(word + 1, 0);
         }
-        if touched[word] & (1 << bit) == 0 {
-            touched[word] |= 1 << bit;
-            self.touched_pages.set(self.touched_pages.get() + 1);
-        }
-        // In bounds: `at < len` (grown just above).
-        self.base.get().as_ptr().wrapping_add(at)
+        touched[word] |= 1 << bit;
     }
 
     /// Grows the mapping to at least `need` entries (doubling), moving it if the kernel must.
@@ -169,8 +168,9 @@ impl PageTable {
     pub(crate) fn insert(&self, id: PageId, frame: FrameId) {
         debug_assert_ne!(frame, NO_FRAME);
         debug_assert_eq!(self.get(id), None, "page {id} mapped twice");
-        // SAFETY: an entry of the live mapping (`entry_ptr`); no reference to it lives.
-        // `frame + 1` does not overflow: `frame != NO_FRAME`.
+        self.make_room(id);
+        // SAFETY: an entry of the live mapping (`id < len` after `make_room`); no reference to
+        // it lives. `frame + 1` does not overflow: `frame != NO_FRAME`.
         unsafe { self.entry_ptr(id).write(frame + 1) };
         self.mapped.set(self.mapped.get() + 1);
     }
@@ -180,7 +180,8 @@ impl PageTable {
         let mapped = self.get(id).is_some();
         debug_assert!(mapped, "page {id} not mapped");
         if mapped {
-            // SAFETY: as in `insert`.
+            // SAFETY: an entry of the live mapping (`id < len`: it is mapped); no reference to
+            // it lives.
             unsafe { self.entry_ptr(id).write(0) };
             self.mapped.set(self.mapped.get() - 1);
         }
@@ -196,7 +197,8 @@ impl PageTable {
     pub(crate) fn heap_bytes(&self) -> usize {
         // SAFETY: a shared reference for the length of this call (see the module docs).
         let touched = unsafe { &*self.touched.get() };
-        self.touched_pages.get() * 4096 + touched.capacity() * std::mem::size_of::<u64>()
+        let pages: usize = touched.iter().map(|w| w.count_ones() as usize).sum();
+        pages * 4096 + touched.capacity() * std::mem::size_of::<u64>()
     }
 }
 
