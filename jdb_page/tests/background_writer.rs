@@ -335,7 +335,7 @@ fn the_writer_keeps_the_write_ahead_rule() {
     });
 }
 
-/// A `MemDisk` storage whose reads wait while `Gate::closed` is set, and whose writes stay in
+/// A `MemDisk` storage whose reads wait while `Gate::reads` is closed, and whose writes stay in
 /// flight for a few passes of the runtime while it counts them (most at once in `max_writing`).
 struct GateStorage {
     inner: MemStorage,
@@ -344,19 +344,9 @@ struct GateStorage {
 
 #[derive(Default)]
 struct Gate {
-    closed: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
+    reads: fault_support::Gate,
     writing: Cell<usize>,
     max_writing: Cell<usize>,
-}
-
-impl Gate {
-    fn open(&self) {
-        self.closed.set(false);
-        for waker in self.waiters.take() {
-            waker.wake();
-        }
-    }
 }
 
 impl Storage for GateStorage {
@@ -366,14 +356,7 @@ impl Storage for GateStorage {
         count: usize,
         buf: AlignedBuf,
     ) -> BufResult<(), AlignedBuf> {
-        poll_fn(|cx| {
-            if !self.gate.closed.get() {
-                return Poll::Ready(());
-            }
-            self.gate.waiters.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
+        self.gate.reads.pass().await;
         self.inner.read_pages(first, count, buf).await
     }
 
@@ -426,7 +409,7 @@ fn the_writer_yields_to_reads_in_flight() {
         let pool = Rc::new(BufferPool::open(storage, 64).await.unwrap());
         dirty_apart(&pool, DIRTY, 1).await;
         // The readers' misses wait at the gate: READERS reads in flight, and they stay.
-        gate.closed.set(true);
+        gate.reads.close();
         let readers: Vec<_> = (0..READERS)
             .map(|k| {
                 let pool = Rc::clone(&pool);
@@ -459,7 +442,7 @@ fn the_writer_yields_to_reads_in_flight() {
 
         // The reads complete: with the device idle, the same backlog goes out as fast as the
         // I/O budget allows (READERS writes at once).
-        gate.open();
+        gate.reads.open();
         for reader in readers {
             reader.await.unwrap();
         }

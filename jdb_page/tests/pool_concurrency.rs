@@ -5,7 +5,7 @@
 mod fault_support;
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::Cell,
     future::Future,
     path::Path,
     pin::pin,
@@ -13,7 +13,7 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use fault_support::{block_on, pattern, yield_now};
+use fault_support::{Gate, block_on, pattern, yield_now};
 use jdb_alloc::AlignedBuf;
 use jdb_fs::BufResult;
 use jdb_page::{
@@ -26,10 +26,9 @@ struct Probe {
     inner: MemStorage,
     reads_now: Cell<usize>,
     reads_max: Cell<usize>,
-    /// While set, writes wait (each polls until it is cleared).
-    hold_writes: Rc<Cell<bool>>,
+    /// While closed, writes wait.
+    writes: Gate,
     writes_held: Cell<usize>,
-    wakers: RefCell<Vec<Waker>>,
 }
 
 impl Probe {
@@ -38,16 +37,8 @@ impl Probe {
             inner: disk.storage(),
             reads_now: Cell::new(0),
             reads_max: Cell::new(0),
-            hold_writes: Rc::new(Cell::new(false)),
+            writes: Gate::default(),
             writes_held: Cell::new(0),
-            wakers: RefCell::new(Vec::new()),
-        }
-    }
-
-    fn release_writes(&self) {
-        self.hold_writes.set(false);
-        for w in self.wakers.borrow_mut().drain(..) {
-            w.wake();
         }
     }
 }
@@ -71,17 +62,9 @@ impl Storage for Probe {
     }
 
     async fn write_pages(&self, first: PageId, buf: TrackedBuf) -> BufResult<(), TrackedBuf> {
-        if self.hold_writes.get() {
+        if self.writes.is_closed() {
             self.writes_held.set(self.writes_held.get() + 1);
-            std::future::poll_fn(|cx| {
-                if self.hold_writes.get() {
-                    self.wakers.borrow_mut().push(cx.waker().clone());
-                    Poll::Pending
-                } else {
-                    Poll::Ready(())
-                }
-            })
-            .await;
+            self.writes.pass().await;
             self.writes_held.set(self.writes_held.get() - 1);
         }
         self.inner.write_pages(first, buf).await
@@ -324,7 +307,7 @@ fn a_dirty_victims_write_back_does_not_stop_other_tasks() {
             pool.get(id).await.unwrap().data_mut()[..64].copy_from_slice(&pattern(id, 1));
         }
         let storage = probe(&pool);
-        storage.hold_writes.set(true);
+        storage.writes.close();
         // This miss needs a write-back of a dirty victim, which is held.
         let miss = compio::runtime::spawn({
             let pool = Rc::clone(&pool);
@@ -344,7 +327,7 @@ fn a_dirty_victims_write_back_does_not_stop_other_tasks() {
         }
         assert!(hits >= 2, "{hits} hits while the write-back was held");
         assert_eq!(storage.writes_held.get(), 1);
-        storage.release_writes();
+        storage.writes.open();
         assert_eq!(miss.await.unwrap(), pattern(6, 0));
         pool.sync().await.unwrap();
         drop(disk);

@@ -1,7 +1,11 @@
 //! Shared helpers for the fault and crash tests (pools on a `MemDisk`).
 #![allow(dead_code)]
 
-use std::future::Future;
+use std::{
+    cell::{Cell, RefCell},
+    future::Future,
+    task::{Poll, Waker},
+};
 
 use jdb_alloc::PAGE_SIZE;
 use jdb_page::{
@@ -25,6 +29,46 @@ pub async fn yield_now() {
         }
     })
     .await;
+}
+
+/// A gate test storages hold requests at: tasks that [`Gate::pass`] it while it is closed wait
+/// until [`Gate::open`] lets them all through.
+#[derive(Default)]
+pub struct Gate {
+    closed: Cell<bool>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Gate {
+    /// From now on, tasks that pass wait.
+    pub fn close(&self) {
+        self.closed.set(true);
+    }
+
+    /// Whether tasks that pass now wait.
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Lets every waiting task through, and those that come later.
+    pub fn open(&self) {
+        self.closed.set(false);
+        for waker in self.waiters.take() {
+            waker.wake();
+        }
+    }
+
+    /// Returns at once while the gate is open; otherwise once it opens.
+    pub async fn pass(&self) {
+        std::future::poll_fn(|cx| {
+            if !self.closed.get() {
+                return Poll::Ready(());
+            }
+            self.waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
 }
 
 /// Runs an async test body on a fresh compio runtime.
