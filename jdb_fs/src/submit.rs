@@ -7,8 +7,8 @@
 //! average. [`now`] enters the kernel right after the push (`io_uring_enter` with only
 //! `to_submit`: no wait, no completions reaped), as fio does at `iodepth_batch_submit=1`.
 //!
-//! Measured (BENCHMARKS.md, "Submitting at once"): 32 tasks' random 4 KiB misses went from
-//! 0.75–0.87 × fio's QD32 IOPS to 0.95–1.02 ×, and the p99 miss latency of a half-writing
+//! Measured (BENCHMARKS.md, "Session 5: requests submitted at once"): 32 tasks' random 4 KiB
+//! misses went from 0.73–0.87 × fio's QD32 IOPS to 0.94–1.00 × in an A/B of 4 rounds, and the p99 miss latency of a half-writing
 //! workload with the background writer from ~1.9 × to ~1.4 × the read-only run's. The cost is
 //! one `io_uring_enter` per request, which at queue depth 1 is lost in the device's latency.
 //! `JDB_FS_SUBMIT=batched` in the environment turns it off (compio's own behaviour), so the two

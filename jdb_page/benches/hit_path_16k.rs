@@ -13,8 +13,10 @@
 //!
 //! - `jdb_get`: `get` + guard drop with exact LRU (the default, as before); `jdb_get_sieve`: with
 //!   SIEVE;
-//! - `hashmap_limit`, `hashmap_aligned_limit`, `lru_crate`, `schnellru`: as in `hit_path` (Fx
-//!   hasher everywhere), over copies of the same pages.
+//! - `hashmap_limit`, `hashmap_aligned_limit`, `lru_crate`, `schnellru`: the old bench's rows,
+//!   line for line (Fx hasher everywhere, over copies of the pool's pages, 8 bytes read), not
+//!   `common::hits`' baselines (3,000 pages filled with `id as u8`, one byte read): the two
+//!   binaries must run the same map code for their ratios to compare.
 
 mod common;
 
