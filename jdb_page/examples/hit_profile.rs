@@ -9,12 +9,16 @@
 //!     --toggle-collect='*row_hits*' target/release/examples/hit_profile get_sieve zipf
 //! # every row, ROUNDS interleaved rounds (rotating the order), ratios to `hashmap` per round:
 //! target/release/examples/hit_profile interleaved zipf 11
+//! # every row, ROUNDS short rounds (a warm-up pass, then 3 timed), 10th percentile and median:
+//! target/release/examples/hit_profile fine zipf 300
 //! ```
 //!
 //! Rows: `get_lru`, `get_clock`, `get_sieve`, `get_s3fifo`, `read_<same>`, `hashmap`,
 //! `hashmap_aligned`, `lru_crate`, `schnellru`, and two sketches of a lean hit path (not the
 //! pool: what its structures would cost with nothing else on the path), `sketch_sieve` and
-//! `sketch_lru` (see [`Sketch`]). Traces: `zipf` (default), `uniform`.
+//! `sketch_lru` (see [`Sketch`]), and `tryget_sieve`, `tryget_lru`: `BufferPool::try_get` + guard
+//! drop, the hit without its future (what the async loop adds). Traces: `zipf` (default),
+//! `uniform`.
 //! Per hit = callgrind's collected `Ir` (and `D1mr`, `DLmr`) ÷ the hits printed. The
 //! collected function also holds the one `block_on` of the pool rows (a few hundred
 //! instructions: nothing per hit).
@@ -28,7 +32,7 @@ use common::hits::{self, Baselines};
 use jdb_page::{BufferPool, PolicyKind, testing::MemStorage};
 
 /// Every row, in the order printed.
-const ROWS: [&str; 14] = [
+const ROWS: [&str; 16] = [
     "get_lru",
     "get_clock",
     "get_sieve",
@@ -43,6 +47,8 @@ const ROWS: [&str; 14] = [
     "schnellru",
     "sketch_sieve",
     "sketch_lru",
+    "tryget_sieve",
+    "tryget_lru",
 ];
 
 /// A lean hit path over the pool's own layout, to show what the structures cost by themselves:
@@ -193,6 +199,14 @@ impl Setup {
                     sum = sum.wrapping_add(hits::pool_get_pass(pool, trace).await);
                 }
             });
+        } else if let Some(policy) = row.strip_prefix("tryget_") {
+            let pool = self.pool(policy);
+            for _ in 0..passes {
+                for &id in trace {
+                    let page = pool.try_get(id).expect("hit");
+                    sum = sum.wrapping_add(u64::from(page.data()[0]));
+                }
+            }
         } else if let Some(policy) = row.strip_prefix("read_") {
             let pool = self.pool(policy);
             self.rt.block_on(async {
@@ -261,6 +275,40 @@ fn interleaved(setup: &mut Setup, trace: &[u32], rounds: usize, passes: usize) {
     }
 }
 
+/// `rounds` rounds of every row (one untimed pass to warm the caches, then 3 timed), the order
+/// rotated each round: noise on this shared machine only adds time, so per row the 10th
+/// percentile and the median of the timings are printed, and their ratios to `hashmap`'s.
+fn fine(setup: &mut Setup, trace: &[u32], rounds: usize) {
+    let mut ns = vec![Vec::new(); ROWS.len()];
+    for round in 0..rounds {
+        for k in 0..ROWS.len() {
+            let i = (k + round) % ROWS.len();
+            setup.time(ROWS[i], trace, 1);
+            ns[i].push(setup.time(ROWS[i], trace, 3));
+        }
+    }
+    let pct = |v: &[f64], p: usize| {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        s[(s.len() - 1) * p / 100]
+    };
+    let base = ROWS
+        .iter()
+        .position(|&r| r == "hashmap")
+        .expect("hashmap row");
+    let (b10, b50) = (pct(&ns[base], 10), pct(&ns[base], 50));
+    println!("| row | ns/hit p10 | p50 | ÷ hashmap p10 | p50 |");
+    println!("|---|---:|---:|---:|---:|");
+    for (i, row) in ROWS.iter().enumerate() {
+        let (p10, p50) = (pct(&ns[i], 10), pct(&ns[i], 50));
+        println!(
+            "| {row} | {p10:.1} | {p50:.1} | {:.2} | {:.2} |",
+            p10 / b10,
+            p50 / b50
+        );
+    }
+}
+
 /// (median, min, max).
 fn summary(v: &[f64]) -> (f64, f64, f64) {
     let mut s = v.to_vec();
@@ -272,14 +320,23 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let row = args.first().map_or("interleaved", String::as_str);
     let trace_name = args.get(1).map_or("zipf", String::as_str);
-    if !hits::TRACES.contains(&trace_name) || (row != "interleaved" && !ROWS.contains(&row)) {
-        eprintln!("usage: hit_profile interleaved|ROW [zipf|uniform] [ROUNDS|PASSES]");
+    if !hits::TRACES.contains(&trace_name)
+        || (row != "interleaved" && row != "fine" && !ROWS.contains(&row))
+    {
+        eprintln!("usage: hit_profile interleaved|fine|ROW [zipf|uniform] [ROUNDS|PASSES]");
         eprintln!("rows: {}", ROWS.join(" "));
         return ExitCode::from(2);
     }
     let trace = hits::read_trace(trace_name);
     let mut setup = Setup::new();
-    if row == "interleaved" {
+    if row == "fine" {
+        let rounds = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(500);
+        println!(
+            "{trace_name}: {rounds} rounds of one pass of {} ids per row",
+            trace.len()
+        );
+        fine(&mut setup, &trace, rounds);
+    } else if row == "interleaved" {
         let rounds = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(11);
         println!(
             "{trace_name}: {rounds} rounds, 50 passes of {} ids per row each",

@@ -512,11 +512,11 @@ impl Frames {
         if !self.room.iter().any(|w| w.will_wake(waker)) {
             self.room.push(waker.clone());
         }
-        self.hot.room_waiting.set(true);
+        self.hot.set_room_waiting(true);
     }
 
     fn wake_room(&mut self) {
-        self.hot.room_waiting.set(false);
+        self.hot.set_room_waiting(false);
         for w in self.room.drain(..) {
             w.wake();
         }

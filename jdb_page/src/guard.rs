@@ -8,7 +8,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use jdb_layout::PageId;
+use jdb_layout::{PAGE_HEADER_SIZE, PageId};
 
 use crate::{
     FrameId, Page,
@@ -85,6 +85,41 @@ impl<'a> PageMut<'a> {
     }
 }
 
+impl PageRef<'_> {
+    /// The payload, as [`Page::data`] gives it: bytes 32..4096, after the header. The guard
+    /// finds the bytes from its frame number alone (an address computation), without going
+    /// through the page record, so this is the quickest way to a page's bytes.
+    #[inline(always)]
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: this guard holds a shared latch on `frame` (a frame of the pool) while it
+        // lives: no `PageMut` of it exists and the pool writes no frame a guard latches.
+        let bytes = unsafe { self.core.frame_bytes(self.frame) };
+        &bytes[PAGE_HEADER_SIZE..]
+    }
+}
+
+impl PageMut<'_> {
+    /// The payload, as [`Page::data`] gives it: bytes 32..4096, after the header, reached from
+    /// the guard's frame number alone (see [`PageRef::data`]).
+    #[inline(always)]
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: this guard holds the exclusive latch on `frame`; `&self` excludes
+        // `data_mut` and `deref_mut` while the slice lives.
+        let bytes = unsafe { self.core.frame_bytes(self.frame) };
+        &bytes[PAGE_HEADER_SIZE..]
+    }
+
+    /// The payload, writable, as [`Page::data_mut`] gives it (the page is marked dirty),
+    /// reached from the guard's frame number alone (see [`PageRef::data`]).
+    #[inline(always)]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: this guard holds the exclusive latch on `frame`, and `&mut self` makes the
+        // slice the only reference to the frame's bytes through the guard while it lives.
+        let bytes = unsafe { self.core.frame_bytes_mut(self.frame) };
+        &mut bytes[PAGE_HEADER_SIZE..]
+    }
+}
+
 impl Deref for PageRef<'_> {
     type Target = Page;
 
@@ -130,24 +165,27 @@ impl Drop for PageRef<'_> {
 impl Drop for PageMut<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(wal) = self.core.wal.get() {
-            tell_wal(wal, self.core, self.frame);
-        }
         // SAFETY: this guard holds the latch on `frame`, a frame of the pool.
         if unsafe { self.core.hot.release(self.frame, Mode::Exclusive) } {
-            self.core.released_slow(self.frame);
+            released_mut_slow(self.core, self.frame);
         }
     }
 }
 
-/// Tells the attached log that `frame`, latched exclusively, is being released (out of line:
-/// most pools have no log, and the hit path keeps its registers).
+/// What an exclusive release must tell besides the frame's latch (out of line: most releases
+/// need nothing, and the hit path keeps its registers): the attached log (the page's recLSN),
+/// then waiters, the policy, tasks waiting for room.
 #[cold]
 #[inline(never)]
-fn tell_wal(wal: &crate::wal::Wal, core: &Core, frame: FrameId) {
-    // SAFETY: the caller (`PageMut::drop`) still holds the frame's exclusive latch.
-    let page = unsafe { core.page(frame) };
-    wal.released(frame, page, core.writes.is_writing(frame));
+fn released_mut_slow(core: &Core, frame: FrameId) {
+    if let Some(wal) = core.wal.get() {
+        // SAFETY: `frame` is a frame of the pool whose exclusive latch this guard released in
+        // this same step: nothing ran since, so no other guard of it exists and no `&mut Page`
+        // of it lives.
+        let page = unsafe { core.page(frame) };
+        wal.released(frame, page, core.writes.is_writing(frame));
+    }
+    core.released_slow(frame);
 }
 
 impl std::fmt::Debug for PageRef<'_> {

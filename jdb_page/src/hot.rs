@@ -1,11 +1,14 @@
 //! [`Hot`]: what a hit and a guard's release touch, reachable without borrowing the pool's
 //! [`Frames`](crate::frames::Frames): the page table, each frame's record ([`Meta`]: page, latch,
-//! state, flags) beside its page record ([`Page`], what a guard derefs to), the policy's queues for
-//! its common-case hit ([`FastHit`]) and the hit counter.
+//! state, flags) in one dense array, the page records ([`Page`], what a guard derefs to) in
+//! another, the policy's queues for its common-case hit ([`FastHit`], as a table) and the hit
+//! counter.
 //!
 //! Every field is a `Cell` (the page table's are behind `&self` methods that never call out), so
 //! a hit is a few loads and stores with no `RefCell` flag to test and set, no dispatch and no
-//! bounds checks: look the page up, check and latch its record, do the policy's fast hit, count.
+//! bounds checks: look the page up, check and latch its record (one 4-byte word, [`Word`], read
+//! and written whole), look the policy's fast hit up, count. A guard then reaches the page's
+//! bytes from the frame number (`Core::frame_bytes`), not through the page record.
 //! Whatever that does not cover (a frame being read, waited for, evicted, held in a conflicting
 //! mode; a cold or parked frame the policy must see; a release someone waits for) goes to
 //! `Frames`, which owns everything else and shares this struct (`Rc`).
@@ -19,7 +22,7 @@ use jdb_layout::PageId;
 
 use crate::{
     FrameId, Page,
-    policy::{FastHit, Queues},
+    policy::{FastHit, FastHitTable, Queues},
     table::{NO_FRAME, PageTable},
 };
 
@@ -59,8 +62,8 @@ pub(crate) const PARKED: u8 = 4;
 /// Kept from eviction by calls in flight (`Frames::keep`); how many in `Frames::kept`.
 pub(crate) const KEPT: u8 = 8;
 
-/// Per frame: 8 bytes. `repr(C)`: `latch`, `state` and `flags` are bytes 4..8, which a hit tests
-/// with one load and compare.
+/// Per frame: 8 bytes. `repr(C)`: `latch`, `state` and `flags` are bytes 4..8, the [`Word`] a hit
+/// tests with one load and compare.
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
 pub(crate) struct Meta {
@@ -79,30 +82,67 @@ const _: () = assert!(
         && std::mem::offset_of!(Meta, flags) == 7
 );
 
-impl Meta {
-    /// Bytes 4..8 (`latch`, `state`, `flags`) as one word.
-    #[inline(always)]
-    fn word(&self) -> u32 {
-        let [a, b] = self.latch.to_ne_bytes();
-        u32::from_ne_bytes([a, b, self.state as u8, self.flags])
+/// Bytes 4..8 of a [`Meta`] (`latch`, `state`, `flags`) as one word, as the hit path and a
+/// guard's release read and write them: `latch` in bits 0..16, `state` in 16..24, `flags` in
+/// 24..32. Always read and written whole (4 bytes at offset 4), so that a hit right after a
+/// release of the same frame reads what the release stored in one piece (a wider load over a
+/// narrower store in flight waits for the store to land).
+#[derive(Debug, Clone, Copy)]
+struct Word(u32);
+
+impl Word {
+    const LATCH: u32 = 0xffff;
+    const FLAGS_SHIFT: u32 = 24;
+
+    fn of(m: Meta) -> Self {
+        let [a, b] = m.latch.to_le_bytes();
+        Self(u32::from_le_bytes([a, b, m.state as u8, m.flags]))
     }
 
     /// Whether a hit may latch the frame in `mode` now: resident, nobody waiting, not being
     /// evicted (parked is fine: the policy's hit puts it back), and for `Exclusive` unlatched,
     /// for `Shared` not held exclusively (and not at the reader limit).
     #[inline(always)]
-    pub(crate) fn hit_latchable(&self, mode: Mode) -> bool {
+    fn hit_latchable(self, mode: Mode) -> bool {
+        let mask = u32::from_le_bytes([0xff, 0xff, 0xff, WAITERS | EVICTING]);
+        let resident = u32::from_le_bytes([0, 0, State::Resident as u8, 0]);
         match mode {
-            Mode::Exclusive => {
-                let mask = u32::from_ne_bytes([0xff, 0xff, 0xff, WAITERS | EVICTING]);
-                self.word() & mask == u32::from_ne_bytes([0, 0, State::Resident as u8, 0])
-            }
-            Mode::Shared => {
-                let mask = u32::from_ne_bytes([0, 0, 0xff, WAITERS | EVICTING]);
-                self.word() & mask == u32::from_ne_bytes([0, 0, State::Resident as u8, 0])
-                    && compatible(self.latch, mode)
-            }
+            Mode::Exclusive => self.0 & mask == resident,
+            // Resident with neither flag: `latch` plus `resident`; `latch` compatible: at most
+            // `EXCLUSIVE - 2`. Any other state or flag lands outside the range (below it wraps
+            // around), so one subtraction and one compare test all three.
+            Mode::Shared => (self.0 & mask).wrapping_sub(resident) <= u32::from(EXCLUSIVE - 2),
         }
+    }
+
+    /// The latch taken once more in `mode` (which `hit_latchable` allowed).
+    #[inline(always)]
+    fn latched(self, mode: Mode) -> Self {
+        match mode {
+            Mode::Shared => Self(self.0 + 1),
+            Mode::Exclusive => Self(self.0 | Self::LATCH),
+        }
+    }
+
+    /// One holder in `mode` let go (the word must hold such a latch).
+    #[inline(always)]
+    fn released(self, mode: Mode) -> Self {
+        match mode {
+            Mode::Shared => Self(self.0 - 1),
+            Mode::Exclusive => Self(self.0 & !Self::LATCH),
+        }
+    }
+
+    #[inline(always)]
+    fn flags(self) -> u8 {
+        (self.0 >> Self::FLAGS_SHIFT) as u8
+    }
+}
+
+impl Meta {
+    /// Whether a hit may latch the frame in `mode` now (see [`Word::hit_latchable`]).
+    pub(crate) fn hit_latchable(self, mode: Mode) -> bool {
+        Word::of(self).hit_latchable(mode)
     }
 
     /// The latch taken once more in `mode`.
@@ -123,6 +163,35 @@ pub(crate) fn compatible(latch: u16, mode: Mode) -> bool {
     }
 }
 
+/// [`Hot::slow`]: tasks wait for room (`Frames::room` is not empty): every release must wake
+/// them.
+const ROOM: u8 = 1;
+/// [`Hot::slow`]: a log is attached: every exclusive release must tell it (the page's recLSN).
+const LOG: u8 = 2;
+
+/// Where a frame's [`Word`] is ([`Hot::word`]).
+struct WordPtr(*mut u32);
+
+impl WordPtr {
+    /// # Safety
+    /// The pointer is `Hot::word`'s of a frame `< cap` (a live record); the pool is one thread,
+    /// and no reference into a record's `Cell` lives (`Cell` hands out none), so nothing
+    /// overlaps the access.
+    #[inline(always)]
+    unsafe fn read(&self) -> Word {
+        // SAFETY: the caller's contract.
+        Word(u32::from_le(unsafe { self.0.read() }))
+    }
+
+    /// # Safety
+    /// As [`WordPtr::read`].
+    #[inline(always)]
+    unsafe fn write(&self, w: Word) {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.write(w.0.to_le()) }
+    }
+}
+
 /// What [`Hot::try_hit`] found.
 pub(crate) enum Hit {
     /// The page's frame, now latched and counted.
@@ -134,29 +203,27 @@ pub(crate) enum Hit {
     No,
 }
 
-/// Frame `f`'s record and page record, side by side (24 bytes): a hit latches the one and its
-/// guard reads through the other, mostly in one cache line.
-struct Slot {
-    meta: Cell<Meta>,
-    /// Reached through [`Hot::page`] and [`Hot::page_mut`], whose callers prove exclusivity with
-    /// the frame's latch or state.
-    page: UnsafeCell<Page>,
-}
-
 /// The hit path's state: see the module docs.
 pub(crate) struct Hot {
-    /// Maps pages only to frames `< cap` (`slots.len()`): `Frames` reads `f`'s record before it
+    /// Maps pages only to frames `< cap` (`metas.len()`): `Frames` reads `f`'s record before it
     /// inserts `f`. The hit path relies on it.
     pub(crate) table: PageTable,
-    /// Frame `f` is `slots[f]`.
-    slots: Box<[Slot]>,
+    /// Frame `f`'s record is `metas[f]`: 8 bytes a frame, so the records a hit checks and
+    /// latches are one dense array (24 KiB for 3,000 frames).
+    metas: Box<[Cell<Meta>]>,
+    /// Frame `f`'s page record is `pages[f]`, reached through [`Hot::page`] and
+    /// [`Hot::page_mut`], whose callers prove exclusivity with the frame's latch or state. A hit
+    /// does not touch it: guards reach the bytes from the frame number (`Core::frame_bytes`).
+    pages: Box<[UnsafeCell<Page>]>,
     /// The policy's queues (the policy, in `Frames`, owns them too), made for `cap` frames.
     queues: Rc<Queues>,
-    fast_hit: FastHit,
+    /// The policy's common-case hit as a table over its state byte.
+    fast_hit: FastHitTable,
     /// Hits counted here (the rest of the counters are in `Frames::stats`).
     pub(crate) hits: Cell<u64>,
-    /// Tasks wait for room (`Frames::room` is not empty): a release must wake them.
-    pub(crate) room_waiting: Cell<bool>,
+    /// What every release of some mode must hear of besides its frame's flags: [`ROOM`],
+    /// [`LOG`]. One byte, so a release tests both with one instruction.
+    slow: Cell<u8>,
 }
 
 impl Hot {
@@ -170,42 +237,39 @@ impl Hot {
     ) -> Self {
         Self {
             table: PageTable::default(),
-            slots: (0..)
-                .zip(pages)
-                .map(|(f, page)| Slot {
-                    meta: Cell::new(meta(f)),
-                    page: UnsafeCell::new(page),
-                })
+            metas: (0..pages.len() as FrameId)
+                .map(|f| Cell::new(meta(f)))
                 .collect(),
+            pages: pages.into_iter().map(UnsafeCell::new).collect(),
             queues,
-            fast_hit,
+            fast_hit: fast_hit.table(),
             hits: Cell::new(0),
-            room_waiting: Cell::new(false),
+            slow: Cell::new(0),
         }
     }
 
     /// Frames.
     #[inline]
     pub(crate) fn cap(&self) -> usize {
-        self.slots.len()
+        self.metas.len()
     }
 
     /// The record of frame `f` (panics when `f >= cap`).
     #[inline]
     pub(crate) fn meta(&self, f: FrameId) -> Meta {
-        self.slots[f as usize].meta.get()
+        self.metas[f as usize].get()
     }
 
     /// Replaces the record of frame `f`.
     #[inline]
     pub(crate) fn set_meta(&self, f: FrameId, m: Meta) {
-        self.slots[f as usize].meta.set(m);
+        self.metas[f as usize].set(m);
     }
 
     /// Changes the record of frame `f` with `change`.
     #[inline]
     pub(crate) fn update(&self, f: FrameId, change: impl FnOnce(&mut Meta)) {
-        let cell = &self.slots[f as usize].meta;
+        let cell = &self.metas[f as usize];
         let mut m = cell.get();
         change(&mut m);
         cell.set(m);
@@ -216,45 +280,74 @@ impl Hot {
     /// changed (see [`Hit`]).
     #[inline(always)]
     pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Hit {
-        let Some(f) = self.table.get(id) else {
+        let Some(f) = self.table.get_hit(id) else {
             return Hit::No;
         };
-        debug_assert!(f != NO_FRAME && (f as usize) < self.slots.len());
-        // SAFETY: the table maps pages only to frames `< cap = slots.len()` (see `table`).
-        let cell = unsafe { &self.slots.get_unchecked(f as usize).meta };
-        let mut m = cell.get();
-        if !m.hit_latchable(mode) {
+        debug_assert!(f != NO_FRAME && (f as usize) < self.metas.len());
+        // SAFETY: the table maps pages only to frames `< cap = metas.len()` (see `table`).
+        let word = unsafe { self.word(f) };
+        // SAFETY: as above.
+        let w = unsafe { word.read() };
+        if !w.hit_latchable(mode) {
             return Hit::No;
         }
         // SAFETY: `f < cap`, the number of frames the policy's queues were made for.
-        if !unsafe { self.queues.fast_hit(f, self.fast_hit) } {
+        if !unsafe { self.queues.fast_hit_by(f, &self.fast_hit) } {
             return Hit::Policy(f);
         }
-        m.latch = m.latch_taken(mode);
-        cell.set(m);
+        // SAFETY: as above.
+        unsafe { word.write(w.latched(mode)) };
         self.hits.set(self.hits.get() + 1);
         Hit::Latched(f)
     }
 
+    /// Bytes 4..8 of frame `f`'s record, as a [`Word`] read and written whole by the hit path.
+    ///
+    /// # Safety
+    /// `f < cap`.
+    #[inline(always)]
+    unsafe fn word(&self, f: FrameId) -> WordPtr {
+        debug_assert!((f as usize) < self.metas.len());
+        // SAFETY: `f < cap = metas.len()` (the caller's contract).
+        let cell = unsafe { self.metas.get_unchecked(f as usize) };
+        // In bounds and 4-aligned: `Meta` is 8 bytes, aligned to 4, with `latch` at 4 (asserted
+        // above) and `state`, `flags` after it.
+        WordPtr(cell.as_ptr().cast::<u8>().wrapping_add(4).cast::<u32>())
+    }
+
+    /// Whether tasks wait for room (a release must wake them).
+    pub(crate) fn set_room_waiting(&self, waiting: bool) {
+        let s = self.slow.get() & !ROOM;
+        self.slow.set(if waiting { s | ROOM } else { s });
+    }
+
+    /// From now on every exclusive release is reported (`release` returns `true`): a log is
+    /// attached.
+    pub(crate) fn set_log_attached(&self) {
+        self.slow.set(self.slow.get() | LOG);
+    }
+
     /// Releases a latch on `f` taken in `mode`; `true` when someone must hear of it
-    /// (`Frames::released_slow`): a waiter, the policy (a parked frame), a task waiting for room.
+    /// (`Core::released_slow`): a waiter, the policy (a parked frame), a task waiting for room,
+    /// and for an exclusive release the attached log.
     ///
     /// # Safety
     /// `f < cap`: a frame the caller holds a latch on (every frame `Frames` hands out is).
     #[inline(always)]
     pub(crate) unsafe fn release(&self, f: FrameId, mode: Mode) -> bool {
-        debug_assert!((f as usize) < self.slots.len());
-        // SAFETY: `f < cap = slots.len()` (the caller's contract).
-        let cell = unsafe { &self.slots.get_unchecked(f as usize).meta };
-        let mut m = cell.get();
-        debug_assert!(m.latch != 0, "release of an unlatched frame {f}");
-        m.latch = match mode {
-            // Not 0: the caller holds a shared latch.
-            Mode::Shared => m.latch.wrapping_sub(1),
-            Mode::Exclusive => 0,
+        debug_assert!((f as usize) < self.metas.len());
+        debug_assert!(self.meta(f).latch != 0, "release of an unlatched frame {f}");
+        // SAFETY: `f < cap = metas.len()` (the caller's contract).
+        let word = unsafe { self.word(f) };
+        // SAFETY: as above.
+        let w = unsafe { word.read() };
+        // SAFETY: as above; the caller holds a latch in `mode`, which `released` lets go.
+        unsafe { word.write(w.released(mode)) };
+        let also = match mode {
+            Mode::Shared => ROOM,
+            Mode::Exclusive => ROOM | LOG,
         };
-        cell.set(m);
-        m.flags & (WAITERS | PARKED) != 0 || self.room_waiting.get()
+        w.flags() & (WAITERS | PARKED) != 0 || self.slow.get() & also != 0
     }
 
     /// The page in frame `f`.
@@ -264,10 +357,10 @@ impl Hot {
     /// `Core::page`).
     #[inline(always)]
     pub(crate) unsafe fn page(&self, f: FrameId) -> &Page {
-        debug_assert!((f as usize) < self.slots.len());
-        // SAFETY: `f < cap = slots.len()`, and the caller excludes `&mut` references to this
+        debug_assert!((f as usize) < self.metas.len());
+        // SAFETY: `f < cap = metas.len()`, and the caller excludes `&mut` references to this
         // record; the record lives as long as `self`.
-        unsafe { &*self.slots.get_unchecked(f as usize).page.get() }
+        unsafe { &*self.pages.get_unchecked(f as usize).get() }
     }
 
     /// The page in frame `f`, writable.
@@ -278,14 +371,90 @@ impl Hot {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn page_mut(&self, f: FrameId) -> &mut Page {
-        debug_assert!((f as usize) < self.slots.len());
-        // SAFETY: `f < cap = slots.len()`, and the caller makes this the only reference to the
+        debug_assert!((f as usize) < self.metas.len());
+        // SAFETY: `f < cap = metas.len()`, and the caller makes this the only reference to the
         // record.
-        unsafe { &mut *self.slots.get_unchecked(f as usize).page.get() }
+        unsafe { &mut *self.pages.get_unchecked(f as usize).get() }
     }
 
     /// Heap bytes of the frame records, the page records and the page table.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<Slot>() + self.table.heap_bytes()
+        self.metas.len() * std::mem::size_of::<Meta>()
+            + self.pages.len() * std::mem::size_of::<Page>()
+            + self.table.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-compare latch test against the plain rule, for every state and flag byte and
+    /// the latch values at its edges; taking and releasing round-trips.
+    #[test]
+    fn the_word_test_is_the_plain_rule() {
+        let states = [
+            State::Free,
+            State::Reserved,
+            State::Reading,
+            State::Resident,
+        ];
+        let latches = [0, 1, 2, 100, EXCLUSIVE - 2, EXCLUSIVE - 1, EXCLUSIVE];
+        for state in states {
+            for flags in 0..=u8::MAX {
+                for latch in latches {
+                    let m = Meta {
+                        page: 7,
+                        latch,
+                        state,
+                        flags,
+                    };
+                    for mode in [Mode::Shared, Mode::Exclusive] {
+                        let plain = state == State::Resident
+                            && flags & (WAITERS | EVICTING) == 0
+                            && compatible(latch, mode);
+                        let w = Word::of(m);
+                        assert_eq!(w.hit_latchable(mode), plain, "{m:?} {mode:?}");
+                        assert_eq!(w.flags(), flags);
+                        if plain {
+                            let taken = w.latched(mode);
+                            assert_eq!(taken.0 & Word::LATCH, u32::from(m.latch_taken(mode)));
+                            assert_eq!(taken.0 >> 16, w.0 >> 16, "only the latch changes");
+                            assert_eq!(taken.released(mode).0, w.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_word_is_read_and_written_in_place() {
+        let policy = crate::policy::AnyPolicy::with_kind(crate::PolicyKind::Sieve, 2);
+        let queues = Rc::clone(crate::policy::Policy::queues(&policy));
+        let hot = Hot::new(
+            vec![crate::Page::new(0), crate::Page::new(1)],
+            |f| Meta {
+                page: f,
+                latch: 0,
+                state: State::Resident,
+                flags: WAITERS,
+            },
+            queues,
+            FastHit::Mark,
+        );
+        // SAFETY: frame 1 < cap 2.
+        let word = unsafe { hot.word(1) };
+        // SAFETY: as above.
+        let w = unsafe { word.read() };
+        assert_eq!(w.0, Word::of(hot.meta(1)).0);
+        // SAFETY: as above.
+        unsafe { word.write(w.latched(Mode::Shared).latched(Mode::Shared)) };
+        let m = hot.meta(1);
+        assert_eq!(
+            (m.page, m.latch, m.state, m.flags),
+            (1, 2, State::Resident, WAITERS)
+        );
+        assert_eq!(hot.meta(0).latch, 0, "the neighbour is untouched");
     }
 }

@@ -73,6 +73,14 @@ pub(crate) const FRAME_PAD: usize = 0;
 /// Bytes from one frame to the next (a constant, so that a page's address is a shift and an add).
 const STRIDE: usize = PAGE_SIZE + FRAME_PAD;
 
+/// The address of frame `frame` of an arena whose first frame is at `base` (in bounds when
+/// `frame` is a frame of that arena: the arena holds its frames `STRIDE` bytes apart, the last
+/// frame's 4096 bytes among them, see `Arena::from_buf`).
+#[inline(always)]
+pub(crate) fn frame_ptr(base: NonNull<u8>, frame: FrameId) -> *mut u8 {
+    base.as_ptr().wrapping_add(frame as usize * STRIDE)
+}
+
 // SAFETY: the arena's bytes are reached only through `Page`s, one per frame (see `Page::bytes`),
 // which follow the borrow rules; the flags are atomics. Nothing in `Arena` is tied to a thread.
 unsafe impl Send for Arena {}
@@ -111,6 +119,23 @@ impl Arena {
     #[inline]
     pub(crate) fn flags(&self, frame: FrameId) -> &FrameFlags {
         &self.flags[frame as usize]
+    }
+
+    /// The flags of `frame`, with no bounds check.
+    ///
+    /// # Safety
+    /// `frame` is a frame of the arena (`< frames`).
+    #[inline(always)]
+    pub(crate) unsafe fn flags_unchecked(&self, frame: FrameId) -> &FrameFlags {
+        debug_assert!((frame as usize) < self.frames);
+        // SAFETY: `frame < frames = flags.len()` (the caller's contract).
+        unsafe { self.flags.get_unchecked(frame as usize) }
+    }
+
+    /// The address of the first frame; frame `f` is [`frame_ptr`]`(base, f)`.
+    #[inline]
+    pub(crate) fn base(&self) -> NonNull<u8> {
+        self.base
     }
 
     /// Heap bytes of bookkeeping (the flags; the frames themselves are the pages).
@@ -384,12 +409,8 @@ impl Page {
 
     fn ptr(&self) -> *mut u8 {
         debug_assert!((self.frame as usize) < self.arena.frames);
-        // In bounds: `frame < arena.frames`, and the arena holds its frames `STRIDE` bytes apart,
-        // the last frame's 4096 bytes among them (`Arena::from_buf`).
-        self.arena
-            .base
-            .as_ptr()
-            .wrapping_add(self.frame as usize * STRIDE)
+        // In bounds: `frame < arena.frames` (see `frame_ptr`).
+        frame_ptr(self.arena.base, self.frame)
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {

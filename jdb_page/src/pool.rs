@@ -7,6 +7,7 @@ use std::{
     marker::PhantomData,
     path::{Path, PathBuf},
     pin::Pin,
+    ptr::NonNull,
     rc::Rc,
     sync::Arc,
     task::{Context, Poll},
@@ -23,7 +24,7 @@ use crate::{
     frames::{Frames, Lost, Mode},
     guard::{Guard, LatchWait},
     hot::{Hit, Hot},
-    page::Arena,
+    page::{self, Arena},
     policy::AnyPolicy,
     wal::Wal,
     write::{Poison, WriteTracker},
@@ -104,6 +105,9 @@ pub(crate) struct Core {
     pub(crate) frames: RefCell<Frames>,
     /// The frames' bytes and flags (dirty, change generation, pins).
     pub(crate) arena: Arc<Arena>,
+    /// `arena`'s first frame (`Arena::base`), kept here so that a guard reaches its bytes with
+    /// one load less ([`Core::frame_bytes`]).
+    frame_base: NonNull<u8>,
     pub(crate) writes: Rc<WriteTracker>,
     /// Spare I/O buffers of `MAX_RUN` pages each.
     spares: RefCell<Vec<AlignedBuf>>,
@@ -188,6 +192,7 @@ impl<S: Storage> BufferPool<S> {
             core: Core {
                 hot: Rc::clone(frames.hot()),
                 frames: RefCell::new(frames),
+                frame_base: arena.base(),
                 arena,
                 writes: WriteTracker::new(cap),
                 spares: RefCell::new(vec![spare]),
@@ -248,11 +253,9 @@ impl<S: Storage> BufferPool<S> {
     }
 
     /// The frame of `id` if it is in memory and free to latch now, latched and counted as a hit.
+    /// Never once the pool is closed (`close` empties the hit path's view of the page table).
     #[inline(always)]
     fn hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
-        if self.core.closed.get() {
-            return None;
-        }
         match self.core.hot.try_hit(id, mode) {
             Hit::Latched(frame) => Some(frame),
             Hit::Policy(frame) => {
@@ -587,6 +590,38 @@ impl Core {
     pub(crate) unsafe fn page(&self, frame: FrameId) -> &Page {
         // SAFETY: the caller's contract, which is `Hot::page`'s.
         unsafe { self.hot.page(frame) }
+    }
+
+    /// The 4096 bytes of `frame`, from its number alone (an address computation: no page
+    /// record, no `Arc`): what a guard's [`PageRef::data`](crate::PageRef::data) reads.
+    ///
+    /// # Safety
+    /// As [`Core::page`]: `frame < cap`, and while the slice lives nothing writes the frame's
+    /// bytes (no `&mut Page` of it, no [`Core::frame_bytes_mut`] slice).
+    #[inline(always)]
+    pub(crate) unsafe fn frame_bytes(&self, frame: FrameId) -> &[u8] {
+        debug_assert!((frame as usize) < self.hot.cap());
+        // SAFETY: `frame < cap`: 4096 initialised bytes of the arena, which `self.arena` keeps
+        // alive; the caller excludes writers for the slice's life.
+        unsafe { std::slice::from_raw_parts(page::frame_ptr(self.frame_base, frame), PAGE_SIZE) }
+    }
+
+    /// The 4096 bytes of `frame`, writable; marks the page dirty, as [`Page::data_mut`] does.
+    ///
+    /// # Safety
+    /// As [`Core::page_mut`]: `frame < cap`, and while the slice lives no other reference to the
+    /// frame's bytes or its page record exists (the caller is the `PageMut` holding the frame's
+    /// exclusive latch, borrowed mutably).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn frame_bytes_mut(&self, frame: FrameId) -> &mut [u8] {
+        debug_assert!((frame as usize) < self.hot.cap());
+        // SAFETY: `frame < cap`, a frame of the arena (the caller's contract).
+        unsafe { self.arena.flags_unchecked(frame) }.mark_dirty();
+        // SAFETY: as in `frame_bytes`, and the caller makes this the only reference to the bytes.
+        unsafe {
+            std::slice::from_raw_parts_mut(page::frame_ptr(self.frame_base, frame), PAGE_SIZE)
+        }
     }
 
     /// The page in `frame`, writable.

@@ -48,6 +48,10 @@ pub(crate) struct PageTable {
     /// `len` entries, mapped by this table (`mmap`), owned, unmapped on drop.
     base: Cell<NonNull<u32>>,
     len: Cell<usize>,
+    /// Entries the hit path looks up ([`PageTable::get_hit`]): `len`, or 0 once the pool is
+    /// closed ([`PageTable::close_hits`]), so that a closed pool's hits fail on the bounds check
+    /// a lookup makes anyway.
+    hit_len: Cell<usize>,
     /// Pages mapped.
     mapped: Cell<usize>,
     /// One bit per 4 KiB page of the table written so far (what the table costs in memory).
@@ -101,6 +105,7 @@ impl PageTable {
         Self {
             base: Cell::new(base),
             len: Cell::new(len),
+            hit_len: Cell::new(len),
             mapped: Cell::new(0),
             touched: UnsafeCell::new(Vec::new()),
         }
@@ -116,6 +121,23 @@ impl PageTable {
         // through raw pointers, never while a reference to one lives.
         let e = unsafe { self.base.get().as_ptr().add(id as usize).read() };
         e.checked_sub(1)
+    }
+
+    /// The frame of page `id` for the hit path: as [`PageTable::get`], but `None` for every page
+    /// once [`PageTable::close_hits`] was called.
+    #[inline(always)]
+    pub(crate) fn get_hit(&self, id: PageId) -> Option<FrameId> {
+        if id as usize >= self.hit_len.get() {
+            return None;
+        }
+        // SAFETY: `id < hit_len <= len` (see `get`).
+        let e = unsafe { self.base.get().as_ptr().add(id as usize).read() };
+        e.checked_sub(1)
+    }
+
+    /// From now on [`PageTable::get_hit`] finds nothing (the pool is closed).
+    pub(crate) fn close_hits(&self) {
+        self.hit_len.set(0);
     }
 
     /// A writable pointer to `id`'s entry, which must be below `len` (the pointer is in bounds).
@@ -158,6 +180,9 @@ impl PageTable {
         match NonNull::new(p.cast::<u32>()) {
             Some(p) if p.as_ptr().cast() != libc::MAP_FAILED => {
                 self.base.set(p);
+                if self.hit_len.get() == self.len.get() {
+                    self.hit_len.set(new);
+                }
                 self.len.set(new);
             }
             _ => out_of_memory(new),

@@ -151,7 +151,9 @@ impl<S: Storage> BufferPool<S> {
         let wal = Wal::new(log, self.cap(), |f| arena.flags(f).is_dirty());
         self.core.wal.set(wal).map_err(|_| Error::LogAttached {
             path: self.path.clone(),
-        })
+        })?;
+        self.core.hot.set_log_attached();
+        Ok(())
     }
 
     /// The smallest recLSN of the pages dirty in memory: redo after a crash must start there (or

@@ -128,6 +128,7 @@ impl<S: Storage> BufferPool<S> {
     pub async fn close(&self) -> Result<()> {
         self.sync().await?;
         self.core.closed.set(true);
+        self.core.hot.table.close_hits();
         drop(self.storage.borrow_mut().take());
         Ok(())
     }

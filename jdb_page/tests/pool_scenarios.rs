@@ -422,3 +422,43 @@ fn a_write_of_a_dropped_flush_never_lands_after_a_newer_write() {
         assert_eq!(pool.get(1).await.unwrap().data()[..64], pattern(1, 200)[..]);
     });
 }
+
+#[test]
+fn a_guards_bytes_are_its_pages_and_a_closed_pool_hands_out_no_guard() {
+    block_on(async {
+        let dir = tempdir();
+        let path = db_path(dir.path());
+        let pool = create_pool(&path, 4).await;
+        fill(&pool, 3).await;
+
+        // The guard's own `data`/`data_mut` (from the frame number) and the page record's
+        // (through `Deref`) are the same bytes; the guard's `data_mut` marks the page dirty.
+        let mut page = pool.get(1).await.unwrap();
+        assert!(!page.is_dirty());
+        assert_eq!(page.data().as_ptr(), (*page).data().as_ptr());
+        assert_eq!(page.data().len(), (*page).data().len());
+        page.data_mut()[..5].copy_from_slice(b"guard");
+        assert!(page.is_dirty(), "the guard's data_mut marks the page dirty");
+        assert_eq!(&(*page).data()[..5], b"guard");
+        drop(page);
+        let shared = pool.read(1).await.unwrap();
+        assert_eq!(&shared.data()[..5], b"guard");
+        assert_eq!(shared.data(), (*shared).data());
+        drop(shared);
+
+        pool.close().await.unwrap();
+        assert!(pool.try_get(1).is_none(), "no hit once closed");
+        assert!(pool.try_read(2).is_none(), "no hit once closed");
+        assert!(matches!(pool.get(1).await, Err(Error::Closed { .. })));
+        assert!(matches!(pool.read(2).await, Err(Error::Closed { .. })));
+        drop(pool);
+
+        let pool = reopen_pool(&path, 4).await;
+        assert_eq!(&pool.read(1).await.unwrap().data()[..5], b"guard");
+        assert_eq!(
+            pool.read(2).await.unwrap().data()[..64],
+            pattern(2, 0)[..],
+            "untouched pages read back as written"
+        );
+    });
+}

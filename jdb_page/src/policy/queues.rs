@@ -115,6 +115,53 @@ pub(crate) enum FastHit {
     Bump,
 }
 
+impl FastHit {
+    /// The state byte after this operation on a frame in state `s`, or `None` when it does not
+    /// apply there (the policy's `hit` must run). `Some` states have `PRESENT` set, so never 0.
+    #[inline(always)]
+    fn next(self, s: u8) -> Option<u8> {
+        let q = s & QUEUE_MASK;
+        if s & PRESENT == 0 {
+            return None;
+        }
+        match self {
+            FastHit::MoveToHead => (q == Queue::Main as u8).then_some(s),
+            FastHit::Mark => {
+                (q == Queue::Main as u8).then_some((s & !COUNT_MASK) | (1 << COUNT_SHIFT))
+            }
+            FastHit::Bump => {
+                let bumped = if s & COUNT_MASK == MAX_COUNT << COUNT_SHIFT {
+                    s
+                } else {
+                    s + (1 << COUNT_SHIFT)
+                };
+                (q == Queue::Main as u8 || q == Queue::Small as u8).then_some(bumped)
+            }
+        }
+    }
+
+    /// This operation as a table the pool's hit path looks up (see [`FastHitTable`]).
+    pub(crate) fn table(self) -> FastHitTable {
+        let mut next = [0; 256];
+        for (s, n) in (0..=u8::MAX).zip(next.iter_mut()) {
+            *n = self.next(s).unwrap_or(0);
+        }
+        FastHitTable {
+            next,
+            move_to_head: self == FastHit::MoveToHead,
+        }
+    }
+}
+
+/// A [`FastHit`] as data: for each state byte, the state after the operation, or 0 when it does
+/// not apply; and whether the frame then moves to the head of [`Queue::Main`] (exact LRU). The
+/// hit path's one table lookup replaces a dispatch on the operation and its tests.
+#[derive(Debug, Clone)]
+pub(crate) struct FastHitTable {
+    next: [u8; 256],
+    move_to_head: bool,
+}
+
 /// A policy's [`Queues`], in an `Rc` the pool's hit path shares; a clone of the policy gets a
 /// copy of them (not a second handle).
 #[derive(Debug)]
@@ -267,30 +314,34 @@ impl Queues {
         debug_assert!((f as usize) < self.state.len());
         // SAFETY: `f < cap = state.len()` (the caller's contract).
         let cell = unsafe { self.state.get_unchecked(f as usize) };
-        let s = cell.get();
-        match op {
-            FastHit::MoveToHead => {
-                if s & (PRESENT | QUEUE_MASK) != PRESENT | Queue::Main as u8 {
-                    return false;
-                }
-                // SAFETY: `f < cap` (as above), linked in `Main` (just checked).
-                unsafe { self.move_to_head_unchecked(f, Queue::Main) };
-            }
-            FastHit::Mark => {
-                if s & (PRESENT | QUEUE_MASK) != PRESENT | Queue::Main as u8 {
-                    return false;
-                }
-                cell.set((s & !COUNT_MASK) | (1 << COUNT_SHIFT));
-            }
-            FastHit::Bump => {
-                let q = s & QUEUE_MASK;
-                if s & PRESENT == 0 || !(q == Queue::Main as u8 || q == Queue::Small as u8) {
-                    return false;
-                }
-                if s & COUNT_MASK != MAX_COUNT << COUNT_SHIFT {
-                    cell.set(s + (1 << COUNT_SHIFT));
-                }
-            }
+        let Some(next) = op.next(cell.get()) else {
+            return false;
+        };
+        cell.set(next);
+        if op == FastHit::MoveToHead {
+            // SAFETY: `f < cap` (as above), linked in `Main` (`next` applies only there).
+            unsafe { self.move_to_head_unchecked(f, Queue::Main) };
+        }
+        true
+    }
+
+    /// [`Queues::fast_hit`] by its table: the same operation, looked up instead of dispatched.
+    ///
+    /// # Safety
+    /// As [`Queues::fast_hit`]: `f < cap`.
+    #[inline(always)]
+    pub(crate) unsafe fn fast_hit_by(&self, f: FrameId, op: &FastHitTable) -> bool {
+        debug_assert!((f as usize) < self.state.len());
+        // SAFETY: `f < cap = state.len()` (the caller's contract).
+        let cell = unsafe { self.state.get_unchecked(f as usize) };
+        let next = op.next[usize::from(cell.get())];
+        if next == 0 {
+            return false;
+        }
+        cell.set(next);
+        if op.move_to_head {
+            // SAFETY: `f < cap` (as above), linked in `Main` (the table applies only there).
+            unsafe { self.move_to_head_unchecked(f, Queue::Main) };
         }
         true
     }
