@@ -292,7 +292,7 @@ impl Hot {
             return Hit::No;
         }
         // SAFETY: `f < cap`, the number of frames the policy's queues were made for.
-        if !unsafe { self.queues.fast_hit_by(f, &self.fast_hit) } {
+        if !unsafe { self.queues.fast_hit(f, &self.fast_hit) } {
             return Hit::Policy(f);
         }
         // SAFETY: as above.

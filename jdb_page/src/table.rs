@@ -114,23 +114,25 @@ impl PageTable {
     /// The frame of page `id`, if it has one.
     #[inline(always)]
     pub(crate) fn get(&self, id: PageId) -> Option<FrameId> {
-        if id as usize >= self.len.get() {
-            return None;
-        }
-        // SAFETY: `id < len`: an entry of the live mapping; entries are only read and written
-        // through raw pointers, never while a reference to one lives.
-        let e = unsafe { self.base.get().as_ptr().add(id as usize).read() };
-        e.checked_sub(1)
+        self.lookup(id, self.len.get())
     }
 
     /// The frame of page `id` for the hit path: as [`PageTable::get`], but `None` for every page
     /// once [`PageTable::close_hits`] was called.
     #[inline(always)]
     pub(crate) fn get_hit(&self, id: PageId) -> Option<FrameId> {
-        if id as usize >= self.hit_len.get() {
+        self.lookup(id, self.hit_len.get())
+    }
+
+    /// The frame of page `id` if `id < bound`, which is at most `len`.
+    #[inline(always)]
+    fn lookup(&self, id: PageId, bound: usize) -> Option<FrameId> {
+        debug_assert!(bound <= self.len.get());
+        if id as usize >= bound {
             return None;
         }
-        // SAFETY: `id < hit_len <= len` (see `get`).
+        // SAFETY: `id < bound <= len`: an entry of the live mapping; entries are only read and
+        // written through raw pointers, never while a reference to one lives.
         let e = unsafe { self.base.get().as_ptr().add(id as usize).read() };
         e.checked_sub(1)
     }

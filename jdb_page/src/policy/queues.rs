@@ -294,53 +294,56 @@ impl Queues {
         self.set_st(f, if pinned { s | PINNED } else { s & !PINNED });
     }
 
-    /// The policy's common-case hit `op` on `f` (see [`FastHit`]), as [`Queues::fast_hit`] does
-    /// it, with `f` checked: the first step of every policy's `hit`.
+    /// The policy's common-case hit `op` on `f` (see [`FastHit`]), as the pool's hit path does
+    /// it ([`Queues::fast_hit`]), with `f` checked: the first step of every policy's `hit`.
     #[inline(always)]
     pub(super) fn hit(&self, f: FrameId, op: FastHit) -> bool {
         assert!((f as usize) < self.state.len(), "frame {f} out of range");
-        // SAFETY: `f < cap`, checked just above.
-        unsafe { self.fast_hit(f, op) }
+        // SAFETY: `f < cap = state.len()`, checked just above.
+        let cell = unsafe { self.state.get_unchecked(f as usize) };
+        let next = op.next(cell.get()).unwrap_or(0);
+        // SAFETY: as above.
+        unsafe { self.apply_fast_hit(f, cell, next, &(op == FastHit::MoveToHead)) }
     }
 
-    /// The policy's common-case hit `op` on `f` (see [`FastHit`]); `false`, and nothing
-    /// changed, when it does not apply and the policy's `hit` must run.
+    /// The policy's common-case hit on `f` by its table `op` (see [`FastHitTable`]); `false`,
+    /// and nothing changed, when it does not apply and the policy's `hit` must run.
     ///
     /// # Safety
     /// `f < cap` (the caller's frame ids come from the pool's page table, which maps pages only
     /// to its frames `0..cap`, and the policy was made for `cap` frames).
     #[inline(always)]
-    pub(crate) unsafe fn fast_hit(&self, f: FrameId, op: FastHit) -> bool {
-        debug_assert!((f as usize) < self.state.len());
-        // SAFETY: `f < cap = state.len()` (the caller's contract).
-        let cell = unsafe { self.state.get_unchecked(f as usize) };
-        let Some(next) = op.next(cell.get()) else {
-            return false;
-        };
-        cell.set(next);
-        if op == FastHit::MoveToHead {
-            // SAFETY: `f < cap` (as above), linked in `Main` (`next` applies only there).
-            unsafe { self.move_to_head_unchecked(f, Queue::Main) };
-        }
-        true
-    }
-
-    /// [`Queues::fast_hit`] by its table: the same operation, looked up instead of dispatched.
-    ///
-    /// # Safety
-    /// As [`Queues::fast_hit`]: `f < cap`.
-    #[inline(always)]
-    pub(crate) unsafe fn fast_hit_by(&self, f: FrameId, op: &FastHitTable) -> bool {
+    pub(crate) unsafe fn fast_hit(&self, f: FrameId, op: &FastHitTable) -> bool {
         debug_assert!((f as usize) < self.state.len());
         // SAFETY: `f < cap = state.len()` (the caller's contract).
         let cell = unsafe { self.state.get_unchecked(f as usize) };
         let next = op.next[usize::from(cell.get())];
+        // SAFETY: `f < cap` (the caller's contract).
+        unsafe { self.apply_fast_hit(f, cell, next, &op.move_to_head) }
+    }
+
+    /// The fast hit's step once its next state is known (0: it does not apply): sets `f`'s state
+    /// byte (`cell`) and, for exact LRU, moves `f` to the head of [`Queue::Main`].
+    /// (`move_to_head` by reference: the pool's hit path then reads its table's flag after the
+    /// store, as one compare with memory, not before it into a register.)
+    ///
+    /// # Safety
+    /// `f < cap`, and `cell` is `f`'s state byte.
+    #[inline(always)]
+    unsafe fn apply_fast_hit(
+        &self,
+        f: FrameId,
+        cell: &Cell<u8>,
+        next: u8,
+        move_to_head: &bool,
+    ) -> bool {
         if next == 0 {
             return false;
         }
         cell.set(next);
-        if op.move_to_head {
-            // SAFETY: `f < cap` (as above), linked in `Main` (the table applies only there).
+        if *move_to_head {
+            // SAFETY: `f < cap` (the caller's contract), linked in `Main` (the fast hit applies
+            // to exact LRU's frames only there).
             unsafe { self.move_to_head_unchecked(f, Queue::Main) };
         }
         true
