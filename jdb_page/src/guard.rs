@@ -13,6 +13,7 @@ use jdb_layout::{PAGE_HEADER_SIZE, PageId};
 use crate::{
     FrameId, Page,
     frames::{Lost, Mode},
+    hot::Hot,
     pool::Core,
 };
 
@@ -24,6 +25,8 @@ use crate::{
 /// it, and dropping a future that holds it.
 pub struct PageRef<'a> {
     core: &'a Core,
+    /// `core.hot`, kept so the release needs no load to find it.
+    hot: &'a Hot,
     /// Latched by this guard (so a frame of the pool, `< cap`) while it lives.
     frame: FrameId,
 }
@@ -37,25 +40,35 @@ pub struct PageRef<'a> {
 /// it, and dropping a future that holds it.
 pub struct PageMut<'a> {
     core: &'a Core,
+    /// `core.hot`, kept so the release needs no load to find it.
+    hot: &'a Hot,
     /// Latched by this guard (so a frame of the pool, `< cap`) while it lives.
     frame: FrameId,
 }
 
 /// How a guard type latches its page; lets `get` and `read` share one future.
-pub(crate) trait Guard<'a> {
+pub(crate) trait Guard<'a>: Sized {
     /// The latch mode the guard holds.
     const MODE: Mode;
+    /// The guard of a frame the caller has just latched in [`Guard::MODE`], `hot` being
+    /// `core.hot` (the hit path passes the reference it used, so the guard need not load it).
+    fn latched_in(core: &'a Core, hot: &'a Hot, frame: FrameId) -> Self;
+
     /// The guard of a frame the caller has just latched in [`Guard::MODE`].
-    fn latched(core: &'a Core, frame: FrameId) -> Self;
+    #[inline]
+    fn latched(core: &'a Core, frame: FrameId) -> Self {
+        Self::latched_in(core, &core.hot, frame)
+    }
 }
 
 impl<'a> Guard<'a> for PageRef<'a> {
     const MODE: Mode = Mode::Shared;
 
     #[inline]
-    fn latched(core: &'a Core, frame: FrameId) -> Self {
+    fn latched_in(core: &'a Core, hot: &'a Hot, frame: FrameId) -> Self {
+        debug_assert!(std::ptr::eq(hot, &*core.hot));
         debug_assert!(core.frames.borrow().is_latched(frame, Mode::Shared));
-        Self { core, frame }
+        Self { core, hot, frame }
     }
 }
 
@@ -63,9 +76,10 @@ impl<'a> Guard<'a> for PageMut<'a> {
     const MODE: Mode = Mode::Exclusive;
 
     #[inline]
-    fn latched(core: &'a Core, frame: FrameId) -> Self {
+    fn latched_in(core: &'a Core, hot: &'a Hot, frame: FrameId) -> Self {
+        debug_assert!(std::ptr::eq(hot, &*core.hot));
         debug_assert!(core.frames.borrow().is_latched(frame, Mode::Exclusive));
-        Self { core, frame }
+        Self { core, hot, frame }
     }
 }
 
@@ -156,7 +170,7 @@ impl Drop for PageRef<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: this guard holds a latch on `frame`, a frame of the pool.
-        if unsafe { self.core.hot.release(self.frame, Mode::Shared) } {
+        if unsafe { self.hot.release(self.frame, Mode::Shared) } {
             self.core.released_slow(self.frame);
         }
     }
@@ -166,7 +180,7 @@ impl Drop for PageMut<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: this guard holds the latch on `frame`, a frame of the pool.
-        if unsafe { self.core.hot.release(self.frame, Mode::Exclusive) } {
+        if unsafe { self.hot.release(self.frame, Mode::Exclusive) } {
             released_mut_slow(self.core, self.frame);
         }
     }

@@ -7,14 +7,18 @@
 //! Every field is a `Cell` (the page table's are behind `&self` methods that never call out), so
 //! a hit is a few loads and stores with no `RefCell` flag to test and set, no dispatch and no
 //! bounds checks: look the page up, check and latch its record (one 4-byte word, [`Word`], read
-//! and written whole), look the policy's fast hit up, count. A guard then reaches the page's
-//! bytes from the frame number (`Core::frame_bytes`), not through the page record.
+//! and written whole; the page table's entry, frame + 1 or 0, indexes the records directly, record
+//! 0 being one no hit can latch), look the policy's fast hit up (its state byte through a pointer
+//! kept here, one table entry whose sign says whether exact LRU must also move the frame),
+//! count. A guard then reaches the page's bytes from the frame number (`Core::frame_bytes`), not
+//! through the page record, and keeps the `&Hot` the hit used for its release.
 //! Whatever that does not cover (a frame being read, waited for, evicted, held in a conflicting
 //! mode; a cold or parked frame the policy must see; a release someone waits for) goes to
 //! `Frames`, which owns everything else and shares this struct (`Rc`).
 
 use std::{
     cell::{Cell, UnsafeCell},
+    ptr::NonNull,
     rc::Rc,
 };
 
@@ -22,8 +26,8 @@ use jdb_layout::PageId;
 
 use crate::{
     FrameId, Page,
-    policy::{FastHit, FastHitTable, Queues},
-    table::{NO_FRAME, PageTable},
+    policy::{FastHit, FastHitTable, Queues, apply_fast_hit},
+    table::PageTable,
 };
 
 /// How a guard holds a page.
@@ -205,11 +209,13 @@ pub(crate) enum Hit {
 
 /// The hit path's state: see the module docs.
 pub(crate) struct Hot {
-    /// Maps pages only to frames `< cap` (`metas.len()`): `Frames` reads `f`'s record before it
-    /// inserts `f`. The hit path relies on it.
+    /// Maps pages only to frames `< cap`: `Frames` reads `f`'s record before it inserts `f`.
+    /// The hit path relies on it.
     pub(crate) table: PageTable,
-    /// Frame `f`'s record is `metas[f]`: 8 bytes a frame, so the records a hit checks and
-    /// latches are one dense array (24 KiB for 3,000 frames).
+    /// Frame `f`'s record is `metas[f + 1]`: 8 bytes a frame, so the records a hit checks and
+    /// latches are one dense array (24 KiB for 3,000 frames). `metas[0]` is no frame's: a free
+    /// record no hit can latch, so that the hit path indexes the array by the page table's entry
+    /// (frame + 1, 0 for none) and needs no test for "not in memory".
     metas: Box<[Cell<Meta>]>,
     /// Frame `f`'s page record is `pages[f]`, reached through [`Hot::page`] and
     /// [`Hot::page_mut`], whose callers prove exclusivity with the frame's latch or state. A hit
@@ -217,6 +223,9 @@ pub(crate) struct Hot {
     pages: Box<[UnsafeCell<Page>]>,
     /// The policy's queues (the policy, in `Frames`, owns them too), made for `cap` frames.
     queues: Rc<Queues>,
+    /// `queues`' state bytes (`Queues::state_base`), frame `f`'s at `states.add(f)`: kept here so
+    /// the hit reaches them with one load fewer. Valid while `queues` is (the array never moves).
+    states: NonNull<Cell<u8>>,
     /// The policy's common-case hit as a table over its state byte.
     fast_hit: FastHitTable,
     /// Hits counted here (the rest of the counters are in `Frames::stats`).
@@ -235,12 +244,20 @@ impl Hot {
         queues: Rc<Queues>,
         fast_hit: FastHit,
     ) -> Self {
+        let none = Meta {
+            page: 0,
+            latch: 0,
+            state: State::Free,
+            flags: 0,
+        };
+        debug_assert!(!none.hit_latchable(Mode::Shared) && !none.hit_latchable(Mode::Exclusive));
         Self {
             table: PageTable::default(),
-            metas: (0..pages.len() as FrameId)
-                .map(|f| Cell::new(meta(f)))
+            metas: std::iter::once(Cell::new(none))
+                .chain((0..pages.len() as FrameId).map(|f| Cell::new(meta(f))))
                 .collect(),
             pages: pages.into_iter().map(UnsafeCell::new).collect(),
+            states: queues.state_base(),
             queues,
             fast_hit: fast_hit.table(),
             hits: Cell::new(0),
@@ -251,28 +268,35 @@ impl Hot {
     /// Frames.
     #[inline]
     pub(crate) fn cap(&self) -> usize {
-        self.metas.len()
+        self.pages.len()
     }
 
     /// The record of frame `f` (panics when `f >= cap`).
     #[inline]
     pub(crate) fn meta(&self, f: FrameId) -> Meta {
-        self.metas[f as usize].get()
+        self.record(f).get()
     }
 
     /// Replaces the record of frame `f`.
     #[inline]
     pub(crate) fn set_meta(&self, f: FrameId, m: Meta) {
-        self.metas[f as usize].set(m);
+        self.record(f).set(m);
     }
 
     /// Changes the record of frame `f` with `change`.
     #[inline]
     pub(crate) fn update(&self, f: FrameId, change: impl FnOnce(&mut Meta)) {
-        let cell = &self.metas[f as usize];
+        let cell = self.record(f);
         let mut m = cell.get();
         change(&mut m);
         cell.set(m);
+    }
+
+    /// Frame `f`'s record (panics when `f >= cap`).
+    #[inline]
+    fn record(&self, f: FrameId) -> &Cell<Meta> {
+        assert!((f as usize) < self.cap(), "frame {f} out of range");
+        &self.metas[f as usize + 1]
     }
 
     /// The hit: page `id`'s frame latched in `mode` and counted, if it is resident, latchable
@@ -280,22 +304,29 @@ impl Hot {
     /// changed (see [`Hit`]).
     #[inline(always)]
     pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Hit {
-        let Some(f) = self.table.get_hit(id) else {
-            return Hit::No;
-        };
-        debug_assert!(f != NO_FRAME && (f as usize) < self.metas.len());
-        // SAFETY: the table maps pages only to frames `< cap = metas.len()` (see `table`).
-        let word = unsafe { self.word(f) };
+        // Frame + 1, or 0 (not in memory, or the pool is closed): record 0 is never latchable.
+        let e = self.table.hit_entry(id);
+        // SAFETY: the table maps pages only to frames `< cap`, so `e <= cap` (see `table`).
+        let word = unsafe { self.word_at(e as usize) };
         // SAFETY: as above.
         let w = unsafe { word.read() };
         if !w.hit_latchable(mode) {
             return Hit::No;
         }
-        // SAFETY: `f < cap`, the number of frames the policy's queues were made for.
-        if !unsafe { self.queues.fast_hit(f, &self.fast_hit) } {
+        debug_assert!(e >= 1);
+        // SAFETY: a latchable record is a frame's, so `e >= 1` (stated as such, the address
+        // computations below fold the `- 1` in).
+        let f = unsafe { e.unchecked_sub(1) };
+        debug_assert!((f as usize) < self.cap());
+        // SAFETY: `f < cap = queues`' frames, so this is `f`'s state byte, alive while `queues`
+        // is; `Cell` hands out no reference, so nothing overlaps the access.
+        let state = unsafe { &*self.states.as_ptr().add(f as usize) };
+        let entry = self.fast_hit.entry_for(state);
+        // SAFETY: `f < cap`, and `state` is its state byte in `queues`.
+        if !unsafe { apply_fast_hit(|| &self.queues, f, state, entry) } {
             return Hit::Policy(f);
         }
-        // SAFETY: as above.
+        // SAFETY: `word` is frame `f`'s (`e <= cap`, as above).
         unsafe { word.write(w.latched(mode)) };
         self.hits.set(self.hits.get() + 1);
         Hit::Latched(f)
@@ -307,9 +338,20 @@ impl Hot {
     /// `f < cap`.
     #[inline(always)]
     unsafe fn word(&self, f: FrameId) -> WordPtr {
-        debug_assert!((f as usize) < self.metas.len());
-        // SAFETY: `f < cap = metas.len()` (the caller's contract).
-        let cell = unsafe { self.metas.get_unchecked(f as usize) };
+        debug_assert!((f as usize) < self.cap());
+        // SAFETY: `f + 1 <= cap` (the caller's contract).
+        unsafe { self.word_at(f as usize + 1) }
+    }
+
+    /// Bytes 4..8 of `metas[e]`: frame `e - 1`'s record, or for `e = 0` the record no hit latches.
+    ///
+    /// # Safety
+    /// `e <= cap`.
+    #[inline(always)]
+    unsafe fn word_at(&self, e: usize) -> WordPtr {
+        debug_assert!(e < self.metas.len());
+        // SAFETY: `e <= cap < metas.len()` (the caller's contract).
+        let cell = unsafe { self.metas.get_unchecked(e) };
         // In bounds and 4-aligned: `Meta` is 8 bytes, aligned to 4, with `latch` at 4 (asserted
         // above) and `state`, `flags` after it.
         WordPtr(cell.as_ptr().cast::<u8>().wrapping_add(4).cast::<u32>())
@@ -335,9 +377,9 @@ impl Hot {
     /// `f < cap`: a frame the caller holds a latch on (every frame `Frames` hands out is).
     #[inline(always)]
     pub(crate) unsafe fn release(&self, f: FrameId, mode: Mode) -> bool {
-        debug_assert!((f as usize) < self.metas.len());
+        debug_assert!((f as usize) < self.cap());
         debug_assert!(self.meta(f).latch != 0, "release of an unlatched frame {f}");
-        // SAFETY: `f < cap = metas.len()` (the caller's contract).
+        // SAFETY: `f < cap` (the caller's contract).
         let word = unsafe { self.word(f) };
         // SAFETY: as above.
         let w = unsafe { word.read() };
@@ -357,8 +399,8 @@ impl Hot {
     /// `Core::page`).
     #[inline(always)]
     pub(crate) unsafe fn page(&self, f: FrameId) -> &Page {
-        debug_assert!((f as usize) < self.metas.len());
-        // SAFETY: `f < cap = metas.len()`, and the caller excludes `&mut` references to this
+        debug_assert!((f as usize) < self.cap());
+        // SAFETY: `f < cap = pages.len()`, and the caller excludes `&mut` references to this
         // record; the record lives as long as `self`.
         unsafe { &*self.pages.get_unchecked(f as usize).get() }
     }
@@ -371,8 +413,8 @@ impl Hot {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn page_mut(&self, f: FrameId) -> &mut Page {
-        debug_assert!((f as usize) < self.metas.len());
-        // SAFETY: `f < cap = metas.len()`, and the caller makes this the only reference to the
+        debug_assert!((f as usize) < self.cap());
+        // SAFETY: `f < cap = pages.len()`, and the caller makes this the only reference to the
         // record.
         unsafe { &mut *self.pages.get_unchecked(f as usize).get() }
     }

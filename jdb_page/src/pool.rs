@@ -241,7 +241,7 @@ impl<S: Storage> BufferPool<S> {
     #[inline]
     pub fn try_get(&self, id: PageId) -> Option<PageMut<'_>> {
         self.hit(id, Mode::Exclusive)
-            .map(|frame| PageMut::new(&self.core, frame))
+            .map(|(hot, frame)| PageMut::latched_in(&self.core, hot, frame))
     }
 
     /// Page `id`, shared, if it is in memory and no task holds it exclusively or waits for it:
@@ -249,18 +249,20 @@ impl<S: Storage> BufferPool<S> {
     #[inline]
     pub fn try_read(&self, id: PageId) -> Option<PageRef<'_>> {
         self.hit(id, Mode::Shared)
-            .map(|frame| PageRef::new(&self.core, frame))
+            .map(|(hot, frame)| PageRef::latched_in(&self.core, hot, frame))
     }
 
     /// The frame of `id` if it is in memory and free to latch now, latched and counted as a hit.
     /// Never once the pool is closed (`close` empties the hit path's view of the page table).
+    /// With the frame, the `Hot` it was found in (`core.hot`), for the guard.
     #[inline(always)]
-    fn hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
-        match self.core.hot.try_hit(id, mode) {
-            Hit::Latched(frame) => Some(frame),
+    fn hit(&self, id: PageId, mode: Mode) -> Option<(&Hot, FrameId)> {
+        let hot = &*self.core.hot;
+        match hot.try_hit(id, mode) {
+            Hit::Latched(frame) => Some((hot, frame)),
             Hit::Policy(frame) => {
                 self.core.policy_hit(frame, mode);
-                Some(frame)
+                Some((hot, frame))
             }
             Hit::No => None,
         }
@@ -731,8 +733,8 @@ impl<'a, S: Storage, G: Guard<'a>> Future for Latching<'a, S, G> {
         let miss = match &mut this.miss {
             Some(miss) => miss,
             None => {
-                if let Some(frame) = pool.hit(this.id, G::MODE) {
-                    return Poll::Ready(Ok(G::latched(&pool.core, frame)));
+                if let Some((hot, frame)) = pool.hit(this.id, G::MODE) {
+                    return Poll::Ready(Ok(G::latched_in(&pool.core, hot, frame)));
                 }
                 this.miss.insert(miss_future(pool, this.id, G::MODE))
             }

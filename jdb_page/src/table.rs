@@ -48,7 +48,7 @@ pub(crate) struct PageTable {
     /// `len` entries, mapped by this table (`mmap`), owned, unmapped on drop.
     base: Cell<NonNull<u32>>,
     len: Cell<usize>,
-    /// Entries the hit path looks up ([`PageTable::get_hit`]): `len`, or 0 once the pool is
+    /// Entries the hit path looks up ([`PageTable::hit_entry`]): `len`, or 0 once the pool is
     /// closed ([`PageTable::close_hits`]), so that a closed pool's hits fail on the bounds check
     /// a lookup makes anyway.
     hit_len: Cell<usize>,
@@ -117,27 +117,34 @@ impl PageTable {
         self.lookup(id, self.len.get())
     }
 
-    /// The frame of page `id` for the hit path: as [`PageTable::get`], but `None` for every page
-    /// once [`PageTable::close_hits`] was called.
+    /// Page `id`'s raw entry for the hit path: its frame + 1, or 0 when it has none or once
+    /// [`PageTable::close_hits`] was called (the hit path indexes frame records by the entry,
+    /// record 0 being one no hit can latch, so it needs no test for "none").
     #[inline(always)]
-    pub(crate) fn get_hit(&self, id: PageId) -> Option<FrameId> {
-        self.lookup(id, self.hit_len.get())
+    pub(crate) fn hit_entry(&self, id: PageId) -> u32 {
+        self.entry(id, self.hit_len.get())
     }
 
     /// The frame of page `id` if `id < bound`, which is at most `len`.
     #[inline(always)]
     fn lookup(&self, id: PageId, bound: usize) -> Option<FrameId> {
+        self.entry(id, bound).checked_sub(1)
+    }
+
+    /// The entry of page `id` (frame + 1, or 0) if `id < bound`, which is at most `len`; 0
+    /// otherwise.
+    #[inline(always)]
+    fn entry(&self, id: PageId, bound: usize) -> u32 {
         debug_assert!(bound <= self.len.get());
         if id as usize >= bound {
-            return None;
+            return 0;
         }
         // SAFETY: `id < bound <= len`: an entry of the live mapping; entries are only read and
         // written through raw pointers, never while a reference to one lives.
-        let e = unsafe { self.base.get().as_ptr().add(id as usize).read() };
-        e.checked_sub(1)
+        unsafe { self.base.get().as_ptr().add(id as usize).read() }
     }
 
-    /// From now on [`PageTable::get_hit`] finds nothing (the pool is closed).
+    /// From now on [`PageTable::hit_entry`] finds nothing (the pool is closed).
     pub(crate) fn close_hits(&self) {
         self.hit_len.set(0);
     }

@@ -144,22 +144,43 @@ impl FastHit {
     pub(crate) fn table(self) -> FastHitTable {
         let mut next = [0; 256];
         for (s, n) in (0..=u8::MAX).zip(next.iter_mut()) {
-            *n = self.next(s).unwrap_or(0);
+            *n = self.entry(s);
         }
-        FastHitTable {
-            next,
-            move_to_head: self == FastHit::MoveToHead,
+        FastHitTable { next }
+    }
+
+    /// The operation on a frame in state `s` as one [`FastHitTable`] entry: the next state in
+    /// the low byte, [`FastHitTable::MOVE`] for exact LRU's move to the head, 0 when it does not
+    /// apply.
+    #[inline(always)]
+    fn entry(self, s: u8) -> u16 {
+        match self.next(s) {
+            None => 0,
+            Some(n) if self == FastHit::MoveToHead => FastHitTable::MOVE | u16::from(n),
+            Some(n) => u16::from(n),
         }
     }
 }
 
-/// A [`FastHit`] as data: for each state byte, the state after the operation, or 0 when it does
-/// not apply; and whether the frame then moves to the head of [`Queue::Main`] (exact LRU). The
-/// hit path's one table lookup replaces a dispatch on the operation and its tests.
+/// A [`FastHit`] as data: for each state byte, the state after the operation in the low byte
+/// (never 0: it has `PRESENT`), with [`FastHitTable::MOVE`] set when the frame then moves to the
+/// head of [`Queue::Main`] (exact LRU); 0 when the operation does not apply. The hit path's one
+/// table lookup and one sign test replace a dispatch on the operation and its tests: an entry is
+/// positive exactly when the hit is a store of the next state.
 #[derive(Debug, Clone)]
 pub(crate) struct FastHitTable {
-    next: [u8; 256],
-    move_to_head: bool,
+    next: [u16; 256],
+}
+
+impl FastHitTable {
+    /// The entry's bit for "and move the frame to the head of [`Queue::Main`]" (its sign bit).
+    const MOVE: u16 = 1 << 15;
+
+    /// The table's entry for a frame whose state byte is `cell`.
+    #[inline(always)]
+    pub(crate) fn entry_for(&self, cell: &Cell<u8>) -> u16 {
+        self.next[usize::from(cell.get())]
+    }
 }
 
 /// A policy's [`Queues`], in an `Rc` the pool's hit path shares; a clone of the policy gets a
@@ -195,6 +216,36 @@ impl std::ops::Deref for SharedQueues {
     fn deref(&self) -> &Queues {
         &self.0
     }
+}
+
+/// The fast hit's step once its table entry is known (see [`FastHitTable`]): sets `f`'s state
+/// byte (`cell`) and, for exact LRU, moves `f` to the head of [`Queue::Main`]; `false`, and
+/// nothing changed, when the entry is 0 (the policy's `hit` must run). `queues` is only called
+/// for the move, so the pool's hit path loads its `Rc<Queues>` only then.
+///
+/// # Safety
+/// `f < cap` of `queues`, and `cell` is `f`'s state byte there.
+#[inline(always)]
+pub(crate) unsafe fn apply_fast_hit<'q>(
+    queues: impl FnOnce() -> &'q Queues,
+    f: FrameId,
+    cell: &Cell<u8>,
+    entry: u16,
+) -> bool {
+    // Positive: a store of the next state (Clock, SIEVE, S3-FIFO); 0: does not apply; negative:
+    // the store and exact LRU's move.
+    if (entry as i16) > 0 {
+        cell.set(entry as u8);
+        return true;
+    }
+    if entry == 0 {
+        return false;
+    }
+    cell.set(entry as u8);
+    // SAFETY: `f < cap` (the caller's contract), linked in `Main` (the table moves only exact
+    // LRU's frames there).
+    unsafe { queues().move_to_head_unchecked(f, Queue::Main) };
+    true
 }
 
 /// S3-FIFO's counter limit (its `freq` saturates at 3).
@@ -295,69 +346,35 @@ impl Queues {
     }
 
     /// The policy's common-case hit `op` on `f` (see [`FastHit`]), as the pool's hit path does
-    /// it ([`Queues::fast_hit`]), with `f` checked: the first step of every policy's `hit`.
+    /// it ([`apply_fast_hit`]), with `f` checked: the first step of every policy's `hit`.
     #[inline(always)]
     pub(super) fn hit(&self, f: FrameId, op: FastHit) -> bool {
         assert!((f as usize) < self.state.len(), "frame {f} out of range");
         // SAFETY: `f < cap = state.len()`, checked just above.
         let cell = unsafe { self.state.get_unchecked(f as usize) };
-        let next = op.next(cell.get()).unwrap_or(0);
-        // SAFETY: as above.
-        unsafe { self.apply_fast_hit(f, cell, next, &(op == FastHit::MoveToHead)) }
+        let entry = op.entry(cell.get());
+        // SAFETY: `f < cap`, and `cell` is `f`'s state byte.
+        unsafe { apply_fast_hit(|| self, f, cell, entry) }
     }
 
-    /// The policy's common-case hit on `f` by its table `op` (see [`FastHitTable`]); `false`,
-    /// and nothing changed, when it does not apply and the policy's `hit` must run.
-    ///
-    /// # Safety
-    /// `f < cap` (the caller's frame ids come from the pool's page table, which maps pages only
-    /// to its frames `0..cap`, and the policy was made for `cap` frames).
-    #[inline(always)]
-    pub(crate) unsafe fn fast_hit(&self, f: FrameId, op: &FastHitTable) -> bool {
-        debug_assert!((f as usize) < self.state.len());
-        // SAFETY: `f < cap = state.len()` (the caller's contract).
-        let cell = unsafe { self.state.get_unchecked(f as usize) };
-        let next = op.next[usize::from(cell.get())];
-        // SAFETY: `f < cap` (the caller's contract).
-        unsafe { self.apply_fast_hit(f, cell, next, &op.move_to_head) }
+    /// Where frame `f`'s state byte is, `f < cap`: `state_base().add(f)`. The pool's hit path
+    /// keeps this pointer (the array never moves) and reads the byte with
+    /// [`FastHitTable::entry_for`].
+    pub(crate) fn state_base(&self) -> std::ptr::NonNull<Cell<u8>> {
+        std::ptr::NonNull::from(&*self.state).cast()
     }
-
-    /// The fast hit's step once its next state is known (0: it does not apply): sets `f`'s state
-    /// byte (`cell`) and, for exact LRU, moves `f` to the head of [`Queue::Main`].
-    /// (`move_to_head` by reference: the pool's hit path then reads its table's flag after the
-    /// store, as one compare with memory, not before it into a register.)
-    ///
-    /// # Safety
-    /// `f < cap`, and `cell` is `f`'s state byte.
-    #[inline(always)]
-    unsafe fn apply_fast_hit(
-        &self,
-        f: FrameId,
-        cell: &Cell<u8>,
-        next: u8,
-        move_to_head: &bool,
-    ) -> bool {
-        if next == 0 {
-            return false;
-        }
-        cell.set(next);
-        if *move_to_head {
-            // SAFETY: `f < cap` (the caller's contract), linked in `Main` (the fast hit applies
-            // to exact LRU's frames only there).
-            unsafe { self.move_to_head_unchecked(f, Queue::Main) };
-        }
-        true
-    }
-
     /// Moves `f`, linked in `q`, to the head of `q`, with no bounds checks.
     ///
     /// # Safety
     /// `f < cap`, and `f` is linked in `q`.
     #[inline(always)]
     unsafe fn move_to_head_unchecked(&self, f: FrameId, q: Queue) {
-        let ends_cell = &self.ends[q as usize];
-        let mut ends = ends_cell.get();
-        let head = ends.head;
+        // The ends' fields are read and written one by one (only the head, and the tail when `f`
+        // was the oldest, change), through the `Cell`'s pointer: the pool is one thread, and no
+        // reference into the cell exists (`Cell` hands out none) while these accesses run.
+        let ends = self.ends[q as usize].as_ptr();
+        // SAFETY: see above.
+        let head = unsafe { (*ends).head };
         if head == f {
             return;
         }
@@ -376,7 +393,8 @@ impl Queues {
         l[OLDER] = older;
         link(newer).set(l);
         if older == NIL {
-            ends.tail = newer;
+            // SAFETY: see above.
+            unsafe { (*ends).tail = newer };
         } else {
             let mut l = link(older).get();
             l[NEWER] = newer;
@@ -386,8 +404,8 @@ impl Queues {
         let mut l = link(head).get();
         l[NEWER] = f;
         link(head).set(l);
-        ends.head = f;
-        ends_cell.set(ends);
+        // SAFETY: see above.
+        unsafe { (*ends).head = f };
     }
 
     /// The frame's 2-bit counter.
@@ -622,6 +640,54 @@ mod tests {
         assert_eq!(all(&q, Queue::Main), vec![5, 3, 1]);
         assert_eq!((q.tail(Queue::Main), q.newer(1)), (Some(5), None));
         assert_eq!(q.heap_bytes(), 6 * 9);
+    }
+
+    /// Every table entry is its operation: 0 exactly where the operation does not apply, else
+    /// the next state in the low byte, negative (the move bit) exactly for exact LRU.
+    #[test]
+    fn fast_hit_table_entries_are_the_operation() {
+        for op in [FastHit::MoveToHead, FastHit::Mark, FastHit::Bump] {
+            let table = op.table();
+            for s in 0..=u8::MAX {
+                let entry = table.entry_for(&Cell::new(s));
+                match op.next(s) {
+                    None => assert_eq!(entry, 0, "{op:?} {s:#x}"),
+                    Some(next) => {
+                        assert_eq!(entry as u8, next, "{op:?} {s:#x}");
+                        assert_eq!((entry as i16) < 0, op == FastHit::MoveToHead);
+                        assert_ne!(entry as i16, 0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fast hit on the list's ends and middle: exact LRU's move keeps both ends right (the
+    /// oldest frame moved, the newest one left); a mark changes no order; a cold frame is left
+    /// to the policy.
+    #[test]
+    fn the_fast_hit_moves_to_the_head_and_marks() {
+        let q = Queues::new(5);
+        for f in 0..4 {
+            q.insert(Queue::Main, f);
+        }
+        q.insert(Queue::Cold, 4);
+        for f in [0, 0, 2, 3] {
+            assert!(q.hit(f, FastHit::MoveToHead));
+        }
+        assert_eq!(all(&q, Queue::Main), vec![1, 0, 2, 3]);
+        assert_eq!((q.tail(Queue::Main), q.newer(3)), (Some(1), None));
+        assert!(q.hit(1, FastHit::Mark) && q.hit(1, FastHit::Mark));
+        assert_eq!(q.count(1), 1);
+        assert!(q.hit(0, FastHit::Bump) && q.hit(0, FastHit::Bump));
+        assert_eq!(q.count(0), 2);
+        assert_eq!(all(&q, Queue::Main), vec![1, 0, 2, 3]);
+        let cold = q.st(4);
+        for op in [FastHit::MoveToHead, FastHit::Mark, FastHit::Bump] {
+            assert!(!q.hit(4, op), "{op:?}");
+        }
+        assert_eq!(q.st(4), cold);
+        assert_eq!(all(&q, Queue::Cold), vec![4]);
     }
 
     #[test]
