@@ -470,6 +470,53 @@ mod tests {
         }
     }
 
+    /// `try_hit` through the page table's entry: an unmapped page (entry 0, record 0) and a page
+    /// past the table are no hit; a mapped resident frame is latched and counted; a frame the
+    /// policy must see (cold) is `Policy`, unchanged; a latched one no second exclusive hit; and
+    /// once the hits are closed, no page is found.
+    #[test]
+    fn a_hit_latches_only_a_mapped_resident_frame() {
+        use crate::policy::{AnyPolicy, Policy};
+        let mut policy = AnyPolicy::with_kind(crate::PolicyKind::Sieve, 3);
+        policy.insert(0, 10, false);
+        policy.insert(1, 11, true);
+        let queues = Rc::clone(policy.queues());
+        let hot = Hot::new(
+            (0..3).map(crate::Page::new).collect(),
+            |f| Meta {
+                page: 10 + f,
+                latch: 0,
+                state: if f < 2 { State::Resident } else { State::Free },
+                flags: 0,
+            },
+            queues,
+            policy.fast_hit(),
+        );
+        hot.table.insert(10, 0);
+        hot.table.insert(11, 1);
+        assert!(
+            matches!(hot.try_hit(12, Mode::Shared), Hit::No),
+            "not mapped"
+        );
+        assert!(matches!(hot.try_hit(u32::MAX - 1, Mode::Shared), Hit::No));
+        assert!(matches!(hot.try_hit(10, Mode::Exclusive), Hit::Latched(0)));
+        assert_eq!((hot.meta(0).latch, hot.hits.get()), (EXCLUSIVE, 1));
+        assert!(matches!(hot.try_hit(10, Mode::Shared), Hit::No), "held");
+        // SAFETY: frame 0 < cap, latched exclusively just above.
+        assert!(!unsafe { hot.release(0, Mode::Exclusive) });
+        assert!(
+            matches!(hot.try_hit(11, Mode::Shared), Hit::Policy(1)),
+            "cold"
+        );
+        assert_eq!((hot.meta(1).latch, hot.hits.get()), (0, 1));
+        assert!(matches!(hot.try_hit(10, Mode::Shared), Hit::Latched(0)));
+        // SAFETY: as above, latched shared just above.
+        assert!(!unsafe { hot.release(0, Mode::Shared) });
+        hot.table.close_hits();
+        assert!(matches!(hot.try_hit(10, Mode::Shared), Hit::No), "closed");
+        assert_eq!(hot.meta(0).latch, 0);
+    }
+
     #[test]
     fn a_word_is_read_and_written_in_place() {
         let policy = crate::policy::AnyPolicy::with_kind(crate::PolicyKind::Sieve, 2);

@@ -34,7 +34,7 @@ pub struct BenchArgs {
 
     /// Pages in the data file, 4 KiB each (65536 = 256 MiB).
     #[arg(long, value_name = "N", default_value_t = 65536,
-          value_parser = clap::value_parser!(u32).range(1..i64::from(u32::MAX - 1)))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(u32::MAX - 2)))]
     pub pages: u32,
 
     /// Pool size in pages [default: 16384 = 64 MiB].

@@ -58,7 +58,7 @@ pub struct MrcArgs {
 
     /// Pages in the workload's file.
     #[arg(long, value_name = "N", default_value_t = 65536,
-          value_parser = clap::value_parser!(u32).range(1..i64::from(u32::MAX - 1)))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(u32::MAX - 2)))]
     pub pages: u32,
 
     /// Skew of the zipf distribution (zipf and mixed).
