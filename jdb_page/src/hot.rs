@@ -472,7 +472,7 @@ mod tests {
 
     /// `try_hit` through the page table's entry: an unmapped page (entry 0, record 0) and a page
     /// past the table are no hit; a mapped resident frame is latched and counted; a frame the
-    /// policy must see (cold) is `Policy`, unchanged; a latched one no second exclusive hit; and
+    /// policy must see (cold) is `Policy`, unchanged; a frame held exclusively is no hit; and
     /// once the hits are closed, no page is found.
     #[test]
     fn a_hit_latches_only_a_mapped_resident_frame() {

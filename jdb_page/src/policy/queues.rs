@@ -363,6 +363,7 @@ impl Queues {
     pub(crate) fn state_base(&self) -> std::ptr::NonNull<Cell<u8>> {
         std::ptr::NonNull::from(&*self.state).cast()
     }
+
     /// Moves `f`, linked in `q`, to the head of `q`, with no bounds checks.
     ///
     /// # Safety
