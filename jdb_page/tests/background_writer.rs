@@ -18,7 +18,8 @@ use fault_support::{block_on, pattern, yield_now};
 use jdb_alloc::AlignedBuf;
 use jdb_fs::BufResult;
 use jdb_page::{
-    BackgroundWriter, BufferPool, LogFuture, PageId, Stats, Storage, TrackedBuf, WriteAheadLog,
+    BackgroundWriter, BufferPool, LogFuture, PageId, PolicyKind, PoolOptions, Stats, Storage,
+    TrackedBuf, WriteAheadLog,
     testing::{MemDisk, MemStorage, Rng},
 };
 
@@ -39,10 +40,15 @@ async fn disk() -> MemDisk {
     disk
 }
 
-/// Half writes, half reads of random pages, on a pool of `CAP` frames; the writer's config, if
-/// any. Returns the pool's counters.
-async fn run(disk: &MemDisk, writer: Option<BackgroundWriter>) -> Stats {
-    let pool = Rc::new(BufferPool::open(disk.storage(), CAP).await.unwrap());
+/// Half writes, half reads of random pages, on a pool of `CAP` frames with eviction policy
+/// `policy`; the writer's config, if any. Returns the pool's counters.
+async fn run(disk: &MemDisk, policy: PolicyKind, writer: Option<BackgroundWriter>) -> Stats {
+    let options = PoolOptions::new(CAP).policy(policy);
+    let pool = Rc::new(
+        BufferPool::open_with(disk.storage(), options)
+            .await
+            .unwrap(),
+    );
     let handle = writer.map(|w| pool.start_background_writer(w));
     let mut rng = Rng::new(3);
     for i in 0..4000u32 {
@@ -73,29 +79,38 @@ fn config() -> BackgroundWriter {
     config
 }
 
+/// Under every policy: the writer cleans what the policy will evict next (`Policy::coldest`,
+/// exact for LRU, the queue's order with second chances still to come for the others).
 #[test]
 fn with_the_writer_misses_rarely_wait_for_a_write_back() {
     block_on(async {
         let disk = disk().await;
-        let without = run(&disk, None).await;
-        let with = run(&disk, Some(config())).await;
-        eprintln!(
-            "without: {} of {} misses waited; with: {} of {} ({} pages written by the writer)",
-            without.writeback_waits,
-            without.misses,
-            with.writeback_waits,
-            with.misses,
-            with.bg_pages_written
-        );
-        assert!(without.writeback_waits > without.misses / 4, "{without:?}");
-        assert!(with.bg_pages_written > 0 && with.bg_rounds > 0, "{with:?}");
-        assert!(
-            with.writeback_waits * 4 < without.writeback_waits,
-            "the writer did not help: {} vs {}",
-            with.writeback_waits,
-            without.writeback_waits
-        );
+        for policy in PolicyKind::ALL {
+            with_and_without_the_writer(&disk, policy).await;
+        }
     });
+}
+
+async fn with_and_without_the_writer(disk: &MemDisk, policy: PolicyKind) {
+    let without = run(disk, policy, None).await;
+    let with = run(disk, policy, Some(config())).await;
+    eprintln!(
+        "{policy}: without: {} of {} misses waited; with: {} of {} ({} pages written by the \
+             writer)",
+        without.writeback_waits,
+        without.misses,
+        with.writeback_waits,
+        with.misses,
+        with.bg_pages_written
+    );
+    assert!(without.writeback_waits > without.misses / 4, "{without:?}");
+    assert!(with.bg_pages_written > 0 && with.bg_rounds > 0, "{with:?}");
+    assert!(
+        with.writeback_waits * 4 < without.writeback_waits,
+        "the writer did not help: {} vs {}",
+        with.writeback_waits,
+        without.writeback_waits
+    );
 }
 
 /// A device that completes every request submitted during one pass of the runtime over its

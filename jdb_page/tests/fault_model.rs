@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use fault_support::*;
 use jdb_page::{
-    BufferPool, Error, Page, PageId, PageMut,
+    BufferPool, Error, Page, PageId, PageMut, PolicyKind, PoolOptions,
     testing::{Crash, EIO, ENOSPC, Fault, IoKind, MemDisk, Rng},
 };
 
@@ -80,6 +80,7 @@ impl Model {
 struct Trace {
     seed: u64,
     cap: usize,
+    policy: PolicyKind,
     ops: Vec<String>,
 }
 
@@ -96,9 +97,10 @@ impl Drop for Trace {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "fault model failed: JDB_FAULT_SEED={} (cap {}); last operations:\n  {}",
+                "fault model failed: JDB_FAULT_SEED={} (cap {}, {}); last operations:\n  {}",
                 self.seed,
                 self.cap,
+                self.policy,
                 self.ops.join("\n  ")
             );
         }
@@ -110,6 +112,8 @@ struct Sim {
     disk: MemDisk,
     pool: Option<MemPool>,
     cap: usize,
+    /// The pool's eviction policy (the seed's: every policy runs the same model).
+    policy: PolicyKind,
     m: Model,
     fresh: Vec<u8>,
     /// `disk.faults().injected()` before the current operation.
@@ -230,11 +234,16 @@ impl Sim {
         }
     }
 
+    /// The options every pool of the run opens with.
+    fn options(&self) -> PoolOptions {
+        PoolOptions::new(self.cap).policy(self.policy)
+    }
+
     /// Opens a new pool on the disk, retrying opens that an armed fault fails.
     async fn reopen(&mut self) {
         for attempt in 0.. {
             self.injected_before = self.disk.faults().injected();
-            let res = BufferPool::open(self.disk.storage(), self.cap).await;
+            let res = BufferPool::open_with(self.disk.storage(), self.options()).await;
             match res {
                 Ok(pool) => {
                     assert_eq!(self.injected(), 0);
@@ -678,21 +687,32 @@ enum Op {
     Sweep,
 }
 
+/// The eviction policy of seed `seed`'s pool: a hash of the seed, so that every policy meets
+/// every pool size over the seeds.
+fn policy_of(seed: u64) -> PolicyKind {
+    PolicyKind::ALL[(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62) as usize]
+}
+
 async fn run(seed: u64, ops: usize) -> Counts {
     let cap = 1 + (seed % 8) as usize;
+    let policy = policy_of(seed);
     let mut trace = Trace {
         seed,
         cap,
+        policy,
         ops: Vec::new(),
     };
     let disk = MemDisk::new();
     disk.set_yield(true);
-    let pool = BufferPool::open(disk.storage(), cap).await.unwrap();
+    let pool = BufferPool::open_with(disk.storage(), PoolOptions::new(cap).policy(policy))
+        .await
+        .unwrap();
     let mut sim = Sim {
         rng: Rng::new(seed),
         disk,
         pool: Some(pool),
         cap,
+        policy,
         m: Model::default(),
         fresh: Page::new(0).data().to_vec(),
         injected_before: 0,

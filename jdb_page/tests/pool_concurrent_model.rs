@@ -19,7 +19,7 @@ use std::{cell::RefCell, future::Future, pin::pin, rc::Rc, task::Poll};
 
 use fault_support::{block_on, yield_now};
 use jdb_page::{
-    BufferPool, Error, Page, PageId,
+    BufferPool, Error, Page, PageId, PolicyKind, PoolOptions,
     testing::{Crash, MemDisk, MemStorage, Rng},
 };
 
@@ -443,6 +443,13 @@ async fn check_after_crash(pool: &Pool, m: &Model, fresh: &[u8]) -> Model {
     next
 }
 
+/// The eviction policy seed `seed` starts with (a hash of the seed); each reopen takes the next
+/// one, as a user may (the policy is not part of the file).
+fn policy_of(seed: u64, reopens: u64) -> PolicyKind {
+    let first = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62;
+    PolicyKind::ALL[((first + reopens) % 4) as usize]
+}
+
 /// Runs four rounds of seed `seed`; returns what was done.
 async fn run(seed: u64, ops: usize) -> Done {
     let mut rng = Rng::new(seed);
@@ -453,7 +460,12 @@ async fn run(seed: u64, ops: usize) -> Done {
     // small enough that pages are evicted all the time.
     let cap = 4 * tasks + 2 + rng.below(8) as usize;
     let fresh = Page::new(0).data().to_vec();
-    let mut pool = BufferPool::open(disk.storage(), cap).await.unwrap();
+    let mut reopens = 0;
+    let open = |reopens| {
+        let options = PoolOptions::new(cap).policy(policy_of(seed, reopens));
+        BufferPool::open_with(disk.storage(), options)
+    };
+    let mut pool = open(reopens).await.unwrap();
     let mut m = Model::default();
     let mut done = Done::default();
     for round in 0..4 {
@@ -489,7 +501,8 @@ async fn run(seed: u64, ops: usize) -> Done {
             0 => {
                 pool.close().await.unwrap();
                 drop(pool);
-                pool = BufferPool::open(disk.storage(), cap).await.unwrap();
+                reopens += 1;
+                pool = open(reopens).await.unwrap();
                 m.floor = m.version.clone();
                 for id in 0..m.version.len() as PageId {
                     check(&pool.read(id).await.unwrap(), &m, &fresh);
@@ -503,7 +516,8 @@ async fn run(seed: u64, ops: usize) -> Done {
                     _ => Crash::Random { seed: rng.next() },
                 };
                 disk.crash(crash);
-                pool = BufferPool::open(disk.storage(), cap).await.unwrap();
+                reopens += 1;
+                pool = open(reopens).await.unwrap();
                 m = check_after_crash(&pool, &m, &fresh).await;
             }
             _ => {}
@@ -535,7 +549,11 @@ fn many_tasks_on_one_pool_match_the_model() {
         match result {
             Ok(d) => done.add(&d),
             Err(panic) => {
-                eprintln!("concurrent model failed: JDB_CMODEL_SEED={seed} JDB_CMODEL_OPS={ops}");
+                eprintln!(
+                    "concurrent model failed: JDB_CMODEL_SEED={seed} JDB_CMODEL_OPS={ops} \
+                     (first policy {})",
+                    policy_of(seed, 0)
+                );
                 std::panic::resume_unwind(panic);
             }
         }

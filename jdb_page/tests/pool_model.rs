@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use jdb_page::Page;
+use jdb_page::{Page, PolicyKind};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -80,10 +80,16 @@ fn check(page: &Page, model: &Model) {
     );
 }
 
-async fn run(cap: usize, ops: Vec<Op>) {
+/// Runs `ops` on a pool of `cap` frames with eviction policy `policy`; every reopen takes the next
+/// policy (the policy is not part of the file).
+async fn run(cap: usize, policy: PolicyKind, ops: Vec<Op>) {
     let dir = tempdir();
     let path = db_path(dir.path());
-    let mut pool = create_pool(&path, cap).await;
+    let mut policies = PolicyKind::ALL
+        .into_iter()
+        .cycle()
+        .skip_while(|&p| p != policy);
+    let mut pool = create_pool_with(&path, cap, policies.next().unwrap()).await;
     let fresh_payload = Page::new(0).data().to_vec();
     let mut m = Model {
         pages: HashMap::new(),
@@ -188,7 +194,7 @@ async fn run(cap: usize, ops: Vec<Op>) {
             }
             Op::Reopen => {
                 pool.close().await.unwrap();
-                pool = reopen_pool(&path, cap).await;
+                pool = reopen_pool_with(&path, cap, policies.next().unwrap()).await;
                 assert_eq!(pool.page_count() as usize, m.pages.len());
                 assert!(pool.is_empty());
                 m.pins.clear();
@@ -236,12 +242,17 @@ proptest! {
 
     /// 64 cases × up to 200 operations by default (~6 000 operations); set JDB_MODEL_CASES for more.
     #[test]
-    fn pool_matches_hashmap_model(cap in 1usize..=8, ops in proptest::collection::vec(op(), 1..200)) {
-        block_on(run(cap, ops));
+    fn pool_matches_hashmap_model(
+        cap in 1usize..=8,
+        policy in proptest::sample::select(PolicyKind::ALL.to_vec()),
+        ops in proptest::collection::vec(op(), 1..200),
+    ) {
+        block_on(run(cap, policy, ops));
     }
 }
 
-/// A fixed long sequence, so CI always runs thousands of operations whatever proptest draws.
+/// A fixed long sequence, so CI always runs thousands of operations whatever proptest draws, under
+/// every policy.
 #[test]
 fn long_fixed_sequence_matches_model() {
     let mut ops = Vec::new();
@@ -281,5 +292,7 @@ fn long_fixed_sequence_matches_model() {
             }
         });
     }
-    block_on(run(4, ops));
+    for policy in PolicyKind::ALL {
+        block_on(run(4, policy, ops.clone()));
+    }
 }

@@ -115,8 +115,16 @@ impl Policy for Clock {
             .collect()
     }
 
+    /// Cold frames, then the ring from the hand (its tail), unreferenced frames (the hand's next
+    /// victims) before referenced ones.
     fn coldest(&self, limit: usize) -> Vec<FrameId> {
-        self.q.coldest(&[Queue::Cold, Queue::Main], limit)
+        let mut out = self.q.coldest(&[Queue::Cold], limit);
+        let left = limit - out.len();
+        out.extend(
+            self.q
+                .coldest_second_chance(self.q.oldest_first(Queue::Main), left),
+        );
+        out
     }
 
     fn heap_bytes(&self) -> usize {

@@ -378,6 +378,35 @@ pub(crate) mod tests {
         }
     }
 
+    /// What the background writer cleans ahead of eviction: for LRU, Clock and SIEVE the first
+    /// frame `coldest` names is the next victim, whatever was hit, inserted cold or evicted
+    /// before (Clock's and SIEVE's frames with a second chance come after the ones without).
+    /// S3-FIFO's small queue promotes by count, so there it is only roughly so.
+    #[test]
+    fn coldest_names_the_next_victim_first() {
+        let mut rng = crate::testing::Rng::new(7);
+        for kind in [PolicyKind::Lru, PolicyKind::Clock, PolicyKind::Sieve] {
+            for round in 0..500 {
+                let cap = 1 + rng.below(16) as usize;
+                let mut p = AnyPolicy::with_kind(kind, cap);
+                for f in 0..cap as FrameId {
+                    p.insert(f, f, rng.below(4) == 0);
+                }
+                for step in 0..rng.below(64) {
+                    if rng.below(3) == 0 {
+                        let victim = p.evict(&mut |_| false).expect("nothing is pinned");
+                        p.insert(victim, 1000 + step as PageId, rng.below(4) == 0);
+                    } else {
+                        p.hit(rng.below(cap as u64) as FrameId);
+                    }
+                }
+                let predicted = p.coldest(4);
+                let victim = p.evict(&mut |_| false);
+                assert_eq!(predicted.first().copied(), victim, "{kind}, round {round}");
+            }
+        }
+    }
+
     #[test]
     fn kinds_parse_and_print_their_names() {
         for kind in PolicyKind::ALL {

@@ -254,6 +254,9 @@ pub(super) const MAX_COUNT: u8 = 3;
 const NEWER: usize = 0;
 const OLDER: usize = 1;
 
+/// How many frames per frame asked for [`Queues::coldest_second_chance`] looks at, at most.
+const SECOND_CHANCE_WALK: usize = 4;
+
 impl Queues {
     /// No frame in any list, for frames `0..cap` (1 <= cap < u32::MAX).
     pub(super) fn new(cap: usize) -> Self {
@@ -587,6 +590,36 @@ impl Queues {
             .filter(|&f| !self.pinned(f))
             .take(limit)
             .collect()
+    }
+
+    /// Up to `limit` unpinned frames of `frames`, the order a second-chance search (Clock, SIEVE)
+    /// walks: those with their counter at 0 first (the search evicts them as it meets them, in
+    /// this order), then those with a second chance (evicted only after the search has cleared
+    /// their counter and come round again), each group in walk order. At most
+    /// [`SECOND_CHANCE_WALK`] × `limit` unpinned frames are looked at, so the call stays O(limit)
+    /// plus the pinned frames stepped over.
+    pub(super) fn coldest_second_chance(
+        &self,
+        frames: impl Iterator<Item = FrameId>,
+        limit: usize,
+    ) -> Vec<FrameId> {
+        let (mut first, mut then) = (Vec::new(), Vec::new());
+        for f in frames
+            .filter(|&f| !self.pinned(f))
+            .take(limit.saturating_mul(SECOND_CHANCE_WALK))
+        {
+            if self.count(f) == 0 {
+                first.push(f);
+                if first.len() == limit {
+                    break;
+                }
+            } else if then.len() < limit {
+                then.push(f);
+            }
+        }
+        first.extend(then);
+        first.truncate(limit);
+        first
     }
 
     /// The frames of `q` from tail (oldest) to head.

@@ -149,7 +149,8 @@ impl Policy for Sieve {
     }
 
     fn coldest(&self, limit: usize) -> Vec<FrameId> {
-        // Cold frames, then the main queue from the hand towards the head and on from the tail.
+        // Cold frames, then the main queue from the hand towards the head and on from the tail,
+        // unvisited frames (the hand's next victims) before visited ones.
         let from_hand = (self.hand != NIL)
             .then(|| std::iter::successors(Some(self.hand), |&f| self.q.newer(f)))
             .into_iter()
@@ -158,9 +159,9 @@ impl Policy for Sieve {
             .q
             .oldest_first(Queue::Main)
             .take_while(|&f| f != self.hand);
-        let hot = from_hand.chain(wrapped).filter(|&f| !self.q.pinned(f));
         let mut out = self.q.coldest(&[Queue::Cold], limit);
-        out.extend(hot.take(limit - out.len()));
+        let left = limit - out.len();
+        out.extend(self.q.coldest_second_chance(from_hand.chain(wrapped), left));
         out
     }
 

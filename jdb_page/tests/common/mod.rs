@@ -9,7 +9,7 @@ use std::{
 };
 
 use jdb_fs::File;
-use jdb_page::BufferPool;
+use jdb_page::{BufferPool, PolicyKind, PoolOptions};
 
 /// A temp dir on the work disk (ext4 here, so O_DIRECT is really used), not /tmp.
 pub fn tempdir() -> tempfile::TempDir {
@@ -27,6 +27,22 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 
 pub async fn create_pool(path: &Path, cap: usize) -> BufferPool {
     BufferPool::open(File::create(path).await.unwrap(), cap)
+        .await
+        .unwrap()
+}
+
+/// A new file at `path` and a pool of `cap` frames over it with eviction policy `policy`.
+pub async fn create_pool_with(path: &Path, cap: usize, policy: PolicyKind) -> BufferPool {
+    let options = PoolOptions::new(cap).policy(policy);
+    BufferPool::open_with(File::create(path).await.unwrap(), options)
+        .await
+        .unwrap()
+}
+
+/// A pool of `cap` frames with eviction policy `policy` over the file at `path`.
+pub async fn reopen_pool_with(path: &Path, cap: usize, policy: PolicyKind) -> BufferPool {
+    let options = PoolOptions::new(cap).policy(policy);
+    BufferPool::open_with(File::open_rw(path).await.unwrap(), options)
         .await
         .unwrap()
 }
