@@ -85,10 +85,12 @@ pub(crate) trait Policy {
     /// Frames in the policy, the next victim first (tests and debugging; O(len)).
     #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     fn order(&self) -> Vec<FrameId>;
-    /// Up to `limit` unpinned frames at the cold end, roughly in the order they will be evicted
-    /// (exact for LRU and FIFO-like queues; for Clock, SIEVE and S3-FIFO frames used since may
-    /// still get a second chance): what the background writer cleans ahead of eviction. O(limit)
-    /// plus the pinned frames stepped over.
+    /// Up to `limit` unpinned frames at the cold end, in about the order they will be evicted:
+    /// what the background writer cleans ahead of eviction. Exact for LRU; for Clock and SIEVE
+    /// the frames without a second chance come first, in the hand's order, then those with one
+    /// (so the first frame named is the next victim, until something is hit or inserted); for
+    /// S3-FIFO its queues oldest first, where a frame used since may still move on. O(limit) plus
+    /// the pinned frames stepped over.
     fn coldest(&self, limit: usize) -> Vec<FrameId>;
     /// Heap bytes of bookkeeping (to state the bytes per frame).
     fn heap_bytes(&self) -> usize;
