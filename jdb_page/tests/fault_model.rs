@@ -687,15 +687,9 @@ enum Op {
     Sweep,
 }
 
-/// The eviction policy of seed `seed`'s pool: a hash of the seed, so that every policy meets
-/// every pool size over the seeds.
-fn policy_of(seed: u64) -> PolicyKind {
-    PolicyKind::ALL[(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62) as usize]
-}
-
 async fn run(seed: u64, ops: usize) -> Counts {
     let cap = 1 + (seed % 8) as usize;
-    let policy = policy_of(seed);
+    let policy = policy_of(seed, 0);
     let mut trace = Trace {
         seed,
         cap,

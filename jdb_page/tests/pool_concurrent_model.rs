@@ -17,9 +17,9 @@ mod fault_support;
 
 use std::{cell::RefCell, future::Future, pin::pin, rc::Rc, task::Poll};
 
-use fault_support::{block_on, yield_now};
+use fault_support::{block_on, policy_of, yield_now};
 use jdb_page::{
-    BufferPool, Error, Page, PageId, PolicyKind, PoolOptions,
+    BufferPool, Error, Page, PageId, PoolOptions,
     testing::{Crash, MemDisk, MemStorage, Rng},
 };
 
@@ -441,13 +441,6 @@ async fn check_after_crash(pool: &Pool, m: &Model, fresh: &[u8]) -> Model {
     pool.sync().await.unwrap();
     next.floor = next.version.clone();
     next
-}
-
-/// The eviction policy seed `seed` starts with (a hash of the seed); each reopen takes the next
-/// one, as a user may (the policy is not part of the file).
-fn policy_of(seed: u64, reopens: u64) -> PolicyKind {
-    let first = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62;
-    PolicyKind::ALL[((first + reopens) % 4) as usize]
 }
 
 /// Runs four rounds of seed `seed`; returns what was done.

@@ -118,13 +118,8 @@ impl Policy for Clock {
     /// Cold frames, then the ring from the hand (its tail), unreferenced frames (the hand's next
     /// victims) before referenced ones.
     fn coldest(&self, limit: usize) -> Vec<FrameId> {
-        let mut out = self.q.coldest(&[Queue::Cold], limit);
-        let left = limit - out.len();
-        out.extend(
-            self.q
-                .coldest_second_chance(self.q.oldest_first(Queue::Main), left),
-        );
-        out
+        self.q
+            .coldest_second_chance(self.q.oldest_first(Queue::Main), limit)
     }
 
     fn heap_bytes(&self) -> usize {

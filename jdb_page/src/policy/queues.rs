@@ -592,34 +592,36 @@ impl Queues {
             .collect()
     }
 
-    /// Up to `limit` unpinned frames of `frames`, the order a second-chance search (Clock, SIEVE)
-    /// walks: those with their counter at 0 first (the search evicts them as it meets them, in
-    /// this order), then those with a second chance (evicted only after the search has cleared
-    /// their counter and come round again), each group in walk order. At most
-    /// [`SECOND_CHANCE_WALK`] × `limit` unpinned frames are looked at, so the call stays O(limit)
-    /// plus the pinned frames stepped over.
+    /// Up to `limit` unpinned frames in the order a second-chance policy (Clock, SIEVE) evicts
+    /// them: [`Queue::Cold`] oldest first, then of `frames` (the order its search walks its
+    /// queue) those with their counter at 0 (the search evicts them as it meets them), then those
+    /// with a second chance (evicted only after the search has cleared their counter and come
+    /// round again), each group in walk order. At most [`SECOND_CHANCE_WALK`] × `limit` unpinned
+    /// frames of `frames` are looked at, so the call stays O(limit) plus the pinned frames
+    /// stepped over.
     pub(super) fn coldest_second_chance(
         &self,
         frames: impl Iterator<Item = FrameId>,
         limit: usize,
     ) -> Vec<FrameId> {
+        let mut out = self.coldest(&[Queue::Cold], limit);
+        let left = limit - out.len();
         let (mut first, mut then) = (Vec::new(), Vec::new());
         for f in frames
             .filter(|&f| !self.pinned(f))
-            .take(limit.saturating_mul(SECOND_CHANCE_WALK))
+            .take(left.saturating_mul(SECOND_CHANCE_WALK))
         {
             if self.count(f) == 0 {
                 first.push(f);
-                if first.len() == limit {
+                if first.len() == left {
                     break;
                 }
-            } else if then.len() < limit {
+            } else if then.len() < left {
                 then.push(f);
             }
         }
-        first.extend(then);
-        first.truncate(limit);
-        first
+        out.extend(first.into_iter().chain(then).take(left));
+        out
     }
 
     /// The frames of `q` from tail (oldest) to head.

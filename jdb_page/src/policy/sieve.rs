@@ -159,10 +159,8 @@ impl Policy for Sieve {
             .q
             .oldest_first(Queue::Main)
             .take_while(|&f| f != self.hand);
-        let mut out = self.q.coldest(&[Queue::Cold], limit);
-        let left = limit - out.len();
-        out.extend(self.q.coldest_second_chance(from_hand.chain(wrapped), left));
-        out
+        self.q
+            .coldest_second_chance(from_hand.chain(wrapped), limit)
     }
 
     fn heap_bytes(&self) -> usize {

@@ -25,10 +25,9 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     compio::runtime::Runtime::new().unwrap().block_on(f)
 }
 
+/// A new file at `path` and a pool of `cap` frames over it (exact LRU, as `BufferPool::open`).
 pub async fn create_pool(path: &Path, cap: usize) -> BufferPool {
-    BufferPool::open(File::create(path).await.unwrap(), cap)
-        .await
-        .unwrap()
+    create_pool_with(path, cap, PolicyKind::default()).await
 }
 
 /// A new file at `path` and a pool of `cap` frames over it with eviction policy `policy`.
@@ -47,10 +46,9 @@ pub async fn reopen_pool_with(path: &Path, cap: usize, policy: PolicyKind) -> Bu
         .unwrap()
 }
 
+/// A pool of `cap` frames over the file at `path` (exact LRU, as `BufferPool::open`).
 pub async fn reopen_pool(path: &Path, cap: usize) -> BufferPool {
-    BufferPool::open(File::open_rw(path).await.unwrap(), cap)
-        .await
-        .unwrap()
+    reopen_pool_with(path, cap, PolicyKind::default()).await
 }
 
 /// Polls `fut` `times` times (with a no-op waker), then drops it: what a `select!` or a timeout

@@ -9,12 +9,20 @@ use std::{
 
 use jdb_alloc::PAGE_SIZE;
 use jdb_page::{
-    BufferPool, Error, PageId, Result,
+    BufferPool, Error, PageId, PolicyKind, Result,
     testing::{MemDisk, MemStorage},
 };
 
 /// A pool on an in-memory disk.
 pub type MemPool = BufferPool<MemStorage>;
+
+/// The eviction policy of a model test's pool for seed `seed` after `reopens` reopens: a hash of
+/// the seed (so that every policy meets every pool size over the seeds), then the next policy at
+/// each reopen, as a user may (the policy is not part of the file).
+pub fn policy_of(seed: u64, reopens: u64) -> PolicyKind {
+    let first = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62;
+    PolicyKind::ALL[((first + reopens) % 4) as usize]
+}
 
 /// Returns `Pending` once (waking itself), then `Ready`: lets every other task run once.
 pub async fn yield_now() {
