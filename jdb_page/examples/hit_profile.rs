@@ -55,7 +55,8 @@ const ROWS: [&str; 16] = [
 /// the page table as an array (id -> frame), an 8-byte frame record (page, latch, state, flags)
 /// checked and latched exclusively, the policy's hit (SIEVE: set the frame's visited byte; LRU:
 /// move the frame to the head of a list linked through a `[prev, next]` array), the page's byte
-/// read from a 4 KiB-aligned arena at `base + frame × 4096`, and the latch cleared on release.
+/// read from a 4 KiB-aligned arena at `base + frame × 4096` (the pool's layout until session 8;
+/// its frames are 4104 bytes apart now, see `page::Arena`), and the latch cleared on release.
 /// No `RefCell`, no future, no pin/unpin calls into the policy (eviction would skip latched
 /// frames itself), no counters.
 struct Sketch {

@@ -49,76 +49,125 @@ const _: () = assert!(
     "a page record is a quarter of a cache line"
 );
 
-/// Frames of 4096 bytes (one allocation, 4 KiB-aligned, zeroed) and one [`FrameFlags`] word per
-/// frame. A pool's frames are one arena; a standalone page is an arena of one frame.
+/// Frames of 4096 bytes, each with one [`FrameFlags`] word. A pool's frames are one arena; a
+/// standalone page is an arena of one frame.
 ///
 /// The flags live beside the pages rather than in them so that the pool can see and update a
 /// page's dirty state and pins while a guard holds the page (`&mut Page` covers only the record).
+///
+/// A pool's arena is one zeroed allocation (4 KiB-aligned), frame `f` at byte `f × STRIDE`:
+///
+/// ```text
+/// byte  f×4104 .. f×4104+8     frame f's FrameFlags (8 bytes)
+///       f×4104+8 .. (f+1)×4104 frame f's page (4096 bytes; its header first)
+/// ```
+///
+/// Two reasons for the 8 bytes between pages. The flags share a cache line with the page's
+/// header, so a write (which marks the page dirty) and the header it usually touches are one
+/// line, not two. And the pages are not 4096 bytes apart: with frames at a multiple of 4 KiB, the
+/// same offset of every page (a header field, a slot directory) falls into the same few cache
+/// sets (one L1 set, 16 L2 sets on the machine of BENCHMARKS.md), so a hit on a random page of a
+/// few thousand misses the L2 where a hash map's boxes would not; 8 bytes a frame spread them
+/// over every set (`hit_path`, session 8). The pages need no 4 KiB alignment: reads and writes go
+/// through staging buffers.
+///
+/// A standalone page ([`Arena::standalone`]) is the caller's 4096-byte buffer taken over as it is,
+/// its flags in a box of their own.
 pub(crate) struct Arena {
+    /// Frame 0's page; frame `f`'s is [`frame_ptr`]`(base, f)`.
     base: NonNull<u8>,
+    /// Frame 0's flags; frame `f`'s are `STRIDE × f` bytes further (a standalone arena has only
+    /// frame 0).
+    flags: NonNull<FrameFlags>,
     frames: usize,
-    /// Bytes of the allocation.
+    /// The allocation (`AlignedBuf::into_raw_parts`) and its length, freed on drop.
+    alloc: NonNull<u8>,
     len: usize,
-    flags: Box<[FrameFlags]>,
+    /// `flags` is a `Box` of its own (a standalone page), freed on drop.
+    boxed_flags: bool,
 }
 
-/// Padding after each frame of a pool's arena: none. With frames exactly 4096 bytes apart, the
-/// same offset of every page (a header field, a slot directory) maps to the same few cache
-/// sets; a pad of one cache line (64) spreads them and made a hit on a random page of 3000
-/// 1.3-1.7 x faster in `hit_path`, but costs 64 bytes per frame, as much as all the pool's
-/// bookkeeping: see BENCHMARKS.md. (The frames need no 4 KiB alignment: reads and writes go
-/// through staging buffers.)
-pub(crate) const FRAME_PAD: usize = 0;
+/// Bytes of a frame's flags, just before its page.
+const FLAGS_BYTES: usize = std::mem::size_of::<FrameFlags>();
 
-/// Bytes from one frame to the next (a constant, so that a page's address is a shift and an add).
-const STRIDE: usize = PAGE_SIZE + FRAME_PAD;
+/// Bytes from one frame to the next (a constant, so that a page's address is a multiply-add).
+const STRIDE: usize = FLAGS_BYTES + PAGE_SIZE;
 
-/// The address of frame `frame` of an arena whose first frame is at `base` (in bounds when
-/// `frame` is a frame of that arena: the arena holds its frames `STRIDE` bytes apart, the last
-/// frame's 4096 bytes among them, see `Arena::from_buf`).
+const _: () = assert!(
+    FLAGS_BYTES == 8 && STRIDE.is_multiple_of(std::mem::align_of::<FrameFlags>()),
+    "each frame's flags are aligned (the allocation is 4 KiB-aligned)"
+);
+
+/// The address of frame `frame`'s page in an arena whose frame 0's page is at `base` (in bounds
+/// when `frame` is a frame of that arena: see [`Arena`]).
 #[inline(always)]
 pub(crate) fn frame_ptr(base: NonNull<u8>, frame: FrameId) -> *mut u8 {
     base.as_ptr().wrapping_add(frame as usize * STRIDE)
 }
 
-// SAFETY: the arena's bytes are reached only through `Page`s, one per frame (see `Page::bytes`),
-// which follow the borrow rules; the flags are atomics. Nothing in `Arena` is tied to a thread.
+// SAFETY: the arena's page bytes are reached only through `Page`s, one per frame (see
+// `Page::bytes`), which follow the borrow rules; the flags are atomics. Nothing in `Arena` is tied
+// to a thread.
 unsafe impl Send for Arena {}
 // SAFETY: as above: `&Arena` gives no access to the bytes by itself, and the flags are atomics.
 unsafe impl Sync for Arena {}
 
 impl Arena {
-    /// An arena of `frames` zeroed frames.
+    /// An arena of `frames` zeroed frames, laid out as the type's docs say.
     pub(crate) fn new(frames: usize) -> Result<Self> {
         let bytes = frames
             .checked_mul(STRIDE)
             .and_then(|b| b.checked_next_multiple_of(PAGE_SIZE))
+            .filter(|_| frames > 0)
             .ok_or(Error::InvalidCapacity {
                 cap: frames,
                 max: crate::MAX_CAP,
             })?;
-        Ok(Self::from_buf(AlignedBuf::zeroed(bytes)?, frames))
+        let buf = AlignedBuf::zeroed(bytes)?;
+        let len = buf.cap();
+        debug_assert_eq!(buf.len(), len);
+        let (alloc, _, _) = buf.into_raw_parts();
+        // SAFETY: `FLAGS_BYTES < frames × STRIDE <= len`: inside the allocation.
+        let base = unsafe { alloc.add(FLAGS_BYTES) };
+        Ok(Self {
+            base,
+            // Frame 0's flags are the allocation's first 8 bytes, zeroed (a valid `AtomicU64`)
+            // and aligned (the allocation is 4 KiB-aligned, `STRIDE` a multiple of 8).
+            flags: alloc.cast(),
+            frames,
+            alloc,
+            len,
+            boxed_flags: false,
+        })
     }
 
-    /// Takes over `buf` (all of it initialised: `frames` frames [`STRIDE`] bytes apart, the last
-    /// one 4096 bytes long) as an arena.
-    fn from_buf(buf: AlignedBuf, frames: usize) -> Self {
-        debug_assert_eq!(buf.len(), buf.cap());
-        debug_assert!(frames > 0 && (frames - 1) * STRIDE + PAGE_SIZE <= buf.cap());
+    /// Takes over `buf` (exactly one page, initialised) as an arena of one frame, its flags in a
+    /// box (clean, unpinned).
+    fn standalone(buf: AlignedBuf) -> Self {
+        debug_assert!(buf.len() == PAGE_SIZE && buf.cap() == PAGE_SIZE);
         let len = buf.cap();
-        let (base, _, _) = buf.into_raw_parts();
+        let (alloc, _, _) = buf.into_raw_parts();
+        let flags = NonNull::from(Box::leak(Box::new(FrameFlags::default())));
         Self {
-            base,
-            frames,
+            base: alloc,
+            flags,
+            frames: 1,
+            alloc,
             len,
-            flags: (0..frames).map(|_| FrameFlags::default()).collect(),
+            boxed_flags: true,
         }
     }
 
-    /// The flags of `frame`.
+    /// The flags of `frame` (panics when `frame` is not a frame of the arena).
     #[inline]
     pub(crate) fn flags(&self, frame: FrameId) -> &FrameFlags {
-        &self.flags[frame as usize]
+        assert!(
+            (frame as usize) < self.frames,
+            "frame {frame} of an arena of {}",
+            self.frames
+        );
+        // SAFETY: just checked.
+        unsafe { self.flags_unchecked(frame) }
     }
 
     /// The flags of `frame`, with no bounds check.
@@ -128,19 +177,24 @@ impl Arena {
     #[inline(always)]
     pub(crate) unsafe fn flags_unchecked(&self, frame: FrameId) -> &FrameFlags {
         debug_assert!((frame as usize) < self.frames);
-        // SAFETY: `frame < frames = flags.len()` (the caller's contract).
-        unsafe { self.flags.get_unchecked(frame as usize) }
+        // SAFETY: `frame < frames` (the caller's contract): in a pool's arena these are frame
+        // `frame`'s 8 flag bytes, inside the allocation, aligned, initialised (zeroed, then only
+        // ever written through this atomic), and no page slice covers them (a page's 4096 bytes
+        // start right after its flags and end where the next frame's begin); in a standalone
+        // arena `frame == 0`, the boxed flags. Both live as long as `self`.
+        unsafe { &*self.flags.as_ptr().byte_add(frame as usize * STRIDE) }
     }
 
-    /// The address of the first frame; frame `f` is [`frame_ptr`]`(base, f)`.
+    /// Frame 0's page; frame `f`'s is [`frame_ptr`]`(base, f)`.
     #[inline]
     pub(crate) fn base(&self) -> NonNull<u8> {
         self.base
     }
 
-    /// Heap bytes of bookkeeping (the flags; the frames themselves are the pages).
+    /// Bytes of bookkeeping (the flags, 8 a frame, inside the arena's allocation or boxed; the
+    /// pages themselves are not counted).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.flags.len() * std::mem::size_of::<FrameFlags>()
+        self.frames * FLAGS_BYTES
     }
 
     /// One `Page` per frame, each with id 0: the only records that will ever point into this
@@ -159,9 +213,14 @@ impl Arena {
 impl Drop for Arena {
     fn drop(&mut self) {
         let len = self.len;
-        // SAFETY: `base` came from `AlignedBuf::into_raw_parts` of a buffer of exactly this
-        // length and capacity (`from_buf`), and is rebuilt and freed exactly once, here.
-        drop(unsafe { AlignedBuf::from_raw_parts(self.base, len, len) });
+        // SAFETY: `alloc` came from `AlignedBuf::into_raw_parts` of a buffer of exactly this
+        // length and capacity (`new`, `standalone`), and is rebuilt and freed exactly once, here.
+        drop(unsafe { AlignedBuf::from_raw_parts(self.alloc, len, len) });
+        if self.boxed_flags {
+            // SAFETY: `flags` came from `Box::leak` in `standalone` and is freed once, here;
+            // nothing borrows `self` any more.
+            drop(unsafe { Box::from_raw(self.flags.as_ptr()) });
+        }
     }
 }
 
@@ -267,7 +326,7 @@ impl Page {
             std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; PAGE_SIZE]>())
         });
         Self {
-            arena: Arc::new(Arena::from_buf(buf, 1)),
+            arena: Arc::new(Arena::standalone(buf)),
             frame: 0,
             id: 0,
         }

@@ -12,7 +12,7 @@
 //!   (so none is in the cold queue). The pool runs on `testing::MemDisk`: a hit does no I/O and
 //!   its code does not depend on the storage.
 //! - `hashmap`: a bare `HashMap<u32, Box<[u8; 4096]>>` lookup (no recency: the limit);
-//! - `hashmap_aligned`: the same with 4096-aligned boxes, as the pool's Direct I/O frames are
+//! - `hashmap_aligned`: the same with 4096-aligned boxes, as the pool's frames were before session 8
 //!   (the byte read is then at the same offset of every 4 KiB block, which maps all of them to a
 //!   few cache sets; malloc's 4 KiB boxes are 4 112 bytes apart and do not alias);
 //! - `lru_crate`: `lru::LruCache::get` (moves the entry to the front);
@@ -113,7 +113,7 @@ pub async fn pool_read_pass<S: Storage>(pool: &BufferPool<S>, trace: &[u32]) -> 
 /// A 4 KiB frame.
 pub type Frame = Box<[u8; 4096]>;
 
-/// A 4096-aligned 4 KiB frame, as Direct I/O needs (the pool's arena frames are aligned too).
+/// A 4096-aligned 4 KiB frame (the pool's frames were 4096 bytes apart until session 8).
 #[repr(C, align(4096))]
 pub struct AlignedFrame(pub [u8; 4096]);
 
