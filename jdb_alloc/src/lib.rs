@@ -9,6 +9,10 @@
 //!   owns, e.g. one frame of a buffer-pool arena. Creating one is `unsafe`: the creator promises the
 //!   memory outlives every copy.
 //!
+//! And [`MappedRegion`], zeroed anonymous memory for a pool's frames, 2 MiB-aligned and in
+//! transparent huge pages when it is that large and the kernel allows (one TLB entry per 2 MiB of
+//! frames, not per frame).
+//!
 //! ```
 //! use jdb_alloc::{AlignedBuf, ALIGNMENT, PAGE_SIZE};
 //!
@@ -29,10 +33,12 @@
 
 mod aligned_buf;
 mod error;
+mod mapped_region;
 mod raw_io_buf;
 
 pub use aligned_buf::AlignedBuf;
 pub use error::{Error, Result};
+pub use mapped_region::{HUGE_PAGE_SIZE, MappedRegion};
 pub use raw_io_buf::RawIoBuf;
 
 /// Page size: 4 KiB. Capacities of [`AlignedBuf`] are whole multiples of it.

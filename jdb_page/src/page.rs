@@ -9,7 +9,7 @@ use std::{
     },
 };
 
-use jdb_alloc::{AlignedBuf, PAGE_SIZE};
+use jdb_alloc::{AlignedBuf, MappedRegion, PAGE_SIZE};
 use jdb_layout::{DataPage, PAGE_HEADER_SIZE, PageHeader, PageId, PageType};
 
 use crate::{Error, FrameId, Result};
@@ -55,7 +55,9 @@ const _: () = assert!(
 /// The flags live beside the pages rather than in them so that the pool can see and update a
 /// page's dirty state and pins while a guard holds the page (`&mut Page` covers only the record).
 ///
-/// A pool's arena is one zeroed allocation (4 KiB-aligned), frame `f` at byte `f × STRIDE`:
+/// A pool's arena is one zeroed [`MappedRegion`] (2 MiB-aligned and in transparent huge pages
+/// when it is 2 MiB or more and the kernel allows: a hit then needs no TLB entry of its own),
+/// frame `f` at byte `f × STRIDE`:
 ///
 /// ```text
 /// byte  f×4104 .. f×4104+8     frame f's FrameFlags (8 bytes)
@@ -80,11 +82,20 @@ pub(crate) struct Arena {
     /// frame 0).
     flags: NonNull<FrameFlags>,
     frames: usize,
-    /// The allocation (`AlignedBuf::into_raw_parts`) and its length, freed on drop.
-    alloc: NonNull<u8>,
-    len: usize,
-    /// `flags` is a `Box` of its own (a standalone page), freed on drop.
-    boxed_flags: bool,
+    /// The memory `base` and `flags` point into, freed on drop.
+    memory: Memory,
+}
+
+/// What an [`Arena`]'s pointers point into.
+enum Memory {
+    /// A pool's frames, flags and pages together.
+    Mapped(#[expect(dead_code, reason = "held only to be unmapped on drop")] MappedRegion),
+    /// A standalone page: the allocation of the caller's buffer (`AlignedBuf::into_raw_parts`,
+    /// one page) and the flags' `Box` (leaked), both freed on drop.
+    Standalone {
+        page: NonNull<u8>,
+        flags: NonNull<FrameFlags>,
+    },
 }
 
 /// Bytes of a frame's flags, just before its page.
@@ -95,7 +106,7 @@ const STRIDE: usize = FLAGS_BYTES + PAGE_SIZE;
 
 const _: () = assert!(
     FLAGS_BYTES == 8 && STRIDE.is_multiple_of(std::mem::align_of::<FrameFlags>()),
-    "each frame's flags are aligned (the allocation is 4 KiB-aligned)"
+    "each frame's flags are aligned (the region is 4 KiB-aligned)"
 );
 
 /// The address of frame `frame`'s page in an arena whose frame 0's page is at `base` (in bounds
@@ -123,21 +134,18 @@ impl Arena {
                 cap: frames,
                 max: crate::MAX_CAP,
             })?;
-        let buf = AlignedBuf::zeroed(bytes)?;
-        let len = buf.cap();
-        debug_assert_eq!(buf.len(), len);
-        let (alloc, _, _) = buf.into_raw_parts();
-        // SAFETY: `FLAGS_BYTES < frames × STRIDE <= len`: inside the allocation.
-        let base = unsafe { alloc.add(FLAGS_BYTES) };
+        let region = MappedRegion::zeroed(bytes)?;
+        debug_assert!(region.len() >= bytes);
+        let start = region.as_ptr();
+        // SAFETY: `FLAGS_BYTES < frames × STRIDE <= len`: inside the region.
+        let base = unsafe { start.add(FLAGS_BYTES) };
         Ok(Self {
             base,
-            // Frame 0's flags are the allocation's first 8 bytes, zeroed (a valid `AtomicU64`)
-            // and aligned (the allocation is 4 KiB-aligned, `STRIDE` a multiple of 8).
-            flags: alloc.cast(),
+            // Frame 0's flags are the region's first 8 bytes, zeroed (a valid `AtomicU64`) and
+            // aligned (the region is 4 KiB-aligned, `STRIDE` a multiple of 8).
+            flags: start.cast(),
             frames,
-            alloc,
-            len,
-            boxed_flags: false,
+            memory: Memory::Mapped(region),
         })
     }
 
@@ -145,16 +153,13 @@ impl Arena {
     /// box (clean, unpinned).
     fn standalone(buf: AlignedBuf) -> Self {
         debug_assert!(buf.len() == PAGE_SIZE && buf.cap() == PAGE_SIZE);
-        let len = buf.cap();
-        let (alloc, _, _) = buf.into_raw_parts();
+        let (page, _, _) = buf.into_raw_parts();
         let flags = NonNull::from(Box::leak(Box::new(FrameFlags::default())));
         Self {
-            base: alloc,
+            base: page,
             flags,
             frames: 1,
-            alloc,
-            len,
-            boxed_flags: true,
+            memory: Memory::Standalone { page, flags },
         }
     }
 
@@ -178,7 +183,7 @@ impl Arena {
     pub(crate) unsafe fn flags_unchecked(&self, frame: FrameId) -> &FrameFlags {
         debug_assert!((frame as usize) < self.frames);
         // SAFETY: `frame < frames` (the caller's contract): in a pool's arena these are frame
-        // `frame`'s 8 flag bytes, inside the allocation, aligned, initialised (zeroed, then only
+        // `frame`'s 8 flag bytes, inside the region, aligned, initialised (zeroed, then only
         // ever written through this atomic), and no page slice covers them (a page's 4096 bytes
         // start right after its flags and end where the next frame's begin); in a standalone
         // arena `frame == 0`, the boxed flags. Both live as long as `self`.
@@ -191,7 +196,7 @@ impl Arena {
         self.base
     }
 
-    /// Bytes of bookkeeping (the flags, 8 a frame, inside the arena's allocation or boxed; the
+    /// Bytes of bookkeeping (the flags, 8 a frame, inside the arena's region or boxed; the
     /// pages themselves are not counted).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.frames * FLAGS_BYTES
@@ -212,14 +217,14 @@ impl Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        let len = self.len;
-        // SAFETY: `alloc` came from `AlignedBuf::into_raw_parts` of a buffer of exactly this
-        // length and capacity (`new`, `standalone`), and is rebuilt and freed exactly once, here.
-        drop(unsafe { AlignedBuf::from_raw_parts(self.alloc, len, len) });
-        if self.boxed_flags {
+        // A `Mapped` region unmaps itself when `memory` drops.
+        if let Memory::Standalone { page, flags } = self.memory {
+            // SAFETY: `page` came from `AlignedBuf::into_raw_parts` of a buffer of exactly one
+            // page, length and capacity (`standalone`), and is rebuilt and freed once, here.
+            drop(unsafe { AlignedBuf::from_raw_parts(page, PAGE_SIZE, PAGE_SIZE) });
             // SAFETY: `flags` came from `Box::leak` in `standalone` and is freed once, here;
             // nothing borrows `self` any more.
-            drop(unsafe { Box::from_raw(self.flags.as_ptr()) });
+            drop(unsafe { Box::from_raw(flags.as_ptr()) });
         }
     }
 }

@@ -1,0 +1,175 @@
+//! [`MappedRegion`]: zeroed anonymous memory for a buffer pool's frames, in huge pages when the
+//! kernel gives them.
+
+use std::{io, ptr::NonNull};
+
+use crate::{Error, PAGE_SIZE, Result};
+
+/// Size and alignment of an x86-64 (and aarch64 4 KiB-granule) PMD huge page: 2 MiB.
+pub const HUGE_PAGE_SIZE: usize = 2 << 20;
+
+/// Zeroed, private, anonymous memory (`mmap`), unmapped on drop. For a buffer pool's arena of
+/// frames.
+///
+/// A region of at least [`HUGE_PAGE_SIZE`] starts on a 2 MiB boundary, its length is rounded up to
+/// whole 2 MiB, and it is marked `MADV_HUGEPAGE`, so that with transparent huge pages set to
+/// `madvise` or `always` (`/sys/kernel/mm/transparent_hugepage/enabled`) the kernel backs it with
+/// 2 MiB pages as it is first touched. A buffer pool touches a different 4 KiB page on nearly
+/// every hit; with 4 KiB pages each one needs its own TLB entry, and a pool of more pages than the
+/// TLB holds (1,500–3,000 entries, 6–12 MiB) walks the page table on most hits. With 2 MiB pages
+/// 12 MiB is six entries (`BENCHMARKS.md`, session 9). With huge pages off, or none free, the
+/// region is ordinary 4 KiB memory: the advice is a request, and its failure is not an error.
+///
+/// Smaller regions are page-aligned and get no advice. The memory is zero until written, and is
+/// committed page by page as it is touched (as `calloc`'s large allocations are).
+pub struct MappedRegion {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the region is owned exclusively (like a `Box<[u8]>`); nothing in it is tied to a thread.
+unsafe impl Send for MappedRegion {}
+// SAFETY: `&MappedRegion` hands out only the address and the length.
+unsafe impl Sync for MappedRegion {}
+
+impl MappedRegion {
+    /// A region of at least `bytes` zeroed bytes (rounded up to whole 4 KiB pages, or to whole
+    /// 2 MiB when `bytes >= HUGE_PAGE_SIZE`; at least one page).
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] when the rounded size does not fit in `isize`, [`Error::Io`] with the
+    /// kernel's error (`ENOMEM`) when it maps nothing.
+    pub fn zeroed(bytes: usize) -> Result<Self> {
+        let huge = bytes >= HUGE_PAGE_SIZE;
+        let unit = if huge { HUGE_PAGE_SIZE } else { PAGE_SIZE };
+        let len = bytes
+            .max(1)
+            .checked_next_multiple_of(unit)
+            .filter(|&len| len <= isize::MAX as usize - HUGE_PAGE_SIZE)
+            .ok_or(Error::Overflow(bytes, isize::MAX as usize - HUGE_PAGE_SIZE))?;
+        // A huge region maps one huge page more than it needs, to find a 2 MiB boundary inside,
+        // and gives back what lies outside `[start, start + len)`.
+        let mapped = if huge { len + HUGE_PAGE_SIZE } else { len };
+        // SAFETY: a fresh private anonymous mapping at an address of the kernel's choice: no
+        // existing memory is affected.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mapped,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(Error::Io(io::Error::last_os_error()));
+        }
+        let raw = raw as usize;
+        let start = if huge {
+            raw.next_multiple_of(HUGE_PAGE_SIZE)
+        } else {
+            raw
+        };
+        let (head, tail) = (start - raw, raw + mapped - (start + len));
+        // SAFETY: `[raw, start)` and `[start + len, raw + mapped)` are page-aligned parts of the
+        // mapping just made (`raw`, `start` and `len` are multiples of 4 KiB), which nothing has
+        // seen; unmapping them leaves exactly `[start, start + len)`. A failure leaves them mapped
+        // (a leak of less than 2 MiB, not unsoundness), so the results are not checked.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw as *mut libc::c_void, head);
+            }
+            if tail > 0 {
+                libc::munmap((start + len) as *mut libc::c_void, tail);
+            }
+        }
+        if huge {
+            // SAFETY: advice on the region just mapped; `MADV_HUGEPAGE` changes how it is backed,
+            // never its contents. An error (a kernel without transparent huge pages: `EINVAL`)
+            // leaves ordinary pages, which is what the caller gets anyway.
+            unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
+        }
+        Ok(Self {
+            // `mmap` never returns address 0 for a mapping it chose (`MAP_FAILED` is checked).
+            ptr: NonNull::new(start as *mut u8).ok_or(Error::AllocFailed)?,
+            len,
+        })
+    }
+
+    /// The region's first byte (4 KiB-aligned; 2 MiB-aligned when `len() >= HUGE_PAGE_SIZE`).
+    pub fn as_ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    /// The region's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always `false`: a region is at least one page.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Drop for MappedRegion {
+    fn drop(&mut self) {
+        // SAFETY: `[ptr, ptr + len)` is exactly what `zeroed` left mapped, owned by `self` alone,
+        // unmapped once, here. Whoever borrowed the bytes (through `as_ptr`) promised not to
+        // outlive the region.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+impl std::fmt::Debug for MappedRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedRegion")
+            .field("ptr", &self.ptr)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_region_is_page_aligned_zeroed_and_writable() {
+        let region = MappedRegion::zeroed(5000).unwrap();
+        assert_eq!(region.len(), 2 * PAGE_SIZE);
+        assert_eq!(region.as_ptr().as_ptr() as usize % PAGE_SIZE, 0);
+        // SAFETY: the region's bytes, borrowed while it lives.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(region.as_ptr().as_ptr(), region.len()) };
+        assert!(bytes.iter().all(|&b| b == 0));
+        bytes[8191] = 7;
+        assert_eq!(bytes[8191], 7);
+    }
+
+    #[test]
+    fn large_region_is_huge_page_aligned_and_rounded() {
+        let region = MappedRegion::zeroed(HUGE_PAGE_SIZE + 1).unwrap();
+        assert_eq!(region.len(), 2 * HUGE_PAGE_SIZE);
+        assert_eq!(region.as_ptr().as_ptr() as usize % HUGE_PAGE_SIZE, 0);
+        // SAFETY: as above.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(region.as_ptr().as_ptr(), region.len()) };
+        assert!(bytes.iter().step_by(4096).all(|&b| b == 0));
+        bytes[0] = 1;
+        bytes[region.len() - 1] = 2;
+        assert_eq!((bytes[0], bytes[region.len() - 1]), (1, 2));
+    }
+
+    #[test]
+    fn zero_bytes_is_one_page_and_absurd_sizes_are_errors() {
+        assert_eq!(MappedRegion::zeroed(0).unwrap().len(), PAGE_SIZE);
+        assert!(matches!(
+            MappedRegion::zeroed(usize::MAX),
+            Err(Error::Overflow(..))
+        ));
+        // Fits in `isize` but not in any machine's address space: the kernel's ENOMEM.
+        assert!(matches!(MappedRegion::zeroed(1 << 62), Err(Error::Io(_))));
+    }
+}
