@@ -84,7 +84,7 @@ def main():
 
     policies = ("lru", "clock", "sieve", "s3fifo")
     rows = ([f"get_{p}" for p in policies] + [f"read_{p}" for p in policies]
-            + ["hashmap", "hashmap_aligned", "lru_crate", "schnellru"])
+            + ["hashmap", "hashmap_huge", "hashmap_aligned", "lru_crate", "schnellru"])
     print("### hit_path (ns per hit of a resident page; 3 000 pages, repo traces; lower is better)\n")
     print(f"runs: {', '.join(RUNS)}; ratio = row ÷ `hashmap` in the same run, "
           "mean (min–max over runs)\n")

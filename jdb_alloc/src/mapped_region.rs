@@ -11,17 +11,22 @@ pub const HUGE_PAGE_SIZE: usize = 2 << 20;
 /// Zeroed, private, anonymous memory (`mmap`), unmapped on drop. For a buffer pool's arena of
 /// frames.
 ///
-/// A region of at least [`HUGE_PAGE_SIZE`] starts on a 2 MiB boundary, its length is rounded up to
-/// whole 2 MiB, and it is marked `MADV_HUGEPAGE`, so that with transparent huge pages set to
+/// A region of at least [`HUGE_PAGE_SIZE`] starts on a 2 MiB boundary and is marked
+/// `MADV_HUGEPAGE`, so that with transparent huge pages set to
 /// `madvise` or `always` (`/sys/kernel/mm/transparent_hugepage/enabled`) the kernel backs it with
-/// 2 MiB pages as it is first touched. A buffer pool touches a different 4 KiB page on nearly
+/// 2 MiB pages (all but its last, partial 2 MiB, which stays in 4 KiB pages rather than waste up
+/// to 2 MiB). A buffer pool touches a different 4 KiB page on nearly
 /// every hit; with 4 KiB pages each one needs its own TLB entry, and a pool of more pages than the
 /// TLB holds (1,500–3,000 entries, 6–12 MiB) walks the page table on most hits. With 2 MiB pages
 /// 12 MiB is six entries (`BENCHMARKS.md`, session 9). With huge pages off, or none free, the
 /// region is ordinary 4 KiB memory: the advice is a request, and its failure is not an error.
 ///
-/// Smaller regions are page-aligned and get no advice. The memory is zero until written, and is
-/// committed page by page as it is touched (as `calloc`'s large allocations are).
+/// Smaller regions are page-aligned and get no huge-page advice. The memory is zero, and is
+/// committed at once (`MADV_POPULATE_WRITE`), as a zeroing allocation would (the pool's arena was
+/// an `alloc_zeroed`, which writes every byte): the time to find and clear huge pages, and any
+/// compaction the kernel does for them, is spent when the region is made, not on the first miss
+/// that lands in each 2 MiB. Kernels before 5.14 refuse the advice; the region is then committed
+/// as it is touched.
 pub struct MappedRegion {
     ptr: NonNull<u8>,
     len: usize,
@@ -33,18 +38,17 @@ unsafe impl Send for MappedRegion {}
 unsafe impl Sync for MappedRegion {}
 
 impl MappedRegion {
-    /// A region of at least `bytes` zeroed bytes (rounded up to whole 4 KiB pages, or to whole
-    /// 2 MiB when `bytes >= HUGE_PAGE_SIZE`; at least one page).
+    /// A region of at least `bytes` zeroed bytes (rounded up to whole 4 KiB pages; at least one
+    /// page), 2 MiB-aligned when `bytes >= HUGE_PAGE_SIZE`.
     ///
     /// # Errors
     /// [`Error::Overflow`] when the rounded size does not fit in `isize`, [`Error::Io`] with the
     /// kernel's error (`ENOMEM`) when it maps nothing.
     pub fn zeroed(bytes: usize) -> Result<Self> {
         let huge = bytes >= HUGE_PAGE_SIZE;
-        let unit = if huge { HUGE_PAGE_SIZE } else { PAGE_SIZE };
         let len = bytes
             .max(1)
-            .checked_next_multiple_of(unit)
+            .checked_next_multiple_of(PAGE_SIZE)
             .filter(|&len| len <= isize::MAX as usize - HUGE_PAGE_SIZE)
             .ok_or(Error::Overflow(bytes, isize::MAX as usize - HUGE_PAGE_SIZE))?;
         // A huge region maps one huge page more than it needs, to find a 2 MiB boundary inside,
@@ -90,6 +94,10 @@ impl MappedRegion {
             // leaves ordinary pages, which is what the caller gets anyway.
             unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
         }
+        // SAFETY: advice on the region just mapped; `MADV_POPULATE_WRITE` faults its pages in
+        // (zeroed, as they would be on first touch) and changes no byte. An error (an old kernel,
+        // or no memory to commit now) leaves them to be faulted in as they are touched.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) };
         Ok(Self {
             // `mmap` never returns address 0 for a mapping it chose (`MAP_FAILED` is checked).
             ptr: NonNull::new(start as *mut u8).ok_or(Error::AllocFailed)?,
@@ -149,9 +157,9 @@ mod tests {
     }
 
     #[test]
-    fn large_region_is_huge_page_aligned_and_rounded() {
+    fn large_region_is_huge_page_aligned_and_page_rounded() {
         let region = MappedRegion::zeroed(HUGE_PAGE_SIZE + 1).unwrap();
-        assert_eq!(region.len(), 2 * HUGE_PAGE_SIZE);
+        assert_eq!(region.len(), HUGE_PAGE_SIZE + PAGE_SIZE);
         assert_eq!(region.as_ptr().as_ptr() as usize % HUGE_PAGE_SIZE, 0);
         // SAFETY: as above.
         let bytes =

@@ -7,7 +7,8 @@
 //! - `get_<policy>`, `read_<policy>` (lru, clock, sieve, s3fifo): the pool (`PAGES` frames, all
 //!   pages resident and asked for once before timing; the pool's async calls are driven inside
 //!   one `Runtime::block_on` per sample: a hit never awaits);
-//! - `hashmap` (the limit), `hashmap_aligned`, `lru_crate`, `schnellru`: Fx-hashed maps.
+//! - `hashmap` (the limit), `hashmap_huge` (its pages in huge pages, as the pool's are),
+//!   `hashmap_aligned`, `lru_crate`, `schnellru`: Fx-hashed maps.
 //!
 //! One iteration is one pass over the trace (20 000 lookups); throughput is in lookups, so
 //! criterion's time per element is the time per hit. Ratios: `python3 bench/criterion_table.py`.
@@ -59,6 +60,9 @@ fn hit_path(c: &mut Criterion) {
         }
         group.bench_function(BenchmarkId::new("hashmap", name), |b| {
             b.iter(|| hits::hashmap_pass(&base.hashmap, &trace))
+        });
+        group.bench_function(BenchmarkId::new("hashmap_huge", name), |b| {
+            b.iter(|| hits::huge_pass(&base.huge, &trace))
         });
         group.bench_function(BenchmarkId::new("hashmap_aligned", name), |b| {
             b.iter(|| hits::aligned_pass(&base.aligned, &trace))

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Rows: `get_lru`, `get_clock`, `get_sieve`, `get_s3fifo`, `read_<same>`, `hashmap`,
-//! `hashmap_aligned`, `lru_crate`, `schnellru`, and two sketches of a lean hit path (not the
+//! `hashmap_huge`, `hashmap_aligned`, `lru_crate`, `schnellru`, and two sketches of a lean hit path (not the
 //! pool: what its structures would cost with nothing else on the path), `sketch_sieve` and
 //! `sketch_lru` (see [`Sketch`]), and `tryget_sieve`, `tryget_lru`: `BufferPool::try_get` + guard
 //! drop, the hit without its future (what the async loop adds). Traces: `zipf` (default),
@@ -32,7 +32,7 @@ use common::hits::{self, Baselines};
 use jdb_page::{BufferPool, PolicyKind, testing::MemStorage};
 
 /// Every row, in the order printed.
-const ROWS: [&str; 16] = [
+const ROWS: [&str; 17] = [
     "get_lru",
     "get_clock",
     "get_sieve",
@@ -42,6 +42,7 @@ const ROWS: [&str; 16] = [
     "read_sieve",
     "read_s3fifo",
     "hashmap",
+    "hashmap_huge",
     "hashmap_aligned",
     "lru_crate",
     "schnellru",
@@ -220,6 +221,7 @@ impl Setup {
             for _ in 0..passes {
                 sum = sum.wrapping_add(match row {
                     "hashmap" => hits::hashmap_pass(&b.hashmap, trace),
+                    "hashmap_huge" => hits::huge_pass(&b.huge, trace),
                     "hashmap_aligned" => hits::aligned_pass(&b.aligned, trace),
                     "lru_crate" => hits::lru_pass(&mut b.lru, trace),
                     "schnellru" => hits::schnellru_pass(&mut b.schnellru, trace),

@@ -15,6 +15,9 @@
 //! - `hashmap_aligned`: the same with 4096-aligned boxes, as the pool's frames were before session 8
 //!   (the byte read is then at the same offset of every 4 KiB block, which maps all of them to a
 //!   few cache sets; malloc's 4 KiB boxes are 4 112 bytes apart and do not alias);
+//! - `hashmap_huge`: the same map, its values pointing into one `jdb_alloc::MappedRegion` (the
+//!   pool's arena memory: 2 MiB-aligned, transparent huge pages) at the pool's frame spacing, so
+//!   that the map has the pool's TLB advantage and differs from it by structure only;
 //! - `lru_crate`: `lru::LruCache::get` (moves the entry to the front);
 //! - `schnellru`: `schnellru::LruMap::get` with a `ByLength` limiter (moves it too).
 //!
@@ -120,6 +123,7 @@ pub struct AlignedFrame(pub [u8; 4096]);
 /// The baselines, each holding pages `0..PAGES` (page `id` filled with `id as u8`).
 pub struct Baselines {
     pub hashmap: HashMap<u32, Frame, FxBuildHasher>,
+    pub huge: HugeFrames,
     pub aligned: HashMap<u32, Box<AlignedFrame>, FxBuildHasher>,
     pub lru: lru::LruCache<u32, Frame, FxBuildHasher>,
     pub schnellru: schnellru::LruMap<u32, Frame, schnellru::ByLength, FxBuildHasher>,
@@ -131,6 +135,7 @@ impl Baselines {
         let cap = NonZeroUsize::new(PAGES as usize).expect("pages > 0");
         let mut b = Self {
             hashmap: HashMap::with_capacity_and_hasher(PAGES as usize, FxBuildHasher),
+            huge: HugeFrames::new(),
             aligned: HashMap::with_capacity_and_hasher(PAGES as usize, FxBuildHasher),
             lru: lru::LruCache::with_hasher(cap, FxBuildHasher),
             schnellru: schnellru::LruMap::with_hasher(
@@ -163,6 +168,53 @@ pub fn hashmap_pass(map: &HashMap<u32, Frame, FxBuildHasher>, trace: &[u32]) -> 
     for id in trace {
         let frame = map.get(id).expect("resident");
         sum = sum.wrapping_add(u64::from(frame[BYTE]));
+    }
+    sum
+}
+
+/// Pages `0..PAGES` in one huge-page region, 4112 bytes apart (as the pool's pages are), and a
+/// map from id to each page's address.
+pub struct HugeFrames {
+    pub map: HashMap<u32, HugePage, FxBuildHasher>,
+    /// Owns the memory the map's values point into.
+    _region: jdb_alloc::MappedRegion,
+}
+
+/// A page's address in [`HugeFrames`]' region.
+#[derive(Clone, Copy)]
+pub struct HugePage(std::ptr::NonNull<u8>);
+
+/// Bytes between the pages of [`HugeFrames`] (the pool's frame stride).
+const HUGE_STRIDE: usize = 4112;
+
+impl HugeFrames {
+    fn new() -> Self {
+        let region = jdb_alloc::MappedRegion::zeroed(PAGES as usize * HUGE_STRIDE).expect("region");
+        let mut map = HashMap::with_capacity_and_hasher(PAGES as usize, FxBuildHasher);
+        for id in 0..PAGES {
+            // SAFETY: `id × HUGE_STRIDE + 4096 <= PAGES × HUGE_STRIDE <= len`: inside the region,
+            // which the struct keeps alive; only this loop writes it.
+            let page = unsafe { region.as_ptr().add(id as usize * HUGE_STRIDE) };
+            // SAFETY: as above: 4096 bytes of the region from `page`, written by nothing else.
+            unsafe { std::ptr::write_bytes(page.as_ptr(), id as u8, 4096) };
+            map.insert(id, HugePage(page));
+        }
+        Self {
+            map,
+            _region: region,
+        }
+    }
+}
+
+/// One pass of `HashMap::get` of pages in a huge-page region over `trace`.
+#[inline]
+pub fn huge_pass(frames: &HugeFrames, trace: &[u32]) -> u64 {
+    let mut sum = 0u64;
+    for id in trace {
+        let page = frames.map.get(id).expect("resident");
+        // SAFETY: `page` points at 4096 initialised bytes of the region `frames` owns.
+        let byte = unsafe { page.0.as_ptr().add(BYTE).read() };
+        sum = sum.wrapping_add(u64::from(byte));
     }
     sum
 }
