@@ -542,6 +542,34 @@ impl std::fmt::Debug for Page {
 mod tests {
     use super::*;
 
+    /// A pool's arena: frames `STRIDE` apart, each page just after its flags, zeroed; one of
+    /// 2 MiB or more starts on a huge-page boundary (so that the kernel can back it with 2 MiB
+    /// pages); pages do not overlap their neighbours' flags.
+    #[test]
+    fn arena_layout_is_the_byte_map() {
+        for frames in [1, 3, 1024] {
+            let arena = Arc::new(Arena::new(frames).unwrap());
+            let base = arena.base().as_ptr() as usize;
+            let start = base - FLAGS_BYTES;
+            if frames * STRIDE >= jdb_alloc::HUGE_PAGE_SIZE {
+                assert_eq!(start % jdb_alloc::HUGE_PAGE_SIZE, 0, "{frames} frames");
+            }
+            let mut pages = arena.into_pages();
+            assert_eq!(pages.len(), frames);
+            for (f, page) in pages.iter_mut().enumerate() {
+                let flags = arena.flags(f as FrameId) as *const FrameFlags as usize;
+                assert_eq!(flags, start + f * STRIDE);
+                assert_eq!(page.bytes().as_ptr() as usize, flags + FLAGS_BYTES);
+                assert!(page.bytes().iter().all(|&b| b == 0));
+                page.bytes_mut().fill(0xff);
+            }
+            // Every page filled with 0xff left every frame's flags clean and unpinned.
+            for f in 0..frames as FrameId {
+                assert!(!arena.flags(f).is_dirty() && arena.flags(f).pins() == 0);
+            }
+        }
+    }
+
     #[test]
     fn flags_track_dirty_generations_and_pins() {
         let f = FrameFlags::default();

@@ -144,6 +144,12 @@ impl<S: Storage> BufferPool<S> {
     /// reported by `get(0)` as [`Error::Corrupt`] and rebuilt by [`BufferPool::init_page`].
     /// Never writes, truncates or extends the file.
     ///
+    /// The frames are one anonymous mapping of `cap × 4104` bytes (each page with its 8 flag
+    /// bytes), committed here rather than on first use. When it is 2 MiB or more, it is
+    /// 2 MiB-aligned and asks for transparent huge pages (`MADV_HUGEPAGE`). With THP set to
+    /// `madvise` or `always`, hits then need no TLB entry per page. With THP off, the frames are
+    /// ordinary pages.
+    ///
     /// # Errors
     /// [`Error::InvalidCapacity`], [`Error::NotPageMultiple`], [`Error::TooManyPages`],
     /// [`Error::NotJdbFile`], [`Error::Storage`] (naming the file), [`Error::Alloc`].
