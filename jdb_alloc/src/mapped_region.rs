@@ -11,22 +11,28 @@ pub const HUGE_PAGE_SIZE: usize = 2 << 20;
 /// Zeroed, private, anonymous memory (`mmap`), unmapped on drop. For a buffer pool's arena of
 /// frames.
 ///
-/// A region of at least [`HUGE_PAGE_SIZE`] starts on a 2 MiB boundary and is marked
-/// `MADV_HUGEPAGE`, so that with transparent huge pages set to
-/// `madvise` or `always` (`/sys/kernel/mm/transparent_hugepage/enabled`) the kernel backs it with
-/// 2 MiB pages (all but its last, partial 2 MiB, which stays in 4 KiB pages rather than waste up
-/// to 2 MiB). A buffer pool touches a different 4 KiB page on nearly
-/// every hit; with 4 KiB pages each one needs its own TLB entry, and a pool of more pages than the
-/// TLB holds (1,500–3,000 entries, 6–12 MiB) walks the page table on most hits. With 2 MiB pages
-/// 12 MiB is six entries (`BENCHMARKS.md`, session 9). With huge pages off, or none free, the
-/// region is ordinary 4 KiB memory: the advice is a request, and its failure is not an error.
+/// **Huge pages.** A region of at least [`HUGE_PAGE_SIZE`] starts on a 2 MiB boundary and is
+/// marked `MADV_HUGEPAGE`. With transparent huge pages set to `madvise` or `always`
+/// (`/sys/kernel/mm/transparent_hugepage/enabled`), the kernel backs it with 2 MiB pages. The
+/// last, partial 2 MiB is the exception: it stays in 4 KiB pages rather than waste up to 2 MiB.
 ///
-/// Smaller regions are page-aligned and get no huge-page advice. The memory is zero, and is
-/// committed at once (`MADV_POPULATE_WRITE`), as a zeroing allocation would (the pool's arena was
-/// an `alloc_zeroed`, which writes every byte): the time to find and clear huge pages, and any
-/// compaction the kernel does for them, is spent when the region is made, not on the first miss
-/// that lands in each 2 MiB. Kernels before 5.14 refuse the advice; the region is then committed
-/// as it is touched.
+/// The reason is the TLB. A buffer pool touches a different 4 KiB page on nearly every hit, and
+/// with 4 KiB pages each one needs its own TLB entry. A pool of more pages than the TLB holds
+/// (1,500–3,000 entries, 6–12 MiB) walks the page table on most hits; with 2 MiB pages, 12 MiB is
+/// six entries (`BENCHMARKS.md`, sessions 8–9). With huge pages off, or none free, the region is
+/// ordinary 4 KiB memory: the advice is a request, and its failure is not an error. Smaller
+/// regions are page-aligned and get no huge-page advice.
+///
+/// **Committed at once.** The memory is zero and is committed when the region is made
+/// (`MADV_POPULATE_WRITE`), as a zeroing allocation's would be: the pool's arena was an
+/// `alloc_zeroed`, which writes every byte. Finding and clearing huge pages, and any compaction
+/// the kernel does for them, happens here, not on the first miss that lands in each 2 MiB.
+///
+/// - If the kernel reports that it cannot commit the memory (`ENOMEM`), that is this call's
+///   error.
+/// - Under a cgroup memory limit, the OOM killer acts instead, here, as it did on the zeroing
+///   allocation.
+/// - Kernels before 5.14 refuse the advice; the region is then committed as it is touched.
 pub struct MappedRegion {
     ptr: NonNull<u8>,
     len: usize,
@@ -43,7 +49,7 @@ impl MappedRegion {
     ///
     /// # Errors
     /// [`Error::Overflow`] when the rounded size does not fit in `isize`, [`Error::Io`] with the
-    /// kernel's error (`ENOMEM`) when it maps nothing.
+    /// kernel's error (`ENOMEM`) when it maps nothing or cannot commit the memory now.
     pub fn zeroed(bytes: usize) -> Result<Self> {
         let huge = bytes >= HUGE_PAGE_SIZE;
         let len = bytes
@@ -94,15 +100,24 @@ impl MappedRegion {
             // leaves ordinary pages, which is what the caller gets anyway.
             unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
         }
-        // SAFETY: advice on the region just mapped; `MADV_POPULATE_WRITE` faults its pages in
-        // (zeroed, as they would be on first touch) and changes no byte. An error (an old kernel,
-        // or no memory to commit now) leaves them to be faulted in as they are touched.
-        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) };
-        Ok(Self {
+        let region = Self {
             // `mmap` never returns address 0 for a mapping it chose (`MAP_FAILED` is checked).
             ptr: NonNull::new(start as *mut u8).ok_or(Error::AllocFailed)?,
             len,
-        })
+        };
+        // SAFETY: advice on the region just mapped; `MADV_POPULATE_WRITE` faults its pages in
+        // (zeroed, as they would be on first touch) and changes no byte.
+        if unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) } != 0
+        {
+            let err = io::Error::last_os_error();
+            // No memory to commit it now: an error here (the region unmapped on drop), not a
+            // region that fails on some later touch. Any other failure (`EINVAL` from a kernel
+            // before 5.14) leaves the pages to be faulted in as they are touched.
+            if err.raw_os_error() == Some(libc::ENOMEM) {
+                return Err(Error::Io(err));
+            }
+        }
+        Ok(region)
     }
 
     /// The region's first byte (4 KiB-aligned; 2 MiB-aligned when `len() >= HUGE_PAGE_SIZE`).
