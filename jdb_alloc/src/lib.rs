@@ -10,8 +10,8 @@
 //!   memory outlives every copy.
 //!
 //! And [`MappedRegion`], zeroed anonymous memory for a pool's frames, 2 MiB-aligned and in
-//! transparent huge pages when it is that large and the kernel allows (one TLB entry per 2 MiB of
-//! frames, not per frame).
+//! transparent huge pages when asked, when it is that large and when the kernel allows (one TLB
+//! entry per 2 MiB of frames, not per frame).
 //!
 //! ```
 //! use jdb_alloc::{AlignedBuf, ALIGNMENT, PAGE_SIZE};

@@ -45,13 +45,14 @@ unsafe impl Sync for MappedRegion {}
 
 impl MappedRegion {
     /// A region of at least `bytes` zeroed bytes (rounded up to whole 4 KiB pages; at least one
-    /// page), 2 MiB-aligned when `bytes >= HUGE_PAGE_SIZE`.
+    /// page), committed. With `huge_pages` and `bytes >= HUGE_PAGE_SIZE`, 2 MiB-aligned and
+    /// advised `MADV_HUGEPAGE` (see the type's docs); otherwise in ordinary pages.
     ///
     /// # Errors
     /// [`Error::Overflow`] when the rounded size does not fit in `isize`, [`Error::Io`] with the
     /// kernel's error (`ENOMEM`) when it maps nothing or cannot commit the memory now.
-    pub fn zeroed(bytes: usize) -> Result<Self> {
-        let huge = bytes >= HUGE_PAGE_SIZE;
+    pub fn zeroed(bytes: usize, huge_pages: bool) -> Result<Self> {
+        let huge = huge_pages && bytes >= HUGE_PAGE_SIZE;
         let len = bytes
             .max(1)
             .checked_next_multiple_of(PAGE_SIZE)
@@ -160,7 +161,7 @@ mod tests {
 
     #[test]
     fn small_region_is_page_aligned_zeroed_and_writable() {
-        let region = MappedRegion::zeroed(5000).unwrap();
+        let region = MappedRegion::zeroed(5000, true).unwrap();
         assert_eq!(region.len(), 2 * PAGE_SIZE);
         assert_eq!(region.as_ptr().as_ptr() as usize % PAGE_SIZE, 0);
         // SAFETY: the region's bytes, borrowed while it lives.
@@ -173,7 +174,7 @@ mod tests {
 
     #[test]
     fn large_region_is_huge_page_aligned_and_page_rounded() {
-        let region = MappedRegion::zeroed(HUGE_PAGE_SIZE + 1).unwrap();
+        let region = MappedRegion::zeroed(HUGE_PAGE_SIZE + 1, true).unwrap();
         assert_eq!(region.len(), HUGE_PAGE_SIZE + PAGE_SIZE);
         assert_eq!(region.as_ptr().as_ptr() as usize % HUGE_PAGE_SIZE, 0);
         // SAFETY: as above.
@@ -186,13 +187,27 @@ mod tests {
     }
 
     #[test]
+    fn without_huge_pages_a_large_region_is_only_page_aligned() {
+        let region = MappedRegion::zeroed(HUGE_PAGE_SIZE + 1, false).unwrap();
+        assert_eq!(region.len(), HUGE_PAGE_SIZE + PAGE_SIZE);
+        assert_eq!(region.as_ptr().as_ptr() as usize % PAGE_SIZE, 0);
+        // SAFETY: the region's bytes, borrowed while it lives.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(region.as_ptr().as_ptr(), region.len()) };
+        assert!(bytes.iter().step_by(4096).all(|&b| b == 0));
+    }
+
+    #[test]
     fn zero_bytes_is_one_page_and_absurd_sizes_are_errors() {
-        assert_eq!(MappedRegion::zeroed(0).unwrap().len(), PAGE_SIZE);
+        assert_eq!(MappedRegion::zeroed(0, true).unwrap().len(), PAGE_SIZE);
         assert!(matches!(
-            MappedRegion::zeroed(usize::MAX),
+            MappedRegion::zeroed(usize::MAX, true),
             Err(Error::Overflow(..))
         ));
         // Fits in `isize` but not in any machine's address space: the kernel's ENOMEM.
-        assert!(matches!(MappedRegion::zeroed(1 << 62), Err(Error::Io(_))));
+        assert!(matches!(
+            MappedRegion::zeroed(1 << 62, false),
+            Err(Error::Io(_))
+        ));
     }
 }

@@ -328,11 +328,33 @@ fn bench_json_has_the_fields_and_removes_its_file() {
     assert_eq!(report["config"]["tasks"], 32, "the default");
     assert_eq!(report["config"]["threads"], 1);
     assert_eq!(report["config"]["policy"], "lru");
+    assert_eq!(report["config"]["huge_pages"], true, "the default");
     assert_eq!(report["jdb"]["policy"], "lru");
     assert_eq!(report["load"]["created"], true);
     assert_eq!(report["baselines"].as_array().unwrap().len(), 0);
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+/// `--no-huge-pages` opens the pool in ordinary pages: the same run, said so in the report.
+#[test]
+fn bench_without_huge_pages_runs_and_says_so() {
+    let dir = scratch();
+    let args = [
+        "bench",
+        "--pages",
+        "1024",
+        "--cap",
+        "768",
+        "--duration",
+        "300ms",
+        "--no-huge-pages",
+        "--json",
+    ];
+    let report = bench_json(&args, dir.path());
+    assert_run_fields(&report["jdb"]);
+    assert_eq!(report["config"]["huge_pages"], false);
+    assert!(report["jdb"]["ops"].as_u64().unwrap() > 0);
 }
 
 #[test]

@@ -56,7 +56,8 @@ const _: () = assert!(
 /// page's dirty state and pins while a guard holds the page (`&mut Page` covers only the record).
 ///
 /// A pool's arena is one zeroed [`MappedRegion`] (2 MiB-aligned and in transparent huge pages
-/// when it is 2 MiB or more and the kernel allows: a hit then needs no TLB entry of its own),
+/// when the pool's options ask, it is 2 MiB or more, and the kernel allows: a hit then needs no
+/// TLB entry of its own),
 /// frame `f` at byte `f × STRIDE`:
 ///
 /// ```text
@@ -124,8 +125,9 @@ unsafe impl Send for Arena {}
 unsafe impl Sync for Arena {}
 
 impl Arena {
-    /// An arena of `frames` zeroed frames, laid out as the type's docs say.
-    pub(crate) fn new(frames: usize) -> Result<Self> {
+    /// An arena of `frames` zeroed frames, laid out as the type's docs say, in huge pages if
+    /// `huge_pages` (see [`MappedRegion`]).
+    pub(crate) fn new(frames: usize, huge_pages: bool) -> Result<Self> {
         let bytes = frames
             .checked_mul(STRIDE)
             .and_then(|b| b.checked_next_multiple_of(PAGE_SIZE))
@@ -134,7 +136,7 @@ impl Arena {
                 cap: frames,
                 max: crate::MAX_CAP,
             })?;
-        let region = MappedRegion::zeroed(bytes)?;
+        let region = MappedRegion::zeroed(bytes, huge_pages)?;
         debug_assert!(region.len() >= bytes);
         let start = region.as_ptr();
         // SAFETY: `FLAGS_BYTES < frames × STRIDE <= len`: inside the region.
@@ -548,10 +550,10 @@ mod tests {
     #[test]
     fn arena_layout_is_the_byte_map() {
         for frames in [1, 3, 1024] {
-            let arena = Arc::new(Arena::new(frames).unwrap());
+            let arena = Arc::new(Arena::new(frames, frames != 3).unwrap());
             let base = arena.base().as_ptr() as usize;
             let start = base - FLAGS_BYTES;
-            if frames * STRIDE >= jdb_alloc::HUGE_PAGE_SIZE {
+            if frames != 3 && frames * STRIDE >= jdb_alloc::HUGE_PAGE_SIZE {
                 assert_eq!(start % jdb_alloc::HUGE_PAGE_SIZE, 0, "{frames} frames");
             }
             let mut pages = arena.into_pages();

@@ -47,13 +47,14 @@ const MAX_PAGE_SPARES: usize = 64;
 /// Largest pool capacity in frames (frame ids are `u32`, one value is reserved).
 pub const MAX_CAP: usize = (u32::MAX - 1) as usize;
 
-/// How to open a pool: its size and its eviction policy.
+/// How to open a pool: its size, its eviction policy, and whether its frames ask for huge pages.
 ///
 /// ```
 /// use jdb_page::{PolicyKind, PoolOptions};
 ///
 /// let options = PoolOptions::new(16_384).policy(PolicyKind::Sieve); // 64 MiB, SIEVE
 /// assert_eq!(options.cap, 16_384);
+/// assert!(options.huge_pages);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,6 +63,12 @@ pub struct PoolOptions {
     pub cap: usize,
     /// Which page leaves when room is needed; exact LRU by default.
     pub policy: PolicyKind,
+    /// Whether the frames ask for transparent huge pages (`MADV_HUGEPAGE`; on by default). A hit
+    /// then needs no TLB entry per page: on the repo's 3,000-page traces a hit takes about
+    /// 0.7–0.85 × the time (`BENCHMARKS.md`, sessions 8–9). The kernel may compact memory
+    /// to find them, which makes `open` of a large pool slower (1 GiB: 0.9–3.0 s against
+    /// 0.7–0.9 s here). Off, or with THP off system-wide, the frames are ordinary pages.
+    pub huge_pages: bool,
 }
 
 impl PoolOptions {
@@ -70,12 +77,19 @@ impl PoolOptions {
         Self {
             cap,
             policy: PolicyKind::Lru,
+            huge_pages: true,
         }
     }
 
     /// The eviction policy.
     pub fn policy(mut self, policy: PolicyKind) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Whether the frames ask for transparent huge pages (see the field).
+    pub fn huge_pages(mut self, huge_pages: bool) -> Self {
+        self.huge_pages = huge_pages;
         self
     }
 }
@@ -145,10 +159,10 @@ impl<S: Storage> BufferPool<S> {
     /// Never writes, truncates or extends the file.
     ///
     /// The frames are one anonymous mapping of `cap × 4104` bytes (each page with its 8 flag
-    /// bytes), committed here rather than on first use. When it is 2 MiB or more, it is
-    /// 2 MiB-aligned and asks for transparent huge pages (`MADV_HUGEPAGE`). With THP set to
-    /// `madvise` or `always`, hits then need no TLB entry per page. With THP off, the frames are
-    /// ordinary pages.
+    /// bytes), committed here rather than on first use. When it is 2 MiB or more and
+    /// [`PoolOptions::huge_pages`] is on (the default), it is 2 MiB-aligned and asks for
+    /// transparent huge pages (`MADV_HUGEPAGE`). With THP set to `madvise` or `always`, hits then
+    /// need no TLB entry per page. With THP off, the frames are ordinary pages.
     ///
     /// # Errors
     /// [`Error::InvalidCapacity`], [`Error::NotPageMultiple`], [`Error::TooManyPages`],
@@ -191,7 +205,7 @@ impl<S: Storage> BufferPool<S> {
             }
         }
 
-        let arena = Arc::new(Arena::new(cap)?);
+        let arena = Arc::new(Arena::new(cap, options.huge_pages)?);
         let policy = AnyPolicy::with_kind(options.policy, cap);
         let frames = Frames::new(arena.into_pages(), policy, Arc::clone(&arena));
         Ok(Self {

@@ -129,6 +129,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub doublewrite: bool,
 
+    /// Open jdb's pool with its frames in ordinary 4 KiB pages (`PoolOptions::huge_pages(false)`)
+    /// rather than asking for transparent huge pages, to measure what they change.
+    #[arg(long)]
+    pub no_huge_pages: bool,
+
     /// Internal: run the OS baseline alone in this cgroup and print its runs (the child process
     /// of --compare).
     #[arg(long, hide = true, value_name = "CGROUP", requires = "file")]

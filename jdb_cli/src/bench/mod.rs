@@ -110,6 +110,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let setup = run::JdbSetup {
         doublewrite: args.doublewrite,
         bgwriter: args.bgwriter,
+        no_huge_pages: args.no_huge_pages,
     };
     let mut os_parity: Option<MemoryParity> = None;
     let (jdb, baselines, policies, direct_io) = match &trace_ids {
@@ -204,6 +205,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             warm: args.warm,
             bgwriter: args.bgwriter,
             doublewrite: args.doublewrite,
+            huge_pages: !args.no_huge_pages,
         },
         load,
         ratios: Report::ratios(&jdb, &baselines, &parity),

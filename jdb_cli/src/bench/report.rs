@@ -258,6 +258,9 @@ pub struct Config {
     pub bgwriter: bool,
     /// Whether jdb's pool wrote through a doublewrite area (`--doublewrite`).
     pub doublewrite: bool,
+    /// Whether jdb's pool asked for transparent huge pages for its frames (not
+    /// `--no-huge-pages`).
+    pub huge_pages: bool,
 }
 
 /// Whether a baseline had the memory jdb's pool had (docs/json.md).

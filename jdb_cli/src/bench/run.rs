@@ -67,6 +67,8 @@ pub struct JdbSetup {
     pub doublewrite: bool,
     /// Run the background writer, `BackgroundWriter::for_cap(cap)` (`--bgwriter`).
     pub bgwriter: bool,
+    /// Open the pool with `PoolOptions::huge_pages(false)` (`--no-huge-pages`).
+    pub no_huge_pages: bool,
 }
 
 /// The doublewrite area of the data file at `path`: `PATH.dw`.
@@ -91,6 +93,7 @@ impl JdbCache {
         options: PoolOptions,
         setup: JdbSetup,
     ) -> anyhow::Result<(Self, bool)> {
+        let options = options.huge_pages(!setup.no_huge_pages);
         let file = super::open_existing(path).await?;
         let direct = file.is_direct();
         let describe = || {

@@ -189,7 +189,8 @@ const HUGE_STRIDE: usize = 4112;
 
 impl HugeFrames {
     fn new() -> Self {
-        let region = jdb_alloc::MappedRegion::zeroed(PAGES as usize * HUGE_STRIDE).expect("region");
+        let region =
+            jdb_alloc::MappedRegion::zeroed(PAGES as usize * HUGE_STRIDE, true).expect("region");
         let mut map = HashMap::with_capacity_and_hasher(PAGES as usize, FxBuildHasher);
         for id in 0..PAGES {
             // SAFETY: `id × HUGE_STRIDE + 4096 <= PAGES × HUGE_STRIDE <= len`: inside the region,
