@@ -55,10 +55,9 @@ const _: () = assert!(
 /// The flags live beside the pages rather than in them so that the pool can see and update a
 /// page's dirty state and pins while a guard holds the page (`&mut Page` covers only the record).
 ///
-/// A pool's arena is one zeroed [`MappedRegion`] (2 MiB-aligned and in transparent huge pages
-/// when the pool's options ask, it is 2 MiB or more, and the kernel allows: a hit then needs no
-/// TLB entry of its own),
-/// frame `f` at byte `f × STRIDE`:
+/// A pool's arena is one zeroed [`MappedRegion`], frame `f` at byte `f × STRIDE`. The region is
+/// 2 MiB-aligned and in transparent huge pages when the pool's options ask, it is 2 MiB or more,
+/// and the kernel allows; a hit then needs no TLB entry of its own:
 ///
 /// ```text
 /// byte  f×4104 .. f×4104+8     frame f's FrameFlags (8 bytes)
