@@ -13,6 +13,8 @@
 //!
 //! - `jdb_get`: `get` + guard drop with exact LRU (the default, as before); `jdb_get_sieve`: with
 //!   SIEVE;
+//! - `hashmap_huge_limit` (not an old row): the bare map with its pages in one huge-page region
+//!   at the pool's spacing, as the pool's frames are;
 //! - `hashmap_limit`, `hashmap_aligned_limit`, `lru_crate`, `schnellru`: the old bench's rows,
 //!   line for line (Fx hasher everywhere, over copies of the pool's pages, 8 bytes read), not
 //!   `common::hits`' baselines (3,000 pages filled with `id as u8`, one byte read): the two
@@ -44,6 +46,9 @@ type Frame = Box<[u8; 4096]>;
 /// A page-aligned 4 KiB frame.
 #[repr(C, align(4096))]
 struct AlignedFrame([u8; 4096]);
+
+/// Bytes between the pages of `hashmap_huge_limit` (the pool's frame stride).
+const HUGE_STRIDE: usize = 4104;
 
 /// The 8 payload bytes each lookup reads.
 fn read8(bytes: &[u8]) -> u64 {
@@ -85,10 +90,22 @@ fn hit_path_16k(c: &mut Criterion) {
         lru::LruCache::with_hasher(cap, FxBuildHasher);
     let mut schnell: schnellru::LruMap<u32, Frame, schnellru::ByLength, FxBuildHasher> =
         schnellru::LruMap::with_hasher(schnellru::ByLength::new(CAP), FxBuildHasher);
+    // `hashmap_huge_limit`: the bare map over copies in one huge-page region at the pool's
+    // frame spacing (what huge pages give a map; not a row of the old bench).
+    let region = jdb_alloc::MappedRegion::zeroed(CAP as usize * HUGE_STRIDE, true).expect("region");
+    let mut huge: HashMap<u32, usize, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(CAP as usize, FxBuildHasher);
     for id in 0..CAP {
         let mut frame: Frame = Box::new([0; 4096]);
         frame.copy_from_slice(rt.block_on(pools[0].1.read(id)).expect("read").as_bytes());
         bare.insert(id, frame.clone());
+        let at = id as usize * HUGE_STRIDE;
+        // SAFETY: `at + 4096 <= CAP × HUGE_STRIDE <= len`: inside the region, which outlives
+        // every use below; only this loop writes it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(frame.as_ptr(), region.as_ptr().as_ptr().add(at), 4096);
+        }
+        huge.insert(id, at);
         aligned.insert(id, Box::new(AlignedFrame(*frame)));
         lru_cache.put(id, frame.clone());
         schnell.insert(id, frame);
@@ -143,6 +160,13 @@ fn hit_path_16k(c: &mut Criterion) {
         };
         peer("hashmap_limit", &mut |id| {
             read8(&bare.get(&id).expect("resident")[HEADER..])
+        });
+        let huge_base = region.as_ptr().as_ptr();
+        peer("hashmap_huge_limit", &mut |id| {
+            let at = *huge.get(&id).expect("resident");
+            // SAFETY: `at` is the offset of a page written above, inside the live region.
+            let page = unsafe { std::slice::from_raw_parts(huge_base.add(at), 4096) };
+            read8(&page[HEADER..])
         });
         peer("hashmap_aligned_limit", &mut |id| {
             read8(&aligned.get(&id).expect("resident").0[HEADER..])
