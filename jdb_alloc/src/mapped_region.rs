@@ -172,29 +172,22 @@ mod tests {
         assert_eq!(bytes[8191], 7);
     }
 
+    /// A large region is page-rounded, zeroed and writable end to end; with huge pages asked
+    /// for it starts on a 2 MiB boundary, without them on a page.
     #[test]
-    fn large_region_is_huge_page_aligned_and_page_rounded() {
-        let region = MappedRegion::zeroed(HUGE_PAGE_SIZE + 1, true).unwrap();
-        assert_eq!(region.len(), HUGE_PAGE_SIZE + PAGE_SIZE);
-        assert_eq!(region.as_ptr().as_ptr() as usize % HUGE_PAGE_SIZE, 0);
-        // SAFETY: as above.
-        let bytes =
-            unsafe { std::slice::from_raw_parts_mut(region.as_ptr().as_ptr(), region.len()) };
-        assert!(bytes.iter().step_by(4096).all(|&b| b == 0));
-        bytes[0] = 1;
-        bytes[region.len() - 1] = 2;
-        assert_eq!((bytes[0], bytes[region.len() - 1]), (1, 2));
-    }
-
-    #[test]
-    fn without_huge_pages_a_large_region_is_only_page_aligned() {
-        let region = MappedRegion::zeroed(HUGE_PAGE_SIZE + 1, false).unwrap();
-        assert_eq!(region.len(), HUGE_PAGE_SIZE + PAGE_SIZE);
-        assert_eq!(region.as_ptr().as_ptr() as usize % PAGE_SIZE, 0);
-        // SAFETY: the region's bytes, borrowed while it lives.
-        let bytes =
-            unsafe { std::slice::from_raw_parts_mut(region.as_ptr().as_ptr(), region.len()) };
-        assert!(bytes.iter().step_by(4096).all(|&b| b == 0));
+    fn large_region_is_page_rounded_and_aligned_as_asked() {
+        for (huge_pages, align) in [(true, HUGE_PAGE_SIZE), (false, PAGE_SIZE)] {
+            let region = MappedRegion::zeroed(HUGE_PAGE_SIZE + 1, huge_pages).unwrap();
+            assert_eq!(region.len(), HUGE_PAGE_SIZE + PAGE_SIZE, "{huge_pages}");
+            assert_eq!(region.as_ptr().as_ptr() as usize % align, 0, "{huge_pages}");
+            // SAFETY: the region's bytes, borrowed while it lives.
+            let bytes =
+                unsafe { std::slice::from_raw_parts_mut(region.as_ptr().as_ptr(), region.len()) };
+            assert!(bytes.iter().step_by(4096).all(|&b| b == 0));
+            bytes[0] = 1;
+            bytes[region.len() - 1] = 2;
+            assert_eq!((bytes[0], bytes[region.len() - 1]), (1, 2));
+        }
     }
 
     #[test]

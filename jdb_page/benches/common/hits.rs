@@ -16,8 +16,9 @@
 //!   (the byte read is then at the same offset of every 4 KiB block, which maps all of them to a
 //!   few cache sets; malloc's 4 KiB boxes are 4 112 bytes apart and do not alias);
 //! - `hashmap_huge`: the same map, its values pointing into one `jdb_alloc::MappedRegion` (the
-//!   pool's arena memory: 2 MiB-aligned, transparent huge pages) at the pool's frame spacing, so
-//!   that the map has the pool's TLB advantage and differs from it by structure only;
+//!   pool's arena memory: 2 MiB-aligned, transparent huge pages), its pages as far apart as
+//!   malloc's boxes are in `hashmap` (4 112 bytes; the pool's are 4 104, also not aliasing), so
+//!   that it differs from `hashmap` by its pages' memory only and has the pool's TLB advantage;
 //! - `lru_crate`: `lru::LruCache::get` (moves the entry to the front);
 //! - `schnellru`: `schnellru::LruMap::get` with a `ByLength` limiter (moves it too).
 //!
@@ -172,8 +173,8 @@ pub fn hashmap_pass(map: &HashMap<u32, Frame, FxBuildHasher>, trace: &[u32]) -> 
     sum
 }
 
-/// Pages `0..PAGES` in one huge-page region, 4112 bytes apart (as the pool's pages are), and a
-/// map from id to each page's address.
+/// Pages `0..PAGES` in one huge-page region, 4112 bytes apart (as malloc's 4 KiB boxes are in
+/// `hashmap`), and a map from id to each page's address.
 pub struct HugeFrames {
     pub map: HashMap<u32, HugePage, FxBuildHasher>,
     /// Owns the memory the map's values point into.
@@ -184,7 +185,7 @@ pub struct HugeFrames {
 #[derive(Clone, Copy)]
 pub struct HugePage(std::ptr::NonNull<u8>);
 
-/// Bytes between the pages of [`HugeFrames`] (the pool's frame stride).
+/// Bytes between the pages of [`HugeFrames`] (malloc's spacing of `hashmap`'s boxes).
 const HUGE_STRIDE: usize = 4112;
 
 impl HugeFrames {
