@@ -8,9 +8,14 @@
 //! a hit is a few loads and stores with no `RefCell` flag to test and set, no dispatch and no
 //! bounds checks: look the page up, check and latch its record (one 4-byte word, [`Word`], read
 //! and written whole; the page table's entry, frame + 1 or 0, indexes the records directly, record
-//! 0 being one no hit can latch), look the policy's fast hit up (its state byte through a pointer
-//! kept here, one table entry whose sign says whether exact LRU must also move the frame),
-//! count. A guard then reaches the page's bytes from the frame number (`Core::frame_bytes`), not
+//! 0 being one no hit can latch), count. The same test of the word also asks for [`MARKED`]: the
+//! policy's fast hit would change nothing in the frame's state byte (SIEVE's visited bit already
+//! set, S3-FIFO's counter at 3, any frame in exact LRU's list), so the common hit never touches
+//! the policy's bytes (exact LRU still moves the frame). An unmarked frame takes
+//! [`Hot::try_hit_unmarked`]: the policy's fast hit looked up (its state byte through a pointer
+//! kept here, one table entry whose sign says whether exact LRU must also move the frame), and
+//! the mark set when the byte reaches its fixed point; the policy's queues clear it whenever they
+//! change the byte. A guard then reaches the page's bytes from the frame number (`Core::frame_bytes`), not
 //! through the page record, and keeps the `&Hot` the hit used for its release.
 //! Whatever that does not cover (a frame being read, waited for, evicted, held in a conflicting
 //! mode; a cold or parked frame the policy must see; a release someone waits for) goes to
@@ -26,7 +31,7 @@ use jdb_layout::PageId;
 
 use crate::{
     FrameId, Page,
-    policy::{FastHit, FastHitTable, Queues, apply_fast_hit},
+    policy::{FastHit, FastHitTable, Marks, Queues, apply_fast_hit},
     table::PageTable,
 };
 
@@ -65,6 +70,12 @@ pub(crate) const EVICTING: u8 = 2;
 pub(crate) const PARKED: u8 = 4;
 /// Kept from eviction by calls in flight (`Frames::keep`); how many in `Frames::kept`.
 pub(crate) const KEPT: u8 = 8;
+/// The policy's fast hit changes nothing in the frame's state byte (it is in the queue the fast
+/// hit applies to, at the operation's fixed point: visited, counter saturated, in exact LRU's
+/// list), so a hit skips the byte (exact LRU still moves the frame). Set only by the hit path,
+/// after a fast hit; cleared by the policy's queues whenever the byte changes
+/// ([`Marks`](crate::policy::Marks)), and by every rewrite of the flags.
+pub(crate) const MARKED: u8 = 16;
 
 /// Per frame: 8 bytes. `repr(C)`: `latch`, `state` and `flags` are bytes 4..8, the [`Word`] a hit
 /// tests with one load and compare.
@@ -108,8 +119,20 @@ impl Word {
     /// for `Shared` not held exclusively (and not at the reader limit).
     #[inline(always)]
     fn hit_latchable(self, mode: Mode) -> bool {
-        let mask = u32::from_le_bytes([0xff, 0xff, 0xff, WAITERS | EVICTING]);
-        let resident = u32::from_le_bytes([0, 0, State::Resident as u8, 0]);
+        self.test(mode, 0)
+    }
+
+    /// [`Word::hit_latchable`], and [`MARKED`]: the common hit, which skips the policy's byte.
+    #[inline(always)]
+    fn hit_marked(self, mode: Mode) -> bool {
+        self.test(mode, MARKED)
+    }
+
+    /// [`Word::hit_latchable`] with the flags of `also` required set.
+    #[inline(always)]
+    fn test(self, mode: Mode, also: u8) -> bool {
+        let mask = u32::from_le_bytes([0xff, 0xff, 0xff, WAITERS | EVICTING | also]);
+        let resident = u32::from_le_bytes([0, 0, State::Resident as u8, also]);
         match mode {
             Mode::Exclusive => self.0 & mask == resident,
             // Resident with neither flag: `latch` plus `resident`; `latch` compatible: at most
@@ -140,6 +163,12 @@ impl Word {
     #[inline(always)]
     fn flags(self) -> u8 {
         (self.0 >> Self::FLAGS_SHIFT) as u8
+    }
+
+    /// The word with [`MARKED`] set.
+    #[inline(always)]
+    fn marked(self) -> Self {
+        Self(self.0 | u32::from(MARKED) << Self::FLAGS_SHIFT)
     }
 }
 
@@ -228,6 +257,8 @@ pub(crate) struct Hot {
     states: NonNull<Cell<u8>>,
     /// The policy's common-case hit as a table over its state byte.
     fast_hit: FastHitTable,
+    /// Exact LRU: a hit on a [`MARKED`] frame moves it to the head of the policy's list.
+    moves: bool,
     /// Hits counted here (the rest of the counters are in `Frames::stats`).
     pub(crate) hits: Cell<u64>,
     /// What every release of some mode must hear of besides its frame's flags: [`ROOM`],
@@ -251,7 +282,8 @@ impl Hot {
             flags: 0,
         };
         debug_assert!(!none.hit_latchable(Mode::Shared) && !none.hit_latchable(Mode::Exclusive));
-        Self {
+        assert!(!pages.is_empty(), "a pool has frames");
+        let hot = Self {
             table: PageTable::default(),
             metas: std::iter::once(Cell::new(none))
                 .chain((0..pages.len() as FrameId).map(|f| Cell::new(meta(f))))
@@ -260,9 +292,28 @@ impl Hot {
             states: queues.state_base(),
             queues,
             fast_hit: fast_hit.table(),
+            moves: fast_hit == FastHit::MoveToHead,
             hits: Cell::new(0),
             slow: Cell::new(0),
-        }
+        };
+        let flags = std::mem::offset_of!(Meta, flags);
+        let marks = Marks {
+            // Record 1 (frame 0) on, through a pointer to the whole array.
+            base: NonNull::new(
+                NonNull::from(&*hot.metas)
+                    .cast::<u8>()
+                    .as_ptr()
+                    .wrapping_add(std::mem::size_of::<Meta>() + flags),
+            )
+            .expect("not null"),
+            stride: std::mem::size_of::<Meta>(),
+            bit: MARKED,
+        };
+        // SAFETY: frame `f < cap`'s flags byte is `metas[f + 1]`'s, at `base + f × 8`; `metas`
+        // lives (and never moves) until `Drop for Hot` detaches the marks; the pool reaches
+        // records through `Cell`s only, which hand out no references.
+        unsafe { hot.queues.attach_marks(marks) };
+        hot
     }
 
     /// Frames.
@@ -299,12 +350,42 @@ impl Hot {
         &self.metas[f as usize + 1]
     }
 
-    /// The hit: page `id`'s frame latched in `mode` and counted, if it is resident, latchable
-    /// ([`Meta::hit_latchable`]) and the policy's common-case hit applies. Otherwise nothing is
-    /// changed (see [`Hit`]).
+    /// The common hit: page `id`'s frame latched in `mode` and counted, if it is resident,
+    /// latchable ([`Meta::hit_latchable`]) and [`MARKED`] (the policy's fast hit changes nothing
+    /// in its state byte; exact LRU still moves it). `None`, and nothing changed, otherwise:
+    /// then [`Hot::try_hit_unmarked`] says what to do.
     #[inline(always)]
-    pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Hit {
+    pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
         // Frame + 1, or 0 (not in memory, or the pool is closed): record 0 is never latchable.
+        let e = self.table.hit_entry(id);
+        // SAFETY: the table maps pages only to frames `< cap`, so `e <= cap` (see `table`).
+        let word = unsafe { self.word_at(e as usize) };
+        // SAFETY: as above.
+        let w = unsafe { word.read() };
+        if !w.hit_marked(mode) {
+            return None;
+        }
+        debug_assert!(e >= 1);
+        // SAFETY: a latchable record is a frame's, so `e >= 1` (stated as such, the address
+        // computations below fold the `- 1` in).
+        let f = unsafe { e.unchecked_sub(1) };
+        debug_assert!((f as usize) < self.cap());
+        if self.moves {
+            // SAFETY: `f < cap`; marked, so its state byte says it is in exact LRU's list
+            // (`MARKED`), where it is linked.
+            unsafe { self.queues.move_to_main_head(f) };
+        }
+        // SAFETY: `word` is frame `f`'s (`e <= cap`, as above).
+        unsafe { word.write(w.latched(mode)) };
+        self.hits.set(self.hits.get() + 1);
+        Some(f)
+    }
+
+    /// The hit of a frame [`Hot::try_hit`] did not take: latched and counted if it is resident,
+    /// latchable and the policy's fast hit applies (done here, on its state byte; the frame is
+    /// marked when that reaches its fixed point). Otherwise nothing is changed (see [`Hit`]).
+    #[inline]
+    pub(crate) fn try_hit_unmarked(&self, id: PageId, mode: Mode) -> Hit {
         let e = self.table.hit_entry(id);
         // SAFETY: the table maps pages only to frames `< cap`, so `e <= cap` (see `table`).
         let word = unsafe { self.word_at(e as usize) };
@@ -314,8 +395,7 @@ impl Hot {
             return Hit::No;
         }
         debug_assert!(e >= 1);
-        // SAFETY: a latchable record is a frame's, so `e >= 1` (stated as such, the address
-        // computations below fold the `- 1` in).
+        // SAFETY: a latchable record is a frame's, so `e >= 1`.
         let f = unsafe { e.unchecked_sub(1) };
         debug_assert!((f as usize) < self.cap());
         // SAFETY: `f < cap = queues`' frames, so this is `f`'s state byte, alive while `queues`
@@ -326,6 +406,11 @@ impl Hot {
         if !unsafe { apply_fast_hit(|| &self.queues, f, state, entry) } {
             return Hit::Policy(f);
         }
+        let w = if entry & FastHitTable::STABLE != 0 {
+            w.marked()
+        } else {
+            w
+        };
         // SAFETY: `word` is frame `f`'s (`e <= cap`, as above).
         unsafe { word.write(w.latched(mode)) };
         self.hits.set(self.hits.get() + 1);
@@ -427,6 +512,13 @@ impl Hot {
     }
 }
 
+impl Drop for Hot {
+    fn drop(&mut self) {
+        // The queues may outlive the records (the policy holds them too).
+        self.queues.detach_marks();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +549,11 @@ mod tests {
                             && compatible(latch, mode);
                         let w = Word::of(m);
                         assert_eq!(w.hit_latchable(mode), plain, "{m:?} {mode:?}");
+                        assert_eq!(
+                            w.hit_marked(mode),
+                            plain && flags & MARKED != 0,
+                            "{m:?} {mode:?}"
+                        );
                         assert_eq!(w.flags(), flags);
                         if plain {
                             let taken = w.latched(mode);
@@ -470,51 +567,164 @@ mod tests {
         }
     }
 
-    /// `try_hit` through the page table's entry: an unmapped page (entry 0, record 0) and a page
-    /// past the table are no hit; a mapped resident frame is latched and counted; a frame the
-    /// policy must see (cold) is `Policy`, unchanged; a frame held exclusively is no hit; and
-    /// once the hits are closed, no page is found.
-    #[test]
-    fn a_hit_latches_only_a_mapped_resident_frame() {
-        use crate::policy::{AnyPolicy, Policy};
-        let mut policy = AnyPolicy::with_kind(crate::PolicyKind::Sieve, 3);
-        policy.insert(0, 10, false);
-        policy.insert(1, 11, true);
+    /// The pool's hit (`BufferPool::hit` without the policy's own call): the common hit, then
+    /// the unmarked one.
+    fn hit(hot: &Hot, id: PageId, mode: Mode) -> Hit {
+        match hot.try_hit(id, mode) {
+            Some(f) => Hit::Latched(f),
+            None => hot.try_hit_unmarked(id, mode),
+        }
+    }
+
+    /// `policy` over `cap` frames, frame `f` holding page `10 + f`, the first `resident` frames
+    /// resident, mapped and in the policy (hot, or cold when `cold(f)`).
+    fn hot_over(
+        mut policy: crate::policy::AnyPolicy,
+        cap: FrameId,
+        resident: FrameId,
+        cold: impl Fn(FrameId) -> bool,
+    ) -> (Hot, crate::policy::AnyPolicy) {
+        use crate::policy::Policy;
+        for f in 0..resident {
+            policy.insert(f, 10 + f, cold(f));
+        }
         let queues = Rc::clone(policy.queues());
         let hot = Hot::new(
-            (0..3).map(crate::Page::new).collect(),
+            (0..cap).map(crate::Page::new).collect(),
             |f| Meta {
                 page: 10 + f,
                 latch: 0,
-                state: if f < 2 { State::Resident } else { State::Free },
+                state: if f < resident {
+                    State::Resident
+                } else {
+                    State::Free
+                },
                 flags: 0,
             },
             queues,
             policy.fast_hit(),
         );
-        hot.table.insert(10, 0);
-        hot.table.insert(11, 1);
-        assert!(
-            matches!(hot.try_hit(12, Mode::Shared), Hit::No),
-            "not mapped"
-        );
-        assert!(matches!(hot.try_hit(u32::MAX - 1, Mode::Shared), Hit::No));
-        assert!(matches!(hot.try_hit(10, Mode::Exclusive), Hit::Latched(0)));
+        for f in 0..resident {
+            hot.table.insert(10 + f, f);
+        }
+        (hot, policy)
+    }
+
+    /// The hit through the page table's entry: an unmapped page (entry 0, record 0) and a page
+    /// past the table are no hit; a mapped resident frame is latched and counted; a frame the
+    /// policy must see (cold) is `Policy`, unchanged; a frame held exclusively is no hit; and
+    /// once the hits are closed, no page is found.
+    #[test]
+    fn a_hit_latches_only_a_mapped_resident_frame() {
+        let policy = crate::policy::AnyPolicy::with_kind(crate::PolicyKind::Sieve, 3);
+        let (hot, _policy) = hot_over(policy, 3, 2, |f| f == 1);
+        assert!(matches!(hit(&hot, 12, Mode::Shared), Hit::No), "not mapped");
+        assert!(matches!(hit(&hot, u32::MAX - 1, Mode::Shared), Hit::No));
+        assert!(matches!(hit(&hot, 10, Mode::Exclusive), Hit::Latched(0)));
         assert_eq!((hot.meta(0).latch, hot.hits.get()), (EXCLUSIVE, 1));
-        assert!(matches!(hot.try_hit(10, Mode::Shared), Hit::No), "held");
+        assert!(matches!(hit(&hot, 10, Mode::Shared), Hit::No), "held");
         // SAFETY: frame 0 < cap, latched exclusively just above.
         assert!(!unsafe { hot.release(0, Mode::Exclusive) });
         assert!(
-            matches!(hot.try_hit(11, Mode::Shared), Hit::Policy(1)),
+            matches!(hit(&hot, 11, Mode::Shared), Hit::Policy(1)),
             "cold"
         );
         assert_eq!((hot.meta(1).latch, hot.hits.get()), (0, 1));
-        assert!(matches!(hot.try_hit(10, Mode::Shared), Hit::Latched(0)));
+        assert!(matches!(hit(&hot, 10, Mode::Shared), Hit::Latched(0)));
         // SAFETY: as above, latched shared just above.
         assert!(!unsafe { hot.release(0, Mode::Shared) });
         hot.table.close_hits();
-        assert!(matches!(hot.try_hit(10, Mode::Shared), Hit::No), "closed");
+        assert!(matches!(hit(&hot, 10, Mode::Shared), Hit::No), "closed");
         assert_eq!(hot.meta(0).latch, 0);
+    }
+
+    fn marked(hot: &Hot, f: FrameId) -> bool {
+        hot.meta(f).flags & MARKED != 0
+    }
+
+    /// A hit marks a frame once the policy's fast hit reaches its fixed point (SIEVE: visited
+    /// after one hit; S3-FIFO: the counter at 3 after three), and the common hit then takes it
+    /// without its state byte; any change of the byte by the policy (SIEVE's hand clearing the
+    /// bit, an eviction) clears the mark, and a copy of the policy clears nothing of the pool's.
+    #[test]
+    fn a_mark_lasts_exactly_as_long_as_the_policy_state_it_was_set_for() {
+        use crate::policy::Policy;
+        let sieve = crate::policy::AnyPolicy::with_kind(crate::PolicyKind::Sieve, 3);
+        let (hot, mut policy) = hot_over(sieve, 3, 3, |_| false);
+        let take = |id: PageId| {
+            let f = id - 10;
+            let hit = hit(&hot, id, Mode::Shared);
+            assert!(matches!(hit, Hit::Latched(g) if g == f));
+            // SAFETY: `f` < cap, latched shared just above.
+            assert!(!unsafe { hot.release(f, Mode::Shared) });
+        };
+        assert!(!marked(&hot, 0));
+        assert_eq!(hot.try_hit(10, Mode::Shared), None, "not marked yet");
+        take(10);
+        assert!(marked(&hot, 0), "visited: SIEVE's fixed point");
+        assert_eq!(hot.try_hit(10, Mode::Shared), Some(0), "the common hit");
+        // SAFETY: as above.
+        assert!(!unsafe { hot.release(0, Mode::Shared) });
+        take(11);
+        // A copy of the policy evicting clears none of the pool's marks.
+        let mut copy = policy.clone();
+        assert_eq!(copy.evict(&mut |_| false), Some(2));
+        assert!(marked(&hot, 0) && marked(&hot, 1));
+        // SIEVE's hand passes 0 and 1 (clearing their bits) and evicts 2, the unvisited one...
+        assert_eq!(policy.evict(&mut |_| false), Some(2));
+        // ...so 0 and 1 are no longer at the fixed point, and their marks went with the bits.
+        assert!(!marked(&hot, 0) && !marked(&hot, 1));
+        assert_eq!(hot.try_hit(10, Mode::Shared), None);
+        take(10);
+        assert!(marked(&hot, 0));
+        // Removing a frame from the policy clears its mark.
+        policy.remove(0);
+        assert!(!marked(&hot, 0));
+
+        let s3fifo = crate::policy::AnyPolicy::with_kind(crate::PolicyKind::S3Fifo, 3);
+        let (hot, _policy) = hot_over(s3fifo, 3, 1, |_| false);
+        for hits in 1..=3 {
+            assert!(!marked(&hot, 0), "counter below 3 after {} hits", hits - 1);
+            let h = hit(&hot, 10, Mode::Exclusive);
+            assert!(matches!(h, Hit::Latched(0)));
+            // SAFETY: frame 0 < cap, latched exclusively just above.
+            assert!(!unsafe { hot.release(0, Mode::Exclusive) });
+        }
+        assert!(marked(&hot, 0), "counter at 3");
+    }
+
+    /// Exact LRU: every frame in its list is marked after a hit, and the common hit of a marked
+    /// frame still moves it to the most recently used end; a frame the search parks loses its
+    /// mark (its state byte changed), so its next hit is the policy's.
+    #[test]
+    fn a_marked_lru_hit_still_moves_the_frame() {
+        use crate::policy::Policy;
+        let lru = crate::policy::AnyPolicy::with_kind(crate::PolicyKind::Lru, 3);
+        let (hot, mut policy) = hot_over(lru, 3, 3, |_| false);
+        for id in [10, 11, 12] {
+            let f = id - 10;
+            assert!(matches!(hit(&hot, id, Mode::Shared), Hit::Latched(g) if g == f));
+            assert!(marked(&hot, f));
+            // SAFETY: `f` < cap, latched shared just above.
+            assert!(!unsafe { hot.release(f, Mode::Shared) });
+        }
+        assert_eq!(policy.order(), vec![0, 1, 2]);
+        assert_eq!(hot.try_hit(11, Mode::Shared), Some(1));
+        assert_eq!(policy.order(), vec![0, 2, 1], "moved by the common hit");
+        assert_eq!(hot.try_hit(10, Mode::Shared), Some(0));
+        assert_eq!(policy.order(), vec![2, 1, 0]);
+        // 2 is the oldest; held (frame 2 "busy"), it is parked and 1 is evicted.
+        assert_eq!(policy.evict(&mut |f| f == 2), Some(1));
+        assert!(!marked(&hot, 1) && !marked(&hot, 2) && marked(&hot, 0));
+        assert!(
+            matches!(hit(&hot, 12, Mode::Shared), Hit::Policy(2)),
+            "parked"
+        );
+        // SAFETY: frames 0 and 1 < cap, latched shared above.
+        unsafe {
+            assert!(!hot.release(1, Mode::Shared));
+            assert!(!hot.release(0, Mode::Shared));
+        }
     }
 
     #[test]

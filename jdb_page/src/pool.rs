@@ -278,11 +278,21 @@ impl<S: Storage> BufferPool<S> {
     #[inline(always)]
     fn hit(&self, id: PageId, mode: Mode) -> Option<(&Hot, FrameId)> {
         let hot = &*self.core.hot;
-        match hot.try_hit(id, mode) {
-            Hit::Latched(frame) => Some((hot, frame)),
+        if let Some(frame) = hot.try_hit(id, mode) {
+            return Some((hot, frame));
+        }
+        self.hit_unmarked(id, mode).map(|frame| (hot, frame))
+    }
+
+    /// [`BufferPool::hit`] of a frame the common hit did not take (see [`Hot::try_hit`]), out of
+    /// line: its policy's state byte, or the policy itself.
+    #[inline(never)]
+    fn hit_unmarked(&self, id: PageId, mode: Mode) -> Option<FrameId> {
+        match self.core.hot.try_hit_unmarked(id, mode) {
+            Hit::Latched(frame) => Some(frame),
             Hit::Policy(frame) => {
                 self.core.policy_hit(frame, mode);
-                Some((hot, frame))
+                Some(frame)
             }
             Hit::No => None,
         }
@@ -753,7 +763,11 @@ impl<'a, S: Storage, G: Guard<'a>> Future for Latching<'a, S, G> {
         let miss = match &mut this.miss {
             Some(miss) => miss,
             None => {
-                if let Some((hot, frame)) = pool.hit(this.id, G::MODE) {
+                let hot = &*pool.core.hot;
+                if let Some(frame) = hot.try_hit(this.id, G::MODE) {
+                    return Poll::Ready(Ok(G::latched_in(&pool.core, hot, frame)));
+                }
+                if let Some(frame) = pool.hit_unmarked(this.id, G::MODE) {
                     return Poll::Ready(Ok(G::latched_in(&pool.core, hot, frame)));
                 }
                 this.miss.insert(miss_future(pool, this.id, G::MODE))

@@ -18,7 +18,7 @@
 //! times its steps, so tests can show that operations stay O(1) however many frames are pinned
 //! without timing anything. Release builds count nothing.
 
-use std::{cell::Cell, rc::Rc};
+use std::{cell::Cell, ptr::NonNull, rc::Rc};
 
 use crate::FrameId;
 
@@ -99,6 +99,21 @@ pub(crate) struct Queues {
     links: Box<[Cell<[FrameId; 2]>]>,
     state: Box<[Cell<u8>]>,
     ends: [Cell<Ends>; 4],
+    /// The pool's per-frame marks these queues clear on every state change ([`Marks`]).
+    marks: Cell<Option<Marks>>,
+}
+
+/// One bit per frame that the pool keeps in its own frame records, meaning "the policy's fast
+/// hit changes nothing in this frame's state byte" (the byte is where [`FastHit`] applies and is
+/// its fixed point), so that the pool's hit path can skip the byte altogether. Only the pool sets
+/// a mark, after a fast hit it did ([`FastHitTable::STABLE`]); [`Queues`] clears frame `f`'s
+/// whenever it writes `f`'s state byte, so a mark never outlives the state it was set for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marks {
+    /// Frame `f`'s mark is bit `bit` of the byte at `base + f × stride`.
+    pub(crate) base: NonNull<u8>,
+    pub(crate) stride: usize,
+    pub(crate) bit: u8,
 }
 
 /// A policy's hit in its common case, one operation on its [`Queues`]: the pool's hit path does
@@ -150,21 +165,32 @@ impl FastHit {
     }
 
     /// The operation on a frame in state `s` as one [`FastHitTable`] entry: the next state in
-    /// the low byte, [`FastHitTable::MOVE`] for exact LRU's move to the head, 0 when it does not
-    /// apply.
+    /// the low byte, [`FastHitTable::MOVE`] for exact LRU's move to the head,
+    /// [`FastHitTable::STABLE`] when the next state is the operation's fixed point; 0 when it
+    /// does not apply.
     #[inline(always)]
     fn entry(self, s: u8) -> u16 {
-        match self.next(s) {
-            None => 0,
-            Some(n) if self == FastHit::MoveToHead => FastHitTable::MOVE | u16::from(n),
-            Some(n) => u16::from(n),
-        }
+        let Some(n) = self.next(s) else {
+            return 0;
+        };
+        let stable = if self.next(n) == Some(n) {
+            FastHitTable::STABLE
+        } else {
+            0
+        };
+        let moves = if self == FastHit::MoveToHead {
+            FastHitTable::MOVE
+        } else {
+            0
+        };
+        moves | stable | u16::from(n)
     }
 }
 
 /// A [`FastHit`] as data: for each state byte, the state after the operation in the low byte
 /// (never 0: it has `PRESENT`), with [`FastHitTable::MOVE`] set when the frame then moves to the
-/// head of [`Queue::Main`] (exact LRU); 0 when the operation does not apply. The hit path's one
+/// head of [`Queue::Main`] (exact LRU) and [`FastHitTable::STABLE`] when that state is the
+/// operation's fixed point; 0 when the operation does not apply. The hit path's one
 /// table lookup and one sign test replace a dispatch on the operation and its tests: an entry is
 /// positive exactly when the hit is a store of the next state.
 #[derive(Debug, Clone)]
@@ -175,6 +201,9 @@ pub(crate) struct FastHitTable {
 impl FastHitTable {
     /// The entry's bit for "and move the frame to the head of [`Queue::Main`]" (its sign bit).
     const MOVE: u16 = 1 << 15;
+    /// The entry's bit for "the state after this hit is the operation's fixed point": from then
+    /// on the fast hit changes nothing but exact LRU's order (see [`Marks`]).
+    pub(crate) const STABLE: u16 = 1 << 14;
 
     /// The table's entry for a frame whose state byte is `cell`.
     #[inline(always)]
@@ -206,6 +235,8 @@ impl Clone for SharedQueues {
             links: q.links.clone(),
             state: q.state.clone(),
             ends: q.ends.clone(),
+            // A copy is nobody's hit path's.
+            marks: Cell::new(None),
         }))
     }
 }
@@ -268,7 +299,24 @@ impl Queues {
             links: (0..cap).map(|_| Cell::new([NIL; 2])).collect(),
             state: (0..cap).map(|_| Cell::new(0)).collect(),
             ends: [const { Cell::new(EMPTY) }; 4],
+            marks: Cell::new(None),
         }
+    }
+
+    /// From now on every change of frame `f`'s state byte clears `f`'s mark in `marks`.
+    ///
+    /// # Safety
+    /// Until [`Queues::detach_marks`], `marks.base + f × marks.stride` is a byte the pool's
+    /// frame records own, for every `f < cap`, written by nothing that holds a reference to it
+    /// while these queues run (the pool is one thread and reaches the records through `Cell`s
+    /// and raw pointers only).
+    pub(crate) unsafe fn attach_marks(&self, marks: Marks) {
+        self.marks.set(Some(marks));
+    }
+
+    /// No more marks to clear (the records are going away).
+    pub(crate) fn detach_marks(&self) {
+        self.marks.set(None);
     }
 
     /// Heap bytes of the links and states.
@@ -282,6 +330,14 @@ impl Queues {
 
     fn set_st(&self, f: FrameId, s: u8) {
         self.state[f as usize].set(s);
+        if let Some(m) = self.marks.get() {
+            // SAFETY: `f < cap` (the index above would have panicked otherwise), and the byte
+            // is the pool's record's, written by no one else now (`attach_marks`' contract).
+            unsafe {
+                let byte = m.base.as_ptr().add(f as usize * m.stride);
+                byte.write(byte.read() & !m.bit);
+            }
+        }
     }
 
     fn links(&self, f: FrameId) -> [FrameId; 2] {
@@ -365,6 +421,18 @@ impl Queues {
     /// [`FastHitTable::entry_for`].
     pub(crate) fn state_base(&self) -> std::ptr::NonNull<Cell<u8>> {
         std::ptr::NonNull::from(&*self.state).cast()
+    }
+
+    /// Exact LRU's fast hit on a frame its state says is in [`Queue::Main`] (a marked frame of a
+    /// [`FastHit::MoveToHead`] policy, see [`Marks`]): moves it to the head.
+    ///
+    /// # Safety
+    /// `f < cap`, and `f` is linked in [`Queue::Main`].
+    #[inline(always)]
+    pub(crate) unsafe fn move_to_main_head(&self, f: FrameId) {
+        debug_assert!(self.contains(f) && self.queue(f) == Queue::Main);
+        // SAFETY: the caller's contract.
+        unsafe { self.move_to_head_unchecked(f, Queue::Main) }
     }
 
     /// Moves `f`, linked in `q`, to the head of `q`, with no bounds checks.
