@@ -693,6 +693,97 @@ mod tests {
         assert!(marked(&hot, 0), "counter at 3");
     }
 
+    /// For every policy, random hits through the hit path (marked or not, either mode),
+    /// evictions with some frames busy (so parked), removals, insertions hot or cold, pins and
+    /// unpins: the policy stays in the same order as a twin that saw every hit through
+    /// `Policy::hit`, and after every step each marked frame's state byte is one the fast hit
+    /// applies to and leaves unchanged.
+    #[test]
+    fn marked_hits_are_the_policys_hits_and_marks_never_outlive_their_state() {
+        use crate::policy::{AnyPolicy, Policy};
+        let mut rng = crate::testing::Rng::new(11);
+        for kind in crate::PolicyKind::ALL {
+            for round in 0..300 {
+                let cap = 1 + rng.below(12) as FrameId;
+                let cold: Vec<bool> = (0..cap).map(|_| rng.below(4) == 0).collect();
+                let mut twin = AnyPolicy::with_kind(kind, cap as usize);
+                for f in 0..cap {
+                    twin.insert(f, 10 + f, cold[f as usize]);
+                }
+                let policy = AnyPolicy::with_kind(kind, cap as usize);
+                let (hot, mut policy) = hot_over(policy, cap, cap, |f| cold[f as usize]);
+                let mut present = vec![true; cap as usize];
+                for step in 0..200 {
+                    let f = rng.below(u64::from(cap)) as FrameId;
+                    match rng.below(10) {
+                        0..=5 if present[f as usize] => {
+                            let mode = if rng.below(2) == 0 {
+                                Mode::Shared
+                            } else {
+                                Mode::Exclusive
+                            };
+                            match hit(&hot, 10 + f, mode) {
+                                // SAFETY: `f < cap`, latched in `mode` just now.
+                                Hit::Latched(g) if g == f => unsafe {
+                                    hot.release(f, mode);
+                                },
+                                // What `Frames::policy_hit` tells the policy.
+                                Hit::Policy(g) if g == f => policy.hit(f),
+                                _ => panic!("{kind} round {round} step {step}: no hit on {f}"),
+                            }
+                            twin.hit(f);
+                        }
+                        6 => {
+                            let busy: Vec<bool> = (0..cap).map(|_| rng.below(3) == 0).collect();
+                            let v = policy.evict(&mut |g| busy[g as usize]);
+                            assert_eq!(v, twin.evict(&mut |g| busy[g as usize]), "{kind} {round}");
+                            if let Some(v) = v {
+                                present[v as usize] = false;
+                            }
+                        }
+                        7 if !present[f as usize] => {
+                            let cold = rng.below(3) == 0;
+                            policy.insert(f, 10 + f, cold);
+                            twin.insert(f, 10 + f, cold);
+                            present[f as usize] = true;
+                        }
+                        7 if present[f as usize] => {
+                            policy.remove(f);
+                            twin.remove(f);
+                            present[f as usize] = false;
+                        }
+                        8 if present[f as usize] => {
+                            policy.pin(f);
+                            twin.pin(f);
+                        }
+                        9 if present[f as usize] => {
+                            policy.unpin(f);
+                            twin.unpin(f);
+                        }
+                        _ => {}
+                    }
+                    assert_eq!(
+                        policy.order(),
+                        twin.order(),
+                        "{kind} round {round} step {step}"
+                    );
+                    for g in 0..cap {
+                        if marked(&hot, g) {
+                            // SAFETY: `g < cap`: its state byte in the policy's queues.
+                            let state = unsafe { &*hot.states.as_ptr().add(g as usize) };
+                            let entry = hot.fast_hit.entry_for(state);
+                            assert!(
+                                entry & FastHitTable::STABLE != 0 && entry as u8 == state.get(),
+                                "{kind} round {round} step {step}: {g} marked in state {:#x}",
+                                state.get()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Exact LRU: every frame in its list is marked after a hit, and the common hit of a marked
     /// frame still moves it to the most recently used end; a frame the search parks loses its
     /// mark (its state byte changed), so its next hit is the policy's.
