@@ -122,12 +122,6 @@ impl Word {
         self.test(mode, 0)
     }
 
-    /// [`Word::hit_latchable`], and [`MARKED`]: the common hit, which skips the policy's byte.
-    #[inline(always)]
-    fn hit_marked(self, mode: Mode) -> bool {
-        self.test(mode, MARKED)
-    }
-
     /// [`Word::hit_latchable`] with the flags of `also` required set.
     #[inline(always)]
     fn test(self, mode: Mode, also: u8) -> bool {
@@ -296,16 +290,14 @@ impl Hot {
             hits: Cell::new(0),
             slow: Cell::new(0),
         };
-        let flags = std::mem::offset_of!(Meta, flags);
         let marks = Marks {
-            // Record 1 (frame 0) on, through a pointer to the whole array.
-            base: NonNull::new(
+            // SAFETY: the flags byte of record 1 (frame 0; `pages` is not empty, so there is one),
+            // through a pointer to the whole array.
+            base: unsafe {
                 NonNull::from(&*hot.metas)
                     .cast::<u8>()
-                    .as_ptr()
-                    .wrapping_add(std::mem::size_of::<Meta>() + flags),
-            )
-            .expect("not null"),
+                    .add(std::mem::size_of::<Meta>() + std::mem::offset_of!(Meta, flags))
+            },
             stride: std::mem::size_of::<Meta>(),
             bit: MARKED,
         };
@@ -356,28 +348,14 @@ impl Hot {
     /// then [`Hot::try_hit_unmarked`] says what to do.
     #[inline(always)]
     pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
-        // Frame + 1, or 0 (not in memory, or the pool is closed): record 0 is never latchable.
-        let e = self.table.hit_entry(id);
-        // SAFETY: the table maps pages only to frames `< cap`, so `e <= cap` (see `table`).
-        let word = unsafe { self.word_at(e as usize) };
-        // SAFETY: as above.
-        let w = unsafe { word.read() };
-        if !w.hit_marked(mode) {
-            return None;
-        }
-        debug_assert!(e >= 1);
-        // SAFETY: a latchable record is a frame's, so `e >= 1` (stated as such, the address
-        // computations below fold the `- 1` in).
-        let f = unsafe { e.unchecked_sub(1) };
-        debug_assert!((f as usize) < self.cap());
+        let (f, word, w) = self.find(id, mode, MARKED)?;
         if self.moves {
             // SAFETY: `f < cap`; marked, so its state byte says it is in exact LRU's list
             // (`MARKED`), where it is linked.
             unsafe { self.queues.move_to_main_head(f) };
         }
-        // SAFETY: `word` is frame `f`'s (`e <= cap`, as above).
-        unsafe { word.write(w.latched(mode)) };
-        self.hits.set(self.hits.get() + 1);
+        // SAFETY: `word` is frame `f`'s (`find`).
+        unsafe { self.latch(word, w, mode) };
         Some(f)
     }
 
@@ -386,18 +364,9 @@ impl Hot {
     /// marked when that reaches its fixed point). Otherwise nothing is changed (see [`Hit`]).
     #[inline]
     pub(crate) fn try_hit_unmarked(&self, id: PageId, mode: Mode) -> Hit {
-        let e = self.table.hit_entry(id);
-        // SAFETY: the table maps pages only to frames `< cap`, so `e <= cap` (see `table`).
-        let word = unsafe { self.word_at(e as usize) };
-        // SAFETY: as above.
-        let w = unsafe { word.read() };
-        if !w.hit_latchable(mode) {
+        let Some((f, word, w)) = self.find(id, mode, 0) else {
             return Hit::No;
-        }
-        debug_assert!(e >= 1);
-        // SAFETY: a latchable record is a frame's, so `e >= 1`.
-        let f = unsafe { e.unchecked_sub(1) };
-        debug_assert!((f as usize) < self.cap());
+        };
         // SAFETY: `f < cap = queues`' frames, so this is `f`'s state byte, alive while `queues`
         // is; `Cell` hands out no reference, so nothing overlaps the access.
         let state = unsafe { &*self.states.as_ptr().add(f as usize) };
@@ -411,10 +380,41 @@ impl Hot {
         } else {
             w
         };
-        // SAFETY: `word` is frame `f`'s (`e <= cap`, as above).
+        // SAFETY: `word` is frame `f`'s (`find`).
+        unsafe { self.latch(word, w, mode) };
+        Hit::Latched(f)
+    }
+
+    /// Page `id`'s frame, its word's place and its word, if the frame is latchable in `mode`
+    /// with the flags of `also` set ([`Word::test`]); nothing is changed.
+    #[inline(always)]
+    fn find(&self, id: PageId, mode: Mode, also: u8) -> Option<(FrameId, WordPtr, Word)> {
+        // Frame + 1, or 0 (not in memory, or the pool is closed): record 0 is never latchable.
+        let e = self.table.hit_entry(id);
+        // SAFETY: the table maps pages only to frames `< cap`, so `e <= cap` (see `table`).
+        let word = unsafe { self.word_at(e as usize) };
+        // SAFETY: as above.
+        let w = unsafe { word.read() };
+        if !w.test(mode, also) {
+            return None;
+        }
+        debug_assert!(e >= 1);
+        // SAFETY: a latchable record is a frame's, so `e >= 1` (stated as such, the address
+        // computations below fold the `- 1` in).
+        let f = unsafe { e.unchecked_sub(1) };
+        debug_assert!((f as usize) < self.cap());
+        Some((f, word, w))
+    }
+
+    /// Stores `w` latched once more in `mode` at `word` and counts the hit.
+    ///
+    /// # Safety
+    /// `word` is a frame's (from [`Hot::find`]).
+    #[inline(always)]
+    unsafe fn latch(&self, word: WordPtr, w: Word, mode: Mode) {
+        // SAFETY: the caller's contract.
         unsafe { word.write(w.latched(mode)) };
         self.hits.set(self.hits.get() + 1);
-        Hit::Latched(f)
     }
 
     /// Bytes 4..8 of frame `f`'s record, as a [`Word`] read and written whole by the hit path.
@@ -550,7 +550,7 @@ mod tests {
                         let w = Word::of(m);
                         assert_eq!(w.hit_latchable(mode), plain, "{m:?} {mode:?}");
                         assert_eq!(
-                            w.hit_marked(mode),
+                            w.test(mode, MARKED),
                             plain && flags & MARKED != 0,
                             "{m:?} {mode:?}"
                         );
