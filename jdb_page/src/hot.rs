@@ -31,7 +31,7 @@ use jdb_layout::PageId;
 
 use crate::{
     FrameId, Page,
-    policy::{FastHit, FastHitTable, Marks, Queues, apply_fast_hit},
+    policy::{FastHit, FastHitTable, Links, Marks, Queues, apply_fast_hit},
     table::PageTable,
 };
 
@@ -249,6 +249,9 @@ pub(crate) struct Hot {
     /// `queues`' state bytes (`Queues::state_base`), frame `f`'s at `states.add(f)`: kept here so
     /// the hit reaches them with one load fewer. Valid while `queues` is (the array never moves).
     states: NonNull<Cell<u8>>,
+    /// `queues`' links (`Queues::links_base`), for exact LRU's move on a hit, kept here for the
+    /// same reason. Valid while `queues` is.
+    links: Links,
     /// The policy's common-case hit as a table over its state byte.
     fast_hit: FastHitTable,
     /// Exact LRU: a hit on a [`MARKED`] frame moves it to the head of the policy's list.
@@ -284,6 +287,7 @@ impl Hot {
                 .collect(),
             pages: pages.into_iter().map(UnsafeCell::new).collect(),
             states: queues.state_base(),
+            links: queues.links_base(),
             queues,
             fast_hit: fast_hit.table(),
             moves: fast_hit == FastHit::MoveToHead,
@@ -350,9 +354,9 @@ impl Hot {
     pub(crate) fn try_hit(&self, id: PageId, mode: Mode) -> Option<FrameId> {
         let (f, word, w) = self.find(id, mode, MARKED)?;
         if self.moves {
-            // SAFETY: `f < cap`; marked, so its state byte says it is in exact LRU's list
-            // (`MARKED`), where it is linked.
-            unsafe { self.queues.move_to_main_head(f) };
+            // SAFETY: `links` are `queues`', alive while `self` is; `f < cap`; marked, so its
+            // state byte says it is in exact LRU's list (`MARKED`), where it is linked.
+            unsafe { self.links.move_to_main_head(f) };
         }
         // SAFETY: `word` is frame `f`'s (`find`).
         unsafe { self.latch(word, w, mode) };

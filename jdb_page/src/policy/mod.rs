@@ -41,7 +41,7 @@ pub(crate) use clock::Clock;
 pub(crate) use lru::Lru;
 #[cfg(all(debug_assertions, any(test, feature = "testing")))]
 pub(crate) use queues::steps as list_steps;
-pub(crate) use queues::{FastHit, FastHitTable, Marks, Queues, apply_fast_hit};
+pub(crate) use queues::{FastHit, FastHitTable, Links, Marks, Queues, apply_fast_hit};
 pub(crate) use s3fifo::S3Fifo;
 pub(crate) use sieve::Sieve;
 pub use simulator::Simulator;

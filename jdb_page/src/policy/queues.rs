@@ -2,7 +2,8 @@
 //! per frame (9 bytes), and up to four lists ([`Queue`]) a frame can be linked in, one at a time.
 //!
 //! Each list has a head (the newest end, where frames are inserted) and a tail (the oldest end,
-//! where the eviction search starts). Besides the policy's own queues ([`Queue::Main`],
+//! where the eviction search starts), and is a ring through a sentinel of its own (4 sentinels,
+//! 32 bytes a pool), so that no link or unlink tests for an end. Besides the policy's own queues ([`Queue::Main`],
 //! [`Queue::Small`]) there are two shared ones:
 //!
 //! - [`Queue::Cold`]: frames inserted cold (by a scan or prefetch, not asked for), evicted first,
@@ -74,21 +75,32 @@ const PINNED: u8 = 1 << 4;
 const COUNT_SHIFT: u8 = 5;
 const COUNT_MASK: u8 = 0b11 << COUNT_SHIFT;
 
-/// The two ends and the length of one list.
-#[derive(Debug, Clone, Copy)]
-struct Ends {
-    head: FrameId,
-    tail: FrameId,
-    len: u32,
+/// A place in the lists: [`Queue`] `q`'s sentinel is node `q`, frame `f` is node `f + SENTINELS`.
+type Node = u32;
+
+/// Nodes before the frames' (one sentinel per [`Queue`]).
+const SENTINELS: u32 = 4;
+
+/// Frame `f`'s node.
+#[inline(always)]
+fn node(f: FrameId) -> Node {
+    f + SENTINELS
 }
 
-const EMPTY: Ends = Ends {
-    head: NIL,
-    tail: NIL,
-    len: 0,
-};
+/// The frame at `n`, or `None` for a sentinel.
+#[inline(always)]
+fn frame(n: Node) -> Option<FrameId> {
+    n.checked_sub(SENTINELS)
+}
 
-/// Links (`[towards head, towards tail]`) and state of frames `0..cap`, and the ends of the lists.
+/// Links (`[towards head, towards tail]`, as [`Node`]s) and state of frames `0..cap`, and the
+/// lists' lengths.
+///
+/// Each list is a ring through its sentinel: the sentinel's link towards the tail is the head
+/// (the newest frame), its link towards the head is the tail (the oldest), and the head's newer
+/// and the tail's older neighbour is the sentinel; an empty list's sentinel links to itself. So
+/// linking and unlinking never test for an end (exact LRU's move on a hit is two loads, one
+/// compare and five stores).
 ///
 /// Every field is a `Cell`, and every method takes `&self`: the policy owns its queues (in an
 /// `Rc`), and the pool's hit path does a policy's common-case hit ([`FastHit`]) on the same
@@ -96,9 +108,10 @@ const EMPTY: Ends = Ends {
 /// cells, so no two accesses overlap.
 #[derive(Debug)]
 pub(crate) struct Queues {
-    links: Box<[Cell<[FrameId; 2]>]>,
+    /// Node `n`'s links: the sentinels' (`0..SENTINELS`), then the frames'.
+    links: Box<[Cell<[Node; 2]>]>,
     state: Box<[Cell<u8>]>,
-    ends: [Cell<Ends>; 4],
+    lens: [Cell<u32>; 4],
     /// The pool's per-frame marks these queues clear on every state change ([`Marks`]).
     marks: Cell<Option<Marks>>,
 }
@@ -114,6 +127,61 @@ pub(crate) struct Marks {
     pub(crate) base: NonNull<u8>,
     pub(crate) stride: usize,
     pub(crate) bit: u8,
+}
+
+/// Where a [`Queues`]' links are ([`Queues::links_base`]): node `n`'s at `n` from here. Valid
+/// while the queues are (the array never moves); used only while they are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Links(NonNull<Cell<[Node; 2]>>);
+
+impl Links {
+    /// Exact LRU's fast hit on a frame its state says is in [`Queue::Main`] (a marked frame of a
+    /// [`FastHit::MoveToHead`] policy, see [`Marks`]): moves it to the head.
+    ///
+    /// # Safety
+    /// These are the links of queues alive now, `f < cap` of them, and `f` is linked in
+    /// [`Queue::Main`].
+    #[inline(always)]
+    pub(crate) unsafe fn move_to_main_head(self, f: FrameId) {
+        // SAFETY: the caller's contract.
+        unsafe { self.move_to_head(f, Queue::Main) }
+    }
+
+    /// Moves `f`, linked in `q`, to the head of `q`, with no bounds checks.
+    ///
+    /// # Safety
+    /// These are the links of queues alive now, `f < cap` of them, and `f` is linked in `q`.
+    #[inline(always)]
+    unsafe fn move_to_head(self, f: FrameId, q: Queue) {
+        // Every node looked up is one of the array's: `q`'s sentinel, `f`'s (`f < cap`, the
+        // caller's contract) and the links of a linked node, which are nodes of its list. The
+        // cells are reached through the array's pointer: the pool is one thread, and no
+        // reference into a cell exists (`Cell` hands out none) while these accesses run.
+        // SAFETY: see above.
+        let link = |n: Node| unsafe { self.0.add(n as usize).as_ref() };
+        let (s, f) = (q as Node, node(f));
+        let head = link(s).get()[OLDER];
+        if head == f {
+            return;
+        }
+        step();
+        // `f` is linked and not the head, so `newer` is a frame and `head` too; `older` is a
+        // frame or the sentinel (when `f` is the tail): a ring has no ends to test.
+        let [newer, older] = link(f).get();
+        let mut l = link(newer).get();
+        l[OLDER] = older;
+        link(newer).set(l);
+        let mut l = link(older).get();
+        l[NEWER] = newer;
+        link(older).set(l);
+        link(f).set([s, head]);
+        let mut l = link(head).get();
+        l[NEWER] = f;
+        link(head).set(l);
+        let mut l = link(s).get();
+        l[OLDER] = f;
+        link(s).set(l);
+    }
 }
 
 /// A policy's hit in its common case, one operation on its [`Queues`]: the pool's hit path does
@@ -234,7 +302,7 @@ impl Clone for SharedQueues {
         Self(Rc::new(Queues {
             links: q.links.clone(),
             state: q.state.clone(),
-            ends: q.ends.clone(),
+            lens: q.lens.clone(),
             // A copy is nobody's hit path's.
             marks: Cell::new(None),
         }))
@@ -289,16 +357,21 @@ const OLDER: usize = 1;
 const SECOND_CHANCE_WALK: usize = 4;
 
 impl Queues {
-    /// No frame in any list, for frames `0..cap` (1 <= cap < u32::MAX).
+    /// No frame in any list, for frames `0..cap` (1 <= cap < u32::MAX - 4).
     pub(super) fn new(cap: usize) -> Self {
+        let max = (NIL - SENTINELS) as usize;
         assert!(
-            (1..NIL as usize).contains(&cap),
-            "policy capacity {cap} out of 1..{NIL}"
+            (1..max).contains(&cap),
+            "policy capacity {cap} out of 1..{max}"
         );
+        // Empty lists: each sentinel links to itself; unlinked frames to `NIL`.
+        let sentinels = (0..SENTINELS).map(|q| Cell::new([q, q]));
         Self {
-            links: (0..cap).map(|_| Cell::new([NIL; 2])).collect(),
+            links: sentinels
+                .chain((0..cap).map(|_| Cell::new([NIL; 2])))
+                .collect(),
             state: (0..cap).map(|_| Cell::new(0)).collect(),
-            ends: [const { Cell::new(EMPTY) }; 4],
+            lens: [const { Cell::new(0) }; 4],
             marks: Cell::new(None),
         }
     }
@@ -319,7 +392,7 @@ impl Queues {
         self.marks.set(None);
     }
 
-    /// Heap bytes of the links and states.
+    /// Heap bytes of the links and states (9 a frame, and 32 for the sentinels).
     pub(super) fn heap_bytes(&self) -> usize {
         size_of_val(&*self.links) + size_of_val(&*self.state)
     }
@@ -340,27 +413,24 @@ impl Queues {
         }
     }
 
-    fn links(&self, f: FrameId) -> [FrameId; 2] {
-        self.links[f as usize].get()
+    fn links(&self, n: Node) -> [Node; 2] {
+        self.links[n as usize].get()
     }
 
-    fn set_links(&self, f: FrameId, links: [FrameId; 2]) {
-        self.links[f as usize].set(links);
+    fn set_links(&self, n: Node, links: [Node; 2]) {
+        self.links[n as usize].set(links);
     }
 
-    /// Sets one link of `f` (`NEWER` or `OLDER`).
-    fn set_link(&self, f: FrameId, which: usize, to: FrameId) {
-        let mut l = self.links(f);
+    /// Sets one link of `n` (`NEWER` or `OLDER`).
+    fn set_link(&self, n: Node, which: usize, to: Node) {
+        let mut l = self.links(n);
         l[which] = to;
-        self.set_links(f, l);
+        self.set_links(n, l);
     }
 
-    fn ends(&self, q: Queue) -> Ends {
-        self.ends[q as usize].get()
-    }
-
-    fn set_ends(&self, q: Queue, ends: Ends) {
-        self.ends[q as usize].set(ends);
+    /// `q`'s newest node: its sentinel when it is empty.
+    fn head(&self, q: Queue) -> Node {
+        self.links(q as Node)[OLDER]
     }
 
     /// Whether `f` is in the policy (in some list, parked included).
@@ -423,16 +493,10 @@ impl Queues {
         std::ptr::NonNull::from(&*self.state).cast()
     }
 
-    /// Exact LRU's fast hit on a frame its state says is in [`Queue::Main`] (a marked frame of a
-    /// [`FastHit::MoveToHead`] policy, see [`Marks`]): moves it to the head.
-    ///
-    /// # Safety
-    /// `f < cap`, and `f` is linked in [`Queue::Main`].
-    #[inline(always)]
-    pub(crate) unsafe fn move_to_main_head(&self, f: FrameId) {
-        debug_assert!(self.contains(f) && self.queue(f) == Queue::Main);
-        // SAFETY: the caller's contract.
-        unsafe { self.move_to_head_unchecked(f, Queue::Main) }
+    /// The links' array, for exact LRU's fast hit ([`Links::move_to_main_head`]). The pool's hit
+    /// path keeps it (the array never moves) and reaches the links with one load fewer.
+    pub(crate) fn links_base(&self) -> Links {
+        Links(NonNull::from(&*self.links).cast())
     }
 
     /// Moves `f`, linked in `q`, to the head of `q`, with no bounds checks.
@@ -441,43 +505,8 @@ impl Queues {
     /// `f < cap`, and `f` is linked in `q`.
     #[inline(always)]
     unsafe fn move_to_head_unchecked(&self, f: FrameId, q: Queue) {
-        // The ends' fields are read and written one by one (only the head, and the tail when `f`
-        // was the oldest, change), through the `Cell`'s pointer: the pool is one thread, and no
-        // reference into the cell exists (`Cell` hands out none) while these accesses run.
-        let ends = self.ends[q as usize].as_ptr();
-        // SAFETY: see above.
-        let head = unsafe { (*ends).head };
-        if head == f {
-            return;
-        }
-        step();
-        // Every `g` passed to `link` is `< cap = links.len()`: `f` (the caller's contract), and
-        // the links of a linked frame and the ends of its list, which are frames `< cap` or
-        // `NIL`, never looked up as `NIL`: `newer` is not `NIL` since `f` is not the head, `older`
-        // is looked up only when it is not `NIL`, and `head` is not `NIL` since `q` holds `f`.
-        let link = |g: FrameId| {
-            debug_assert!((g as usize) < self.links.len());
-            // SAFETY: `g < cap = links.len()` (see above).
-            unsafe { self.links.get_unchecked(g as usize) }
-        };
-        let [newer, older] = link(f).get();
-        let mut l = link(newer).get();
-        l[OLDER] = older;
-        link(newer).set(l);
-        if older == NIL {
-            // SAFETY: see above.
-            unsafe { (*ends).tail = newer };
-        } else {
-            let mut l = link(older).get();
-            l[NEWER] = newer;
-            link(older).set(l);
-        }
-        link(f).set([NIL, head]);
-        let mut l = link(head).get();
-        l[NEWER] = f;
-        link(head).set(l);
-        // SAFETY: see above.
-        unsafe { (*ends).head = f };
+        // SAFETY: the caller's contract; `links_base` is these queues' array.
+        unsafe { self.links_base().move_to_head(f, q) }
     }
 
     /// The frame's 2-bit counter.
@@ -494,7 +523,7 @@ impl Queues {
 
     /// Number of frames in `q`.
     pub(super) fn len(&self, q: Queue) -> usize {
-        self.ends(q).len as usize
+        self.lens[q as usize].get() as usize
     }
 
     pub(super) fn is_empty(&self, q: Queue) -> bool {
@@ -503,15 +532,13 @@ impl Queues {
 
     /// The oldest frame of `q`.
     pub(super) fn tail(&self, q: Queue) -> Option<FrameId> {
-        let t = self.ends(q).tail;
-        (t != NIL).then_some(t)
+        frame(self.links(q as Node)[NEWER])
     }
 
     /// The frame after `f` towards the head (newer) of its list.
     pub(super) fn newer(&self, f: FrameId) -> Option<FrameId> {
         step();
-        let n = self.links(f)[NEWER];
-        (n != NIL).then_some(n)
+        frame(self.links(node(f))[NEWER])
     }
 
     /// Adds `f` (not in the policy) at the head of `q`, unpinned, counter 0.
@@ -524,40 +551,33 @@ impl Queues {
 
     /// Links `f` (in the policy, in no list) at the head of `q`.
     pub(super) fn push_head(&self, q: Queue, f: FrameId) {
-        let head = self.ends(q).head;
-        self.link(q, f, NIL, head);
+        let head = self.head(q);
+        self.link(q, f, q as Node, head);
     }
 
     /// Links `f` (in the policy, in no list) at the tail of `q`.
     pub(super) fn push_tail(&self, q: Queue, f: FrameId) {
-        let tail = self.ends(q).tail;
-        self.link(q, f, tail, NIL);
+        let tail = self.links(q as Node)[NEWER];
+        self.link(q, f, tail, q as Node);
     }
 
     /// Links `f` (in the policy, in no list) just towards the tail from `at`, in `at`'s list.
     pub(super) fn push_older_than(&self, at: FrameId, f: FrameId) {
         let q = self.queue(at);
+        let at = node(at);
         let older = self.links(at)[OLDER];
         self.link(q, f, at, older);
     }
 
-    /// Links `f` between `newer` and `older` (neighbours in `q`, or NIL at its ends).
-    fn link(&self, q: Queue, f: FrameId, newer: FrameId, older: FrameId) {
+    /// Links `f` between `newer` and `older` (neighbours in `q`, its sentinel at its ends).
+    fn link(&self, q: Queue, f: FrameId, newer: Node, older: Node) {
         step();
-        self.set_links(f, [newer, older]);
-        let mut ends = self.ends(q);
-        if newer == NIL {
-            ends.head = f;
-        } else {
-            self.set_link(newer, OLDER, f);
-        }
-        if older == NIL {
-            ends.tail = f;
-        } else {
-            self.set_link(older, NEWER, f);
-        }
-        ends.len += 1;
-        self.set_ends(q, ends);
+        let n = node(f);
+        self.set_links(n, [newer, older]);
+        self.set_link(newer, OLDER, n);
+        self.set_link(older, NEWER, n);
+        let len = &self.lens[q as usize];
+        len.set(len.get() + 1);
         let mut s = self.st(f);
         s = (s & !QUEUE_MASK) | q as u8;
         if q != Queue::Parked {
@@ -570,27 +590,19 @@ impl Queues {
     pub(super) fn unlink(&self, f: FrameId) {
         step();
         let q = self.queue(f);
-        let [newer, older] = self.links(f);
-        let mut ends = self.ends(q);
-        if newer == NIL {
-            ends.head = older;
-        } else {
-            self.set_link(newer, OLDER, older);
-        }
-        if older == NIL {
-            ends.tail = newer;
-        } else {
-            self.set_link(older, NEWER, newer);
-        }
-        ends.len -= 1;
-        self.set_ends(q, ends);
-        self.set_links(f, [NIL; 2]);
+        let n = node(f);
+        let [newer, older] = self.links(n);
+        self.set_link(newer, OLDER, older);
+        self.set_link(older, NEWER, newer);
+        let len = &self.lens[q as usize];
+        len.set(len.get() - 1);
+        self.set_links(n, [NIL; 2]);
     }
 
     /// Moves `f` to the head of its list.
     pub(super) fn move_to_head(&self, f: FrameId) {
         let q = self.queue(f);
-        if self.ends(q).head != f {
+        if self.head(q) != node(f) {
             self.unlink(f);
             self.push_head(q, f);
         }
@@ -694,8 +706,7 @@ impl Queues {
 
     /// The frames of `q` from tail (oldest) to head.
     pub(super) fn oldest_first(&self, q: Queue) -> impl Iterator<Item = FrameId> + '_ {
-        let start = self.ends(q).tail;
-        std::iter::successors((start != NIL).then_some(start), move |&f| self.newer(f))
+        std::iter::successors(self.tail(q), move |&f| self.newer(f))
     }
 }
 
@@ -743,7 +754,7 @@ mod tests {
         assert!(!q.contains(0) && !q.contains(2));
         assert_eq!(all(&q, Queue::Main), vec![5, 3, 1]);
         assert_eq!((q.tail(Queue::Main), q.newer(1)), (Some(5), None));
-        assert_eq!(q.heap_bytes(), 6 * 9);
+        assert_eq!(q.heap_bytes(), 6 * 9 + 32);
     }
 
     /// Every table entry is its operation: 0 exactly where the operation does not apply, else
@@ -792,6 +803,97 @@ mod tests {
         }
         assert_eq!(q.st(4), cold);
         assert_eq!(all(&q, Queue::Cold), vec![4]);
+    }
+
+    /// The rings against a model (one `VecDeque` per list, oldest first): random inserts at
+    /// either end and beside a frame, unlinks, moves to the head (the fast hit's and the
+    /// policy's), parks and unparks, on lists of every length from empty up; after every step
+    /// each list, walked from both ends, is its model, and every length and end agrees.
+    #[test]
+    fn rings_are_lists() {
+        use std::collections::VecDeque;
+        let mut rng = crate::testing::Rng::new(5);
+        for _ in 0..300 {
+            let cap = 1 + rng.below(9) as FrameId;
+            let q = Queues::new(cap as usize);
+            let mut model: [VecDeque<FrameId>; 4] = Default::default();
+            let lists = [Queue::Cold, Queue::Main, Queue::Small];
+            for _ in 0..60 {
+                let f = rng.below(u64::from(cap)) as FrameId;
+                let which = lists[rng.below(3) as usize];
+                let at = |m: &[VecDeque<FrameId>; 4], f| {
+                    m.iter().position(|l| l.contains(&f)).map(|i| Queue::ALL[i])
+                };
+                match (at(&model, f), rng.below(4)) {
+                    (None, 0) => {
+                        q.insert(which, f);
+                        model[which as usize].push_back(f);
+                    }
+                    (None, 1) => {
+                        q.insert(which, f);
+                        q.unlink(f);
+                        q.push_tail(which, f);
+                        model[which as usize].push_front(f);
+                    }
+                    (None, _) => {
+                        // Beside a frame of `which`, if it has one.
+                        let l = &model[which as usize];
+                        if l.is_empty() {
+                            continue;
+                        }
+                        let i = rng.below(l.len() as u64) as usize;
+                        let beside = l[i];
+                        q.insert(which, f);
+                        q.unlink(f);
+                        q.push_older_than(beside, f);
+                        model[which as usize].insert(i, f);
+                    }
+                    (Some(Queue::Parked), _) => {
+                        let home = q.unpark(f);
+                        q.push_head(home, f);
+                        model[Queue::Parked as usize].retain(|&g| g != f);
+                        model[home as usize].push_back(f);
+                    }
+                    (Some(l), op) => {
+                        model[l as usize].retain(|&g| g != f);
+                        match op {
+                            0 => {
+                                q.remove(f);
+                            }
+                            1 => {
+                                q.set_pinned(f, true);
+                                q.park(f);
+                                q.set_pinned(f, false);
+                                model[Queue::Parked as usize].push_back(f);
+                            }
+                            2 => {
+                                q.move_to_head(f);
+                                model[l as usize].push_back(f);
+                            }
+                            _ => {
+                                // SAFETY: `f < cap`, linked in `l`.
+                                unsafe { q.links_base().move_to_head(f, l) };
+                                model[l as usize].push_back(f);
+                            }
+                        }
+                    }
+                }
+                for l in Queue::ALL {
+                    let m: Vec<FrameId> = model[l as usize].iter().copied().collect();
+                    assert_eq!(all(&q, l), m, "{l:?}, oldest first");
+                    let mut newest_first = Vec::new();
+                    let mut n = q.head(l);
+                    while let Some(g) = frame(n) {
+                        newest_first.push(g);
+                        n = q.links(n)[OLDER];
+                    }
+                    newest_first.reverse();
+                    assert_eq!(newest_first, m, "{l:?}, newest first");
+                    assert_eq!(q.len(l), m.len());
+                    assert_eq!(q.tail(l), m.first().copied());
+                }
+            }
+        }
     }
 
     #[test]
