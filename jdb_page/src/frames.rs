@@ -5,8 +5,9 @@
 //! own operations are O(1) amortised however many frames are pinned). The pool calls it inside
 //! short borrows that never span an `.await`; the futures that wait (for a latch, for a read of
 //! the same page, for room) keep a ticket here and poll [`Frames::poll_latch`]. The page table
-//! and the frame records live in [`Hot`] (`hot.rs`), which `Frames` shares with the pool's hit
-//! path: a hit and a guard's release do not borrow `Frames` unless they need more than those.
+//! and the frame records live in [`Hot`] (`hot.rs`), which the pool's `Core` holds beside
+//! `Frames` and `Frames` points to ([`Frames::attach`]): a hit and a guard's release do not
+//! borrow `Frames` unless they need more than those.
 //!
 //! A frame is in one of four states:
 //!
@@ -30,6 +31,7 @@
 
 use std::{
     collections::VecDeque,
+    ptr::NonNull,
     rc::Rc,
     sync::Arc,
     task::{Poll, Waker},
@@ -71,10 +73,11 @@ pub(crate) struct Lost;
 
 /// Residency of a pool: see the module docs.
 pub(crate) struct Frames {
-    /// The page table, the frame records and the hit counter, shared with the pool's hit path.
-    /// The table maps pages only to frames `< cap`: `begin_read` and `install` read `f`'s record
-    /// before they insert `f`.
-    hot: Rc<Hot>,
+    /// The page table, the frame records and the hit counter: the pool's (`Core::hot`), which
+    /// the hit path reads at a fixed offset from the pool. The table maps pages only to frames
+    /// `< cap`: `begin_read` and `install` read `f`'s record before they insert `f`. Set by
+    /// [`Frames::attach`]; see [`Frames::hot`].
+    hot: NonNull<Hot>,
     policy: AnyPolicy,
     /// The pool's arena, for each frame's dirty bit and pin count.
     arena: Arc<Arena>,
@@ -98,8 +101,9 @@ pub(crate) struct Frames {
 }
 
 impl Frames {
-    /// A free frame per page record of `pages` (one per frame of `arena`).
-    pub(crate) fn new(pages: Vec<Page>, policy: AnyPolicy, arena: Arc<Arena>) -> Self {
+    /// The hit path's state for a pool of one frame per page record of `pages`, all free, over
+    /// `policy`'s queues: what the pool keeps beside the [`Frames`] made with the same `policy`.
+    pub(crate) fn new_hot(pages: Vec<Page>, policy: &AnyPolicy) -> Hot {
         let cap = pages.len();
         let free_list = |f: FrameId| Meta {
             page: if f + 1 < cap as FrameId {
@@ -111,14 +115,19 @@ impl Frames {
             state: State::Free,
             flags: 0,
         };
-        let hot = Hot::new(
+        Hot::new(
             pages,
             free_list,
             Rc::clone(policy.queues()),
             policy.fast_hit(),
-        );
+        )
+    }
+
+    /// Residency of `cap` free frames of `arena` under `policy`, to be attached to the [`Hot`]
+    /// made for them ([`Frames::new_hot`]) before any other call.
+    pub(crate) fn new(cap: usize, policy: AnyPolicy, arena: Arc<Arena>) -> Self {
         Self {
-            hot: Rc::new(hot),
+            hot: NonNull::dangling(),
             policy,
             arena,
             free_head: if cap > 0 { 0 } else { NO_FRAME },
@@ -133,14 +142,28 @@ impl Frames {
         }
     }
 
-    /// Frames in the pool.
-    pub(crate) fn cap(&self) -> usize {
-        self.hot.cap()
+    /// Makes `hot` these frames' hit path state (made by [`Frames::new_hot`] with the same
+    /// policy).
+    ///
+    /// # Safety
+    /// `hot` stays where it is, alive and never borrowed mutably, for as long as `self` is used:
+    /// the pool keeps both in one boxed `Core` it never moves out of its box, and `Core` drops
+    /// `frames` first.
+    pub(crate) unsafe fn attach(&mut self, hot: &Hot) {
+        self.hot = NonNull::from(hot);
     }
 
-    /// The hit path's state, which the pool keeps a handle of.
-    pub(crate) fn hot(&self) -> &Rc<Hot> {
-        &self.hot
+    /// The hit path's state (see [`Frames::attach`]).
+    #[inline(always)]
+    fn hot(&self) -> &Hot {
+        // SAFETY: attached to the pool's `Hot`, alive and not borrowed mutably while `self` is
+        // used (`attach`'s contract).
+        unsafe { self.hot.as_ref() }
+    }
+
+    /// Frames in the pool.
+    pub(crate) fn cap(&self) -> usize {
+        self.hot().cap()
     }
 
     /// Pages held (`Resident` frames).
@@ -151,26 +174,26 @@ impl Frames {
     /// The frame of page `id` (resident, or being read).
     #[inline(always)]
     pub(crate) fn lookup(&self, id: PageId) -> Option<FrameId> {
-        self.hot.table.get(id)
+        self.hot().table.get(id)
     }
 
     /// Whether frame `f` holds (or is reading) page `id`.
     #[inline]
     pub(crate) fn holds(&self, f: FrameId, id: PageId) -> bool {
-        let m = self.hot.meta(f);
+        let m = self.hot().meta(f);
         m.page == id && matches!(m.state, State::Reading | State::Resident)
     }
 
     /// Page `id` is resident in `f` and no guard holds it exclusively: its bytes can be copied
     /// for a write now.
     pub(crate) fn readable(&self, f: FrameId, id: PageId) -> bool {
-        let m = self.hot.meta(f);
+        let m = self.hot().meta(f);
         m.page == id && m.state == State::Resident && m.latch != EXCLUSIVE
     }
 
     /// Whether `f` is resident and latched in `mode` (debug checks of the guards).
     pub(crate) fn is_latched(&self, f: FrameId, mode: Mode) -> bool {
-        let m = self.hot.meta(f);
+        let m = self.hot().meta(f);
         m.state == State::Resident
             && match mode {
                 Mode::Shared => m.latch != 0 && m.latch != EXCLUSIVE,
@@ -180,12 +203,12 @@ impl Frames {
 
     /// Whether frame `f` holds its page (rather than reading it, or nothing).
     pub(crate) fn is_resident(&self, f: FrameId) -> bool {
-        self.hot.meta(f).state == State::Resident
+        self.hot().meta(f).state == State::Resident
     }
 
     /// The page in resident frame `f`.
     pub(crate) fn page_of(&self, f: FrameId) -> Option<PageId> {
-        let m = self.hot.meta(f);
+        let m = self.hot().meta(f);
         (m.state == State::Resident).then_some(m.page)
     }
 
@@ -195,7 +218,7 @@ impl Frames {
     /// parked frame `f`, latchable in `mode`, found just now): latches it and counts the hit,
     /// for the policy and the stats.
     pub(crate) fn policy_hit(&mut self, f: FrameId, mode: Mode) {
-        debug_assert!(self.hot.meta(f).hit_latchable(mode));
+        debug_assert!(self.hot().meta(f).hit_latchable(mode));
         self.grant(f, mode, true);
         self.stats.hits += 1;
     }
@@ -222,9 +245,9 @@ impl Frames {
         }
         let at_front = match queued {
             Some(pos) => pos == Some(0),
-            None => self.hot.meta(f).flags & WAITERS == 0,
+            None => self.hot().meta(f).flags & WAITERS == 0,
         };
-        let m = self.hot.meta(f);
+        let m = self.hot().meta(f);
         if at_front && m.state == State::Resident && compatible(m.latch, mode) {
             if let Some(t) = ticket.take() {
                 self.remove_waiter(f, t);
@@ -255,7 +278,7 @@ impl Frames {
                     mode,
                     waker: waker.clone(),
                 });
-                self.hot.update(f, |m| m.flags |= WAITERS);
+                self.hot().update(f, |m| m.flags |= WAITERS);
                 *ticket = Some(t);
             }
         }
@@ -280,7 +303,7 @@ impl Frames {
             "release of frame {f} out of range"
         );
         // SAFETY: `f < cap`, checked just above.
-        if unsafe { self.hot.release(f, mode) } {
+        if unsafe { self.hot().release(f, mode) } {
             self.released_slow(f);
         }
     }
@@ -288,7 +311,7 @@ impl Frames {
     /// The rest of a release ([`Hot::release`]) when someone may care: a waiter, the policy (a
     /// parked frame), a task waiting for room.
     pub(crate) fn released_slow(&mut self, f: FrameId) {
-        if self.hot.meta(f).flags & WAITERS != 0 {
+        if self.hot().meta(f).flags & WAITERS != 0 {
             self.wake_front(f);
         }
         self.unpark_if_idle(f);
@@ -298,11 +321,11 @@ impl Frames {
     }
 
     fn grant(&mut self, f: FrameId, mode: Mode, touch: bool) {
-        let mut m = self.hot.meta(f);
+        let mut m = self.hot().meta(f);
         m.latch = m.latch_taken(mode);
         let evicting = m.flags & EVICTING != 0;
         m.flags &= !EVICTING;
-        self.hot.set_meta(f, m);
+        self.hot().set_meta(f, m);
         if evicting {
             // Asked for while its victim's write-back ran: it stays.
             self.transient -= 1;
@@ -315,7 +338,7 @@ impl Frames {
     /// Whether `f` must not be evicted now: latched, waited for, kept, or pinned.
     #[inline]
     fn is_busy(&self, f: FrameId) -> bool {
-        busy(&self.hot.meta(f), &self.arena, f)
+        busy(&self.hot().meta(f), &self.arena, f)
     }
 
     /// Keeps resident frame `f` from being chosen or evicted as a victim until as many
@@ -325,10 +348,10 @@ impl Frames {
     /// stops nobody from latching the page. Returns `false`, keeping nothing, when `f` does not
     /// hold its page (being read, or free).
     pub(crate) fn keep(&mut self, f: FrameId) -> bool {
-        if self.hot.meta(f).state != State::Resident {
+        if self.hot().meta(f).state != State::Resident {
             return false;
         }
-        self.hot.update(f, |m| m.flags |= KEPT);
+        self.hot().update(f, |m| m.flags |= KEPT);
         *self.kept.entry(f).or_insert(0) += 1;
         true
     }
@@ -344,7 +367,7 @@ impl Frames {
             return;
         }
         self.kept.remove(&f);
-        self.hot.update(f, |m| m.flags &= !KEPT);
+        self.hot().update(f, |m| m.flags &= !KEPT);
         self.unpark_if_idle(f);
         if !self.is_busy(f) {
             self.wake_room();
@@ -353,11 +376,11 @@ impl Frames {
 
     /// Puts a frame the eviction search parked back into the policy once it is not busy.
     fn unpark_if_idle(&mut self, f: FrameId) {
-        let m = self.hot.meta(f);
+        let m = self.hot().meta(f);
         if m.flags & PARKED == 0 || m.state != State::Resident || self.is_busy(f) {
             return;
         }
-        self.hot.update(f, |m| m.flags &= !PARKED);
+        self.hot().update(f, |m| m.flags &= !PARKED);
         self.policy.unpin(f);
         self.wake_room();
     }
@@ -379,7 +402,7 @@ impl Frames {
         q.retain(|w| w.ticket != ticket);
         if q.is_empty() {
             self.waiters.remove(&f);
-            self.hot.update(f, |m| m.flags &= !WAITERS);
+            self.hot().update(f, |m| m.flags &= !WAITERS);
             self.unpark_if_idle(f);
         }
     }
@@ -393,7 +416,7 @@ impl Frames {
     /// Empties `f`'s queue and wakes everyone in it: they find their page gone and look again.
     fn wake_all(&mut self, f: FrameId) {
         if let Some(q) = self.waiters.remove(&f) {
-            self.hot.update(f, |m| m.flags &= !WAITERS);
+            self.hot().update(f, |m| m.flags &= !WAITERS);
             for w in q {
                 w.waker.wake();
             }
@@ -408,11 +431,11 @@ impl Frames {
         if f == NO_FRAME {
             return None;
         }
-        let mut m = self.hot.meta(f);
+        let mut m = self.hot().meta(f);
         debug_assert_eq!(m.state, State::Free);
         self.free_head = m.page;
         m.state = State::Reserved;
-        self.hot.set_meta(f, m);
+        self.hot().set_meta(f, m);
         self.free -= 1;
         self.transient += 1;
         Some(f)
@@ -420,14 +443,14 @@ impl Frames {
 
     /// Gives a reserved frame back.
     pub(crate) fn release_reserved(&mut self, f: FrameId) {
-        debug_assert_eq!(self.hot.meta(f).state, State::Reserved);
+        debug_assert_eq!(self.hot().meta(f).state, State::Reserved);
         self.transient -= 1;
         self.push_free(f);
         self.wake_room();
     }
 
     fn push_free(&mut self, f: FrameId) {
-        self.hot.set_meta(
+        self.hot().set_meta(
             f,
             Meta {
                 page: self.free_head,
@@ -443,7 +466,9 @@ impl Frames {
     /// The policy's next victim, now `EVICTING` (out of the policy, still resident and readable,
     /// rescued if a task asks for it). `None` when every resident frame is busy.
     pub(crate) fn choose_victim(&mut self) -> Option<FrameId> {
-        let (hot, arena) = (&self.hot, &self.arena);
+        // SAFETY: as in `Frames::hot` (a reference not tied to `self`, so that the policy can be
+        // borrowed mutably beside it).
+        let (hot, arena) = (unsafe { self.hot.as_ref() }, &self.arena);
         // A busy frame the search meets is parked: the policy is told when it is idle again.
         let mut busy = |f: FrameId| {
             let busy = busy(&hot.meta(f), arena, f);
@@ -453,9 +478,9 @@ impl Frames {
             busy
         };
         let v = self.policy.evict(&mut busy)?;
-        let m = self.hot.meta(v);
+        let m = self.hot().meta(v);
         debug_assert!(m.state == State::Resident && m.flags & PARKED == 0);
-        self.hot.update(v, |m| m.flags |= EVICTING);
+        self.hot().update(v, |m| m.flags |= EVICTING);
         self.transient += 1;
         Some(v)
     }
@@ -463,26 +488,26 @@ impl Frames {
     /// Whether victim `v` can go now: still a victim (not rescued), not kept, unpinned, clean,
     /// no write of it in flight (`writing`).
     pub(crate) fn evictable(&self, v: FrameId, writing: bool) -> bool {
-        let m = self.hot.meta(v);
+        let m = self.hot().meta(v);
         let flags = self.arena.flags(v);
         m.flags & EVICTING != 0 && !busy(&m, &self.arena, v) && !flags.is_dirty() && !writing
     }
 
     /// Whether `v` is still a victim (no task asked for it since it was chosen).
     pub(crate) fn is_victim(&self, v: FrameId) -> bool {
-        self.hot.meta(v).flags & EVICTING != 0
+        self.hot().meta(v).flags & EVICTING != 0
     }
 
     /// Evicts victim `v` (see [`Frames::evictable`]); the frame is now `Reserved` for the caller
     /// (still transient).
     pub(crate) fn evict(&mut self, v: FrameId) {
-        let mut m = self.hot.meta(v);
+        let mut m = self.hot().meta(v);
         debug_assert!(m.flags & EVICTING != 0);
         m.flags = 0;
         m.state = State::Reserved;
-        self.hot.set_meta(v, m);
+        self.hot().set_meta(v, m);
         let page = m.page;
-        self.hot.table.remove(page);
+        self.hot().table.remove(page);
         self.resident -= 1;
         self.stats.evictions += 1;
     }
@@ -490,11 +515,11 @@ impl Frames {
     /// Victim `v` stays after all (a failed write-back, a cancelled eviction, a page dirtied
     /// again): back into the policy, at the cold end when `cold`.
     pub(crate) fn unevict(&mut self, v: FrameId, cold: bool) {
-        let m = self.hot.meta(v);
+        let m = self.hot().meta(v);
         if m.flags & EVICTING == 0 {
             return;
         }
-        self.hot.update(v, |m| m.flags &= !EVICTING);
+        self.hot().update(v, |m| m.flags &= !EVICTING);
         let page = m.page;
         self.transient -= 1;
         self.policy.insert(v, page, cold);
@@ -512,11 +537,11 @@ impl Frames {
         if !self.room.iter().any(|w| w.will_wake(waker)) {
             self.room.push(waker.clone());
         }
-        self.hot.set_room_waiting(true);
+        self.hot().set_room_waiting(true);
     }
 
     fn wake_room(&mut self) {
-        self.hot.set_room_waiting(false);
+        self.hot().set_room_waiting(false);
         for w in self.room.drain(..) {
             w.wake();
         }
@@ -526,7 +551,7 @@ impl Frames {
     pub(crate) fn pool_full(&self) -> Error {
         let pinned = (0..self.cap() as FrameId)
             .filter(|&f| {
-                let m = self.hot.meta(f);
+                let m = self.hot().meta(f);
                 m.state == State::Resident
                     && (m.latch != 0 || m.flags & KEPT != 0 || self.arena.flags(f).pins() > 0)
             })
@@ -542,21 +567,21 @@ impl Frames {
     /// Reserved frame `f` is about to be read into for page `id` (not mapped): tasks asking for
     /// `id` from now on wait for this read.
     pub(crate) fn begin_read(&mut self, f: FrameId, id: PageId) {
-        self.hot.update(f, |m| {
+        self.hot().update(f, |m| {
             debug_assert_eq!(m.state, State::Reserved);
             m.state = State::Reading;
             m.page = id;
         });
-        self.hot.table.insert(id, f);
+        self.hot().table.insert(id, f);
     }
 
     /// The read into `f` failed or was cancelled: the frame is free again and its waiters look
     /// the page up again (one of them reads it).
     pub(crate) fn end_read_failed(&mut self, f: FrameId) {
-        let m = self.hot.meta(f);
+        let m = self.hot().meta(f);
         debug_assert_eq!(m.state, State::Reading);
         let page = m.page;
-        self.hot.table.remove(page);
+        self.hot().table.remove(page);
         self.transient -= 1;
         self.wake_all(f);
         self.push_free(f);
@@ -567,13 +592,13 @@ impl Frames {
     /// cold end when `cold` (prefetched or scanned, not asked for). Waiters are woken after the
     /// installer took its own latch, if any ([`Frames::latch_installed`]).
     pub(crate) fn install(&mut self, f: FrameId, id: PageId, cold: bool) {
-        let mut m = self.hot.meta(f);
+        let mut m = self.hot().meta(f);
         match m.state {
             State::Reading => debug_assert_eq!(m.page, id),
             State::Reserved => {
                 m.page = id;
-                self.hot.set_meta(f, m);
-                self.hot.table.insert(id, f);
+                self.hot().set_meta(f, m);
+                self.hot().table.insert(id, f);
             }
             other => unreachable!("install into a {other:?} frame"),
         }
@@ -581,7 +606,7 @@ impl Frames {
         m.state = State::Resident;
         m.latch = 0;
         m.flags &= WAITERS;
-        self.hot.set_meta(f, m);
+        self.hot().set_meta(f, m);
         self.resident += 1;
         self.policy.insert(f, id, cold);
         self.wake_room();
@@ -591,14 +616,14 @@ impl Frames {
     /// first waiter is woken.
     pub(crate) fn latch_installed(&mut self, f: FrameId, mode: Mode) {
         self.grant(f, mode, false);
-        if self.hot.meta(f).flags & WAITERS != 0 {
+        if self.hot().meta(f).flags & WAITERS != 0 {
             self.wake_front(f);
         }
     }
 
     /// Wakes the first waiter of a freshly installed, unlatched frame.
     pub(crate) fn wake_installed(&mut self, f: FrameId) {
-        if self.hot.meta(f).flags & WAITERS != 0 {
+        if self.hot().meta(f).flags & WAITERS != 0 {
             self.wake_front(f);
         }
     }
@@ -610,10 +635,10 @@ impl Frames {
     pub(crate) fn unwritten(&self, writing: impl Fn(FrameId) -> bool) -> Vec<(PageId, FrameId)> {
         let mut out: Vec<(PageId, FrameId)> = (0..self.cap() as FrameId)
             .filter(|&f| {
-                self.hot.meta(f).state == State::Resident
+                self.hot().meta(f).state == State::Resident
                     && (self.arena.flags(f).is_dirty() || writing(f))
             })
-            .map(|f| (self.hot.meta(f).page, f))
+            .map(|f| (self.hot().meta(f).page, f))
             .collect();
         out.sort_unstable();
         out
@@ -623,19 +648,19 @@ impl Frames {
     pub(crate) fn dirty_count(&self) -> usize {
         (0..self.cap() as FrameId)
             .filter(|&f| {
-                self.hot.meta(f).state == State::Resident && self.arena.flags(f).is_dirty()
+                self.hot().meta(f).state == State::Resident && self.arena.flags(f).is_dirty()
             })
             .count()
     }
 
     /// Heap bytes of bookkeeping: per-frame records, the page table and the policy.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.hot.heap_bytes() + self.policy.heap_bytes()
+        self.hot().heap_bytes() + self.policy.heap_bytes()
     }
 
     /// The page table's heap bytes alone.
     pub(crate) fn table_bytes(&self) -> usize {
-        self.hot.table.heap_bytes()
+        self.hot().table.heap_bytes()
     }
 
     /// Up to `limit` unpinned frames at the cold end of the eviction order.

@@ -13,7 +13,6 @@ use jdb_layout::{PAGE_HEADER_SIZE, PageId};
 use crate::{
     FrameId, Page,
     frames::{Lost, Mode},
-    hot::Hot,
     pool::Core,
 };
 
@@ -24,9 +23,9 @@ use crate::{
 /// Dropping the guard releases the latch and the pin; so does a `?` or a panic that unwinds past
 /// it, and dropping a future that holds it.
 pub struct PageRef<'a> {
+    /// The pool's core; the release reaches the frame's record through `core.hot`, a fixed
+    /// offset (no load).
     core: &'a Core,
-    /// `core.hot`, kept so the release needs no load to find it.
-    hot: &'a Hot,
     /// Latched by this guard (so a frame of the pool, `< cap`) while it lives.
     frame: FrameId,
 }
@@ -39,9 +38,9 @@ pub struct PageRef<'a> {
 /// Dropping the guard releases the latch and the pin; so does a `?` or a panic that unwinds past
 /// it, and dropping a future that holds it.
 pub struct PageMut<'a> {
+    /// The pool's core; the release reaches the frame's record through `core.hot`, a fixed
+    /// offset (no load).
     core: &'a Core,
-    /// `core.hot`, kept so the release needs no load to find it.
-    hot: &'a Hot,
     /// Latched by this guard (so a frame of the pool, `< cap`) while it lives.
     frame: FrameId,
 }
@@ -50,25 +49,17 @@ pub struct PageMut<'a> {
 pub(crate) trait Guard<'a>: Sized {
     /// The latch mode the guard holds.
     const MODE: Mode;
-    /// The guard of a frame the caller has just latched in [`Guard::MODE`], `hot` being
-    /// `core.hot` (the hit path passes the reference it used, so the guard need not load it).
-    fn latched_in(core: &'a Core, hot: &'a Hot, frame: FrameId) -> Self;
-
     /// The guard of a frame the caller has just latched in [`Guard::MODE`].
-    #[inline]
-    fn latched(core: &'a Core, frame: FrameId) -> Self {
-        Self::latched_in(core, &core.hot, frame)
-    }
+    fn latched(core: &'a Core, frame: FrameId) -> Self;
 }
 
 impl<'a> Guard<'a> for PageRef<'a> {
     const MODE: Mode = Mode::Shared;
 
     #[inline]
-    fn latched_in(core: &'a Core, hot: &'a Hot, frame: FrameId) -> Self {
-        debug_assert!(std::ptr::eq(hot, &*core.hot));
+    fn latched(core: &'a Core, frame: FrameId) -> Self {
         debug_assert!(core.frames.borrow().is_latched(frame, Mode::Shared));
-        Self { core, hot, frame }
+        Self { core, frame }
     }
 }
 
@@ -76,10 +67,9 @@ impl<'a> Guard<'a> for PageMut<'a> {
     const MODE: Mode = Mode::Exclusive;
 
     #[inline]
-    fn latched_in(core: &'a Core, hot: &'a Hot, frame: FrameId) -> Self {
-        debug_assert!(std::ptr::eq(hot, &*core.hot));
+    fn latched(core: &'a Core, frame: FrameId) -> Self {
         debug_assert!(core.frames.borrow().is_latched(frame, Mode::Exclusive));
-        Self { core, hot, frame }
+        Self { core, frame }
     }
 }
 
@@ -170,7 +160,7 @@ impl Drop for PageRef<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: this guard holds a latch on `frame`, a frame of the pool.
-        if unsafe { self.hot.release(self.frame, Mode::Shared) } {
+        if unsafe { self.core.hot.release(self.frame, Mode::Shared) } {
             self.core.released_slow(self.frame);
         }
     }
@@ -180,7 +170,7 @@ impl Drop for PageMut<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: this guard holds the latch on `frame`, a frame of the pool.
-        if unsafe { self.hot.release(self.frame, Mode::Exclusive) } {
+        if unsafe { self.core.hot.release(self.frame, Mode::Exclusive) } {
             released_mut_slow(self.core, self.frame);
         }
     }

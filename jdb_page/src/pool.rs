@@ -103,7 +103,8 @@ impl PoolOptions {
 /// thread-per-core: it is `!Send`, and needs no atomics or locks; use one pool per core (each
 /// over its own file) to use several cores. See the crate docs for the durability contract.
 pub struct BufferPool<S: Storage = File> {
-    pub(crate) core: Core,
+    /// Boxed, so that it never moves: `core.frames` points into `core.hot` (`Frames::attach`).
+    pub(crate) core: Box<Core>,
     /// `None` once closed. In an `Rc` so that calls in flight keep it alive without borrowing
     /// this cell.
     pub(crate) storage: RefCell<Option<Rc<S>>>,
@@ -114,9 +115,12 @@ pub struct BufferPool<S: Storage = File> {
 
 /// The part of a pool that does not depend on the storage type, which guards point to.
 pub(crate) struct Core {
-    /// The hit path's state (page table, frame records), shared with `frames`.
-    pub(crate) hot: Rc<Hot>,
+    /// Residency (no I/O). Declared before `hot`, which it points into, so dropped first.
     pub(crate) frames: RefCell<Frames>,
+    /// The hit path's state (page table, frame records), which `frames` keeps too. In `Core`
+    /// itself, so that a hit reaches it at a fixed offset from the pool and a guard from its
+    /// `core`, with no load.
+    pub(crate) hot: Hot,
     /// The frames' bytes and flags (dirty, change generation, pins).
     pub(crate) arena: Arc<Arena>,
     /// `arena`'s first frame (`Arena::base`), kept here so that a guard reaches its bytes with
@@ -207,24 +211,31 @@ impl<S: Storage> BufferPool<S> {
 
         let arena = Arc::new(Arena::new(cap, options.huge_pages)?);
         let policy = AnyPolicy::with_kind(options.policy, cap);
-        let frames = Frames::new(arena.into_pages(), policy, Arc::clone(&arena));
+        let hot = Frames::new_hot(arena.into_pages(), &policy);
+        let frames = Frames::new(cap, policy, Arc::clone(&arena));
+        let mut core = Box::new(Core {
+            hot,
+            frames: RefCell::new(frames),
+            frame_base: arena.base(),
+            arena,
+            writes: WriteTracker::new(cap),
+            spares: RefCell::new(vec![spare]),
+            page_spares: RefCell::new(Vec::with_capacity(MAX_PAGE_SPARES)),
+            page_count: Cell::new(page_count),
+            poisoned: RefCell::new(None),
+            closed: Cell::new(false),
+            path: path.clone(),
+            wal: OnceCell::new(),
+            bg: RefCell::new(None),
+            reads_in_flight: Cell::new(0),
+        });
+        let core_ref = &mut *core;
+        // SAFETY: `hot` is in the same box as `frames`, which the pool never moves out of it
+        // (`BufferPool::core`); `Core` drops `frames` before `hot`; nothing borrows `hot`
+        // mutably (its state is in `Cell`s).
+        unsafe { core_ref.frames.get_mut().attach(&core_ref.hot) };
         Ok(Self {
-            core: Core {
-                hot: Rc::clone(frames.hot()),
-                frames: RefCell::new(frames),
-                frame_base: arena.base(),
-                arena,
-                writes: WriteTracker::new(cap),
-                spares: RefCell::new(vec![spare]),
-                page_spares: RefCell::new(Vec::with_capacity(MAX_PAGE_SPARES)),
-                page_count: Cell::new(page_count),
-                poisoned: RefCell::new(None),
-                closed: Cell::new(false),
-                path: path.clone(),
-                wal: OnceCell::new(),
-                bg: RefCell::new(None),
-                reads_in_flight: Cell::new(0),
-            },
+            core,
             storage: RefCell::new(Some(Rc::new(storage))),
             path,
             doublewrite: None,
@@ -260,28 +271,29 @@ impl<S: Storage> BufferPool<S> {
     /// the hit of [`BufferPool::get`] without waiting (nothing is read, nothing waits).
     #[inline]
     pub fn try_get(&self, id: PageId) -> Option<PageMut<'_>> {
-        self.hit(id, Mode::Exclusive)
-            .map(|(hot, frame)| PageMut::latched_in(&self.core, hot, frame))
+        let core: &Core = &self.core;
+        self.hit(core, id, Mode::Exclusive)
+            .map(|frame| PageMut::latched(core, frame))
     }
 
     /// Page `id`, shared, if it is in memory and no task holds it exclusively or waits for it:
     /// the hit of [`BufferPool::read`] without waiting.
     #[inline]
     pub fn try_read(&self, id: PageId) -> Option<PageRef<'_>> {
-        self.hit(id, Mode::Shared)
-            .map(|(hot, frame)| PageRef::latched_in(&self.core, hot, frame))
+        let core: &Core = &self.core;
+        self.hit(core, id, Mode::Shared)
+            .map(|frame| PageRef::latched(core, frame))
     }
 
     /// The frame of `id` if it is in memory and free to latch now, latched and counted as a hit.
     /// Never once the pool is closed (`close` empties the hit path's view of the page table).
-    /// With the frame, the `Hot` it was found in (`core.hot`), for the guard.
     #[inline(always)]
-    fn hit(&self, id: PageId, mode: Mode) -> Option<(&Hot, FrameId)> {
-        let hot = &*self.core.hot;
-        if let Some(frame) = hot.try_hit(id, mode) {
-            return Some((hot, frame));
+    /// `core` is `self.core`, loaded once by the caller, who builds the guard from it.
+    fn hit(&self, core: &Core, id: PageId, mode: Mode) -> Option<FrameId> {
+        if let Some(frame) = core.hot.try_hit(id, mode) {
+            return Some(frame);
         }
-        self.hit_unmarked(id, mode).map(|frame| (hot, frame))
+        self.hit_unmarked(id, mode)
     }
 
     /// [`BufferPool::hit`] of a frame the common hit did not take (see [`Hot::try_hit`]), out of
@@ -766,12 +778,12 @@ impl<'a, S: Storage, G: Guard<'a>> Future for Latching<'a, S, G> {
                 // `BufferPool::hit`'s two steps, each returning on its own: through `hit`'s one
                 // `Option` the compiler tests the common hit's result again (3 instructions a
                 // hit more, callgrind, session 10).
-                let hot = &*pool.core.hot;
-                if let Some(frame) = hot.try_hit(this.id, G::MODE) {
-                    return Poll::Ready(Ok(G::latched_in(&pool.core, hot, frame)));
+                let core: &Core = &pool.core;
+                if let Some(frame) = core.hot.try_hit(this.id, G::MODE) {
+                    return Poll::Ready(Ok(G::latched(core, frame)));
                 }
                 if let Some(frame) = pool.hit_unmarked(this.id, G::MODE) {
-                    return Poll::Ready(Ok(G::latched_in(&pool.core, hot, frame)));
+                    return Poll::Ready(Ok(G::latched(core, frame)));
                 }
                 this.miss.insert(miss_future(pool, this.id, G::MODE))
             }

@@ -17,6 +17,16 @@ async fn fill(pool: &BufferPool, n: u32) {
     pool.sync().await.unwrap();
 }
 
+/// A guard is two words (the pool's core and the frame), so a future that holds one across an
+/// `.await` grows by 16 bytes; an `Option` of one costs nothing more.
+#[test]
+fn a_guard_is_two_words() {
+    use jdb_page::{PageMut, PageRef};
+    assert_eq!(size_of::<PageRef<'_>>(), 2 * size_of::<usize>());
+    assert_eq!(size_of::<PageMut<'_>>(), 2 * size_of::<usize>());
+    assert_eq!(size_of::<Option<PageMut<'_>>>(), 2 * size_of::<usize>());
+}
+
 #[test]
 fn two_pinned_frames_make_the_pool_full_until_one_is_unpinned() {
     block_on(async {
