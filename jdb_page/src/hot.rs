@@ -15,9 +15,10 @@
 //! [`Hot::try_hit_unmarked`]: the policy's fast hit looked up (its state byte through a pointer
 //! kept here, one table entry whose sign says whether exact LRU must also move the frame), and
 //! the mark set when the byte reaches its fixed point; the policy's queues clear it whenever they
-//! change the byte. A guard then reaches the page's bytes from the frame number (`Core::frame_bytes`), not
-//! through the page record, and releases through `core.hot`: this struct lives inside the pool's
-//! boxed `Core`, so both are a fixed offset from the guard's `core` (no load).
+//! change the byte. A guard then reaches the page's bytes from the frame number
+//! (`Core::frame_bytes`), not through the page record, and releases through `core.hot`: this
+//! struct lives inside the pool's boxed `Core`, so both are a fixed offset from the guard's
+//! `core` (no load).
 //! Whatever that does not cover (a frame being read, waited for, evicted, held in a conflicting
 //! mode; a cold or parked frame the policy must see; a release someone waits for) goes to
 //! `Frames`, which owns everything else and points to this struct (`Frames::attach`).

@@ -3,8 +3,8 @@
 //!
 //! Each list has a head (the newest end, where frames are inserted) and a tail (the oldest end,
 //! where the eviction search starts), and is a ring through a sentinel of its own (4 sentinels,
-//! 32 bytes a pool), so that no link or unlink tests for an end. Besides the policy's own queues ([`Queue::Main`],
-//! [`Queue::Small`]) there are two shared ones:
+//! 32 bytes a pool), so that no link or unlink tests for an end. Besides the policy's own queues
+//! ([`Queue::Main`], [`Queue::Small`]) there are two shared ones:
 //!
 //! - [`Queue::Cold`]: frames inserted cold (by a scan or prefetch, not asked for), evicted first,
 //!   oldest first, until they are hit;
@@ -159,6 +159,12 @@ impl Links {
         // reference into a cell exists (`Cell` hands out none) while these accesses run.
         // SAFETY: see above.
         let link = |n: Node| unsafe { self.0.add(n as usize).as_ref() };
+        // One link of `n` (`NEWER` or `OLDER`), as `Queues::set_link`.
+        let set_link = |n: Node, which: usize, to: Node| {
+            let mut l = link(n).get();
+            l[which] = to;
+            link(n).set(l);
+        };
         let (s, f) = (q as Node, node(f));
         let head = link(s).get()[OLDER];
         if head == f {
@@ -168,19 +174,11 @@ impl Links {
         // `f` is linked and not the head, so `newer` is a frame and `head` too; `older` is a
         // frame or the sentinel (when `f` is the tail): a ring has no ends to test.
         let [newer, older] = link(f).get();
-        let mut l = link(newer).get();
-        l[OLDER] = older;
-        link(newer).set(l);
-        let mut l = link(older).get();
-        l[NEWER] = newer;
-        link(older).set(l);
+        set_link(newer, OLDER, older);
+        set_link(older, NEWER, newer);
         link(f).set([s, head]);
-        let mut l = link(head).get();
-        l[NEWER] = f;
-        link(head).set(l);
-        let mut l = link(s).get();
-        l[OLDER] = f;
-        link(s).set(l);
+        set_link(head, NEWER, f);
+        set_link(s, OLDER, f);
     }
 }
 
