@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use common::{assert_pattern, disk_tempdir, is_tmpfs, pattern_page, write_pattern_pages};
+use common::{
+    assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard, is_tmpfs, pattern_page,
+    write_pattern_pages,
+};
 use jdb_fs::{Direct, Error, File, OpenOptions, PAGE_SIZE};
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -69,70 +72,82 @@ async fn a_second_writer_in_this_process_is_locked_and_the_first_keeps_its_data(
     }
 }
 
-#[compio::test]
-async fn readers_share_the_file_and_exclude_writers() {
-    let dir = disk_tempdir();
-    let path = dir.path().join("db");
-    let writer = File::create(&path).await.unwrap();
-    write_pattern_pages(&writer, 2).await;
-    writer.close().await.unwrap();
+#[test]
+fn readers_share_the_file_and_exclude_writers() {
+    // Closes or drops the holder and reopens at once: serialized against the test that spawns a
+    // child, which would hold the closed file's lock until its exec (see `FORK_WINDOW`).
+    block_on_serialized(async {
+        let dir = disk_tempdir();
+        let path = dir.path().join("db");
+        let writer = File::create(&path).await.unwrap();
+        write_pattern_pages(&writer, 2).await;
+        writer.close().await.unwrap();
 
-    let r1 = File::open(&path).await.unwrap();
-    let r2 = File::open(&path).await.unwrap();
-    assert_pattern(&r2.read_page(1).await.unwrap(), 1);
-    assert_writers_locked(&path).await;
-    drop(r1);
-    assert_writers_locked(&path).await;
-    r2.close().await.unwrap();
+        let r1 = File::open(&path).await.unwrap();
+        let r2 = File::open(&path).await.unwrap();
+        assert_pattern(&r2.read_page(1).await.unwrap(), 1);
+        assert_writers_locked(&path).await;
+        drop(r1);
+        assert_writers_locked(&path).await;
+        r2.close().await.unwrap();
 
-    let writer = File::open_rw(&path).await.unwrap();
-    assert_locked(File::open(&path).await, &path, false);
-    drop(writer);
-    assert_pattern(
-        &File::open(&path).await.unwrap().read_page(0).await.unwrap(),
-        0,
-    );
+        let writer = File::open_rw(&path).await.unwrap();
+        assert_locked(File::open(&path).await, &path, false);
+        drop(writer);
+        assert_pattern(
+            &File::open(&path).await.unwrap().read_page(0).await.unwrap(),
+            0,
+        );
+    });
 }
 
-#[compio::test]
-async fn the_next_open_succeeds_once_the_holder_is_closed_or_dropped() {
-    let dir = disk_tempdir();
-    let path = dir.path().join("db");
-    let file = File::create(&path).await.unwrap();
-    write_pattern_pages(&file, 3).await;
-    file.close().await.unwrap();
+#[test]
+fn the_next_open_succeeds_once_the_holder_is_closed_or_dropped() {
+    // Closes or drops the holder and reopens at once: serialized against the test that spawns a
+    // child, which would hold the closed file's lock until its exec (see `FORK_WINDOW`).
+    block_on_serialized(async {
+        let dir = disk_tempdir();
+        let path = dir.path().join("db");
+        let file = File::create(&path).await.unwrap();
+        write_pattern_pages(&file, 3).await;
+        file.close().await.unwrap();
 
-    let file = File::open_rw(&path).await.unwrap();
-    assert_eq!(file.page_count().await.unwrap(), 3);
-    drop(file);
+        let file = File::open_rw(&path).await.unwrap();
+        assert_eq!(file.page_count().await.unwrap(), 3);
+        drop(file);
 
-    let file = File::create(&path).await.unwrap();
-    assert_eq!(
-        file.size().await.unwrap(),
-        0,
-        "create truncates once it holds the lock"
-    );
+        let file = File::create(&path).await.unwrap();
+        assert_eq!(
+            file.size().await.unwrap(),
+            0,
+            "create truncates once it holds the lock"
+        );
+    });
 }
 
-#[compio::test]
-async fn the_lock_holds_on_tmpfs_too() {
-    let shm = Path::new("/dev/shm");
-    if !shm.is_dir() || !is_tmpfs(shm) {
-        eprintln!("no tmpfs at /dev/shm: skipped");
-        return;
-    }
-    let dir = tempfile::tempdir_in(shm).unwrap();
-    let path = dir.path().join("db");
-    let file = File::create(&path).await.unwrap();
-    write_pattern_pages(&file, 2).await;
-    assert_writers_locked(&path).await;
-    assert_locked(File::open(&path).await, &path, false);
-    assert_pattern(&file.read_page(1).await.unwrap(), 1);
-    file.close().await.unwrap();
-    assert_pattern(
-        &File::open(&path).await.unwrap().read_page(1).await.unwrap(),
-        1,
-    );
+#[test]
+fn the_lock_holds_on_tmpfs_too() {
+    // Closes or drops the holder and reopens at once: serialized against the test that spawns a
+    // child, which would hold the closed file's lock until its exec (see `FORK_WINDOW`).
+    block_on_serialized(async {
+        let shm = Path::new("/dev/shm");
+        if !shm.is_dir() || !is_tmpfs(shm) {
+            eprintln!("no tmpfs at /dev/shm: skipped");
+            return;
+        }
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        let path = dir.path().join("db");
+        let file = File::create(&path).await.unwrap();
+        write_pattern_pages(&file, 2).await;
+        assert_writers_locked(&path).await;
+        assert_locked(File::open(&path).await, &path, false);
+        assert_pattern(&file.read_page(1).await.unwrap(), 1);
+        file.close().await.unwrap();
+        assert_pattern(
+            &File::open(&path).await.unwrap().read_page(1).await.unwrap(),
+            1,
+        );
+    });
 }
 
 /// Set in the re-executed test binary: the path the child holds.
@@ -178,6 +193,9 @@ fn a_writer_in_another_process_locks_this_one_out() {
         child(Path::new(&path));
         return;
     }
+    // Spawns a child: not while another test of this binary drops a file and reopens it, whose
+    // lock the child would hold until its exec (see `FORK_WINDOW`).
+    let _serial = fork_window_guard();
     let dir = disk_tempdir();
     let path: PathBuf = dir.path().join("shared");
     let mut child = KillOnDrop(

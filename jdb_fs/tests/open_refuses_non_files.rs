@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use common::disk_tempdir;
+use common::{block_on_serialized, disk_tempdir, fork_window_guard};
 use jdb_fs::{Direct, Error, OpenOptions};
 
 /// Every way to open a file, writers first.
@@ -164,6 +164,9 @@ impl Drop for LoopDevice {
 
 #[test]
 fn a_block_device_is_refused_untouched() {
+    // Runs losetup (attach, and detach in `LoopDevice::drop`): not while another test reopens a
+    // file it just dropped, whose lock the forked child would hold until its exec.
+    let _serial = fork_window_guard();
     let dir = disk_tempdir();
     let image = dir.path().join("disk.img");
     let content: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
@@ -190,15 +193,19 @@ fn a_block_device_is_refused_untouched() {
     assert_eq!(std::fs::read(&image).unwrap(), content, "image changed");
 }
 
-#[compio::test]
-async fn a_regular_file_is_still_opened_every_way() {
-    let dir = disk_tempdir();
-    let path = dir.path().join("regular");
-    for (name, opts) in all_openers() {
-        let file = opts
-            .open(&path)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(file.path(), path);
-    }
+#[test]
+fn a_regular_file_is_still_opened_every_way() {
+    // Each opener drops its file and the next reopens it at once: not while another test spawns
+    // a child (losetup), which would hold the dropped file's lock until its exec.
+    block_on_serialized(async {
+        let dir = disk_tempdir();
+        let path = dir.path().join("regular");
+        for (name, opts) in all_openers() {
+            let file = opts
+                .open(&path)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(file.path(), path);
+        }
+    });
 }

@@ -1,10 +1,49 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::{ffi::CString, os::fd::AsRawFd, os::unix::ffi::OsStrExt, path::Path};
+use std::{
+    ffi::CString,
+    os::fd::AsRawFd,
+    os::unix::ffi::OsStrExt,
+    path::Path,
+    sync::{Mutex, MutexGuard},
+};
 
 use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
 use tempfile::TempDir;
+
+/// Held by every test of a binary that spawns a child process (`Command`: losetup, a copy of the
+/// test binary, ...) and by every test that closes or drops a [`File`] and reopens it expecting
+/// the lock to be free, so that the two never run at the same time.
+///
+/// Why: spawning forks (or `posix_spawn`s) this process, and between the fork and the `exec` the
+/// child holds a copy of every descriptor of the parent; they are `O_CLOEXEC`, so they close only
+/// at the `exec`. jdb's lock is a `flock` on the open file description, which lives as long as
+/// any descriptor of it does: a `File` another test drops inside that window keeps its lock in
+/// the child for a moment, and an immediate reopen of the same path gets `Locked` ("in use by
+/// another jdb process or pool"). Seen as ~3 failures in 100 runs of `open_refuses_non_files`
+/// under CPU load (losetup beside `a_regular_file_is_still_opened_every_way`), and as a quarter
+/// of reopens failing with a thread spawning `true` in a loop.
+///
+/// Each test binary is its own process and compiles its own copy of this module, so this is one
+/// lock per binary: exactly the tests that can race. A test that panics poisons it; the next one
+/// takes it anyway, so one failure does not fail the others.
+static FORK_WINDOW: Mutex<()> = Mutex::new(());
+
+/// Takes [`FORK_WINDOW`] for as long as the guard lives: bind it first (`let _serial = ...`) so
+/// it is dropped last, after a `Drop` that spawns (e.g. `losetup -d`) has run.
+pub fn fork_window_guard() -> MutexGuard<'static, ()> {
+    FORK_WINDOW.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `test` on a new compio runtime, as `#[compio::test]` does, holding [`FORK_WINDOW`] for
+/// the whole run (a sync wrapper, so no `MutexGuard` is held across an `.await`).
+pub fn block_on_serialized<F: std::future::Future>(test: F) -> F::Output {
+    let _serial = fork_window_guard();
+    compio::runtime::Runtime::new()
+        .expect("cannot create runtime")
+        .block_on(test)
+}
 
 /// A temp dir on a disk filesystem where `O_DIRECT` works: Cargo's target tmp dir, or the crate
 /// directory if the target dir happens to be on tmpfs (whatever `/tmp` is).
