@@ -115,7 +115,8 @@ pub enum Error {
     /// [`File`](crate::File) in this process (a pool, say). A writer needs the file to itself;
     /// readers share it with each other but not with a writer. Returned at once, without
     /// waiting, except for the reads and writes still in flight of a dropped handle of this
-    /// process (see [`File`](crate::File)).
+    /// process, and for a file this process released a moment ago, whose lock a child being
+    /// spawned may still hold (see [`File`](crate::File)).
     #[error(
         "{} is in use by another jdb process or pool (it holds the file's lock)",
         path.display()

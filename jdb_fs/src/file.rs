@@ -34,6 +34,13 @@ use crate::{Error, OpenOptions, PAGE_SIZE, Result, in_flight::Handle};
 /// threads and runtimes, as long as the runtime that submitted the requests keeps running. Only
 /// reads and writes are counted: a dropped `File` whose `fsync` or `stat` is still running makes
 /// a reopen `Locked` until that call ends.
+///
+/// A child process spawned by any thread (`std::process::Command`, `posix_spawn`, `system`)
+/// holds a copy of every descriptor from its fork to its exec, and so, for that moment, the lock
+/// of a `File` dropped meanwhile. A refusal within 250 ms of this process releasing the file is
+/// therefore tried again (with pauses from 50 µs up to 1 ms) until 250 ms after the release;
+/// a file released earlier, or never held here, is `Locked` at once. A file deleted and
+/// recreated at once may reuse the inode number and so get that wait before a genuine `Locked`.
 #[derive(Debug)]
 pub struct File {
     // Field order matters: `inner` is dropped (the descriptor closed, unless requests in

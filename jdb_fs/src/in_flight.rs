@@ -1,4 +1,5 @@
-//! The process-wide registry of open files and their I/O still in the kernel, per inode.
+//! The process-wide registry of open files and their I/O still in the kernel, per inode, and of
+//! the files it let go of a moment ago.
 //!
 //! A [`File`](crate::File) holds a [`Handle`]; every read and write it submits wraps its buffer
 //! in a [`Tracked`] that counts as "in flight" until compio hands the buffer back or, for an
@@ -7,6 +8,12 @@
 //! [`Entry`], so the entry lives exactly as long as something of this process may still use the
 //! file. [`crate::lock`] reads it when the file's lock is refused, to tell "a dropped handle of
 //! ours is draining, wait" from "somebody else has it open, fail now".
+//!
+//! When an entry goes (this process no longer uses the file: its descriptors are closed), the
+//! instant is remembered for [`FORK_WAIT`], so that the lock can tell "we let go of it a moment
+//! ago, a child between fork and exec may still hold a copy" from "somebody else has it". Older
+//! instants are forgotten at the next release, so the memory is bounded by the files released
+//! within the last [`FORK_WAIT`].
 
 use std::{
     collections::BTreeMap,
@@ -14,9 +21,12 @@ use std::{
         Arc, Mutex, PoisonError, Weak,
         atomic::{AtomicUsize, Ordering::SeqCst},
     },
+    time::Instant,
 };
 
 use compio_buf::{IoBuf, IoBufMut, IoBuffer, IoVectoredBuf, IoVectoredBufMut, SetBufInit};
+
+use crate::lock::FORK_WAIT;
 
 /// A file's identity: `(st_dev, st_ino)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,8 +36,10 @@ pub(crate) struct Inode {
 }
 
 /// What this process has on one inode.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Entry {
+    /// The inode, to remember its release when the entry goes.
+    inode: Inode,
     /// Live [`File`](crate::File) handles.
     handles: AtomicUsize,
     /// Reads and writes submitted and not yet handed back or dropped by compio.
@@ -41,6 +53,29 @@ static REGISTRY: Mutex<BTreeMap<Inode, Weak<Entry>>> = Mutex::new(BTreeMap::new(
 fn registry() -> std::sync::MutexGuard<'static, BTreeMap<Inode, Weak<Entry>>> {
     // The map is consistent after any panic (one insert or retain at a time).
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// When this process last stopped using each inode (its entry went), for the last
+/// [`FORK_WAIT`] or so. A separate lock from [`REGISTRY`]: an entry may be dropped by a thread
+/// that has just let go of the registry, never by one that holds this map.
+static RELEASED: Mutex<BTreeMap<Inode, Instant>> = Mutex::new(BTreeMap::new());
+
+fn released() -> std::sync::MutexGuard<'static, BTreeMap<Inode, Instant>> {
+    // The map is consistent after any panic (one insert or retain at a time).
+    RELEASED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Remembers that this process stopped using `inode` at `at`, and forgets the releases older
+/// than [`FORK_WAIT`] (nothing waits on those any more).
+pub(crate) fn record_release(inode: Inode, at: Instant) {
+    let mut map = released();
+    map.retain(|_, then| at.saturating_duration_since(*then) < FORK_WAIT);
+    map.insert(inode, at);
+}
+
+/// When this process last stopped using `inode`, if it still remembers (see [`RELEASED`]).
+pub(crate) fn released_at(inode: Inode) -> Option<Instant> {
+    released().get(&inode).copied()
 }
 
 /// What this process has on an inode, for the lock's decision.
@@ -68,13 +103,27 @@ pub(crate) fn register(inode: Inode) -> Handle {
         Some(entry) => entry,
         None => {
             map.retain(|_, entry| entry.strong_count() > 0);
-            let entry = Arc::new(Entry::default());
+            let entry = Arc::new(Entry {
+                inode,
+                handles: AtomicUsize::new(0),
+                io: AtomicUsize::new(0),
+            });
             map.insert(inode, Arc::downgrade(&entry));
             entry
         }
     };
     entry.handles.fetch_add(1, SeqCst);
     Handle { entry }
+}
+
+impl Drop for Entry {
+    /// The last handle and the last request of this process on the file are gone, and with them
+    /// its descriptors (a `File` closes its descriptor before dropping its handle; compio drops
+    /// an operation's descriptor before its buffer): the lock is released, unless a child
+    /// between fork and exec holds a copy.
+    fn drop(&mut self) {
+        record_release(self.inode, Instant::now());
+    }
 }
 
 /// A live `File`'s place in the registry; dropping it ends the handle (in-flight I/O it started
@@ -219,6 +268,29 @@ mod tests {
         drop(b);
         assert_eq!(usage(ino), None);
         assert_eq!(usage(inode(3)), None, "other inodes are separate");
+    }
+
+    #[test]
+    fn the_release_of_an_entry_is_remembered_until_the_fork_wait_is_over() {
+        let (ino, other) = (inode(5), inode(6));
+        let before = Instant::now();
+        let handle = register(ino);
+        let token = handle.in_flight();
+        drop(handle);
+        assert_eq!(released_at(ino), None, "a request is still in flight");
+        drop(token);
+        let at = released_at(ino).expect("the release is remembered");
+        assert!(at >= before && at <= Instant::now());
+
+        // A release older than the wait is forgotten at the next one.
+        let long_ago = before
+            .checked_sub(2 * FORK_WAIT)
+            .expect("monotonic clock too young");
+        record_release(ino, long_ago);
+        assert_eq!(released_at(ino), Some(long_ago));
+        drop(register(other));
+        assert_eq!(released_at(ino), None);
+        assert!(released_at(other).is_some());
     }
 
     #[test]

@@ -24,9 +24,11 @@
 //! one) gets [`Error::Locked`] at once instead of losing data, and [`File::create`] truncates only
 //! once it holds the lock. The lock lasts until the kernel has finished every request of the
 //! file, also after a `File` was dropped mid-write; a reopen in this process waits for such a
-//! dropped handle's reads and writes (bounded, 10 s) instead of failing. Only regular files on a
-//! filesystem that stores data are opened: a directory, a device, a FIFO, a socket or a procfs
-//! or sysfs file is [`Error::NotRegularFile`], found before anything is written to it.
+//! dropped handle's reads and writes (bounded, 10 s), and for a child being spawned that holds a
+//! copy of a just-closed descriptor until its exec (bounded, 250 ms), instead of failing. Only
+//! regular files on a filesystem that stores data are opened: a directory, a device, a FIFO, a
+//! socket or a procfs or sysfs file is [`Error::NotRegularFile`], found before anything is
+//! written to it.
 //!
 //! ```
 //! use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
@@ -59,7 +61,7 @@
 //! - `blocking`: compio's blocking pool, with a timer that keeps the event loop polling;
 //! - `open`: [`OpenOptions`], the open sequence and the Direct I/O policy;
 //! - `kind`: what is not a regular file jdb may use;
-//! - `lock`: the file's `flock`, and the wait for a dropped handle's I/O;
+//! - `lock`: the file's `flock`, and the waits for a dropped handle's I/O and a fork's window;
 //! - `in_flight`: the per-inode registry of live handles and requests in flight;
 //! - `io`, `page`: byte- and page-granular reads and writes;
 //! - `submit`: each read and write goes to the kernel as soon as it is queued;
