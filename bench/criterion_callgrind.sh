@@ -13,7 +13,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-$(ls -t "$root"/target/release/deps/hit_path-* | grep -v '\.d$' | head -1)}
 cd "$root/jdb_page"
 valgrind --tool=callgrind --dump-instr=yes --compress-pos=no --compress-strings=no --callgrind-out-file=/tmp/criterion_callgrind.$1 $B --bench --profile-time 2 "hit_path/$1/zipf\$" >/dev/null 2>&1
-objdump -d --no-show-raw-insn $B | grep "cmp    \$0x10030000" | awk '{print $1}' | tr -d ':' > /tmp/criterion_callgrind.cmp
+case $1 in
+hashmap*) key='movabs \$0xf1357aea2e62a9c5' ;;
+*) key='cmp    \$0x10030000' ;;
+esac
+objdump -d --no-show-raw-insn $B | grep "$key" | awk '{print $1}' | tr -d ':' > /tmp/criterion_callgrind.cmp
 python3 - /tmp/criterion_callgrind.$1 $1 <<'PY'
 import re,sys
 cnt={}

@@ -7,8 +7,13 @@
 //! - `get_<policy>`, `read_<policy>` (lru, clock, sieve, s3fifo): the pool (`PAGES` frames, all
 //!   pages resident and asked for once before timing; the pool's async calls are driven inside
 //!   one `Runtime::block_on` per sample: a hit never awaits);
+//! - `tryget_<policy>`: `try_get` + guard drop, the same hit with no future, in a plain loop as
+//!   the maps' rows are: what the hit itself costs, apart from awaiting it;
 //! - `hashmap` (the limit), `hashmap_huge` (its pages in huge pages, as the pool's are),
-//!   `hashmap_aligned`, `lru_crate`, `schnellru`: Fx-hashed maps.
+//!   `hashmap_aligned`, `lru_crate`, `schnellru`: Fx-hashed maps;
+//! - `hashmap_await`: the `hashmap` lookup awaited as a ready future (`std::future::ready`) in
+//!   the same async loop as the pool's `get` rows: what awaiting a lookup costs the map itself
+//!   (session 12: 1.16-1.19 x `hashmap`, as much as the pool's whole `get` of a SIEVE hit).
 //!
 //! One iteration is one pass over the trace (20 000 lookups); throughput is in lookups, so
 //! criterion's time per element is the time per hit. Ratios: `python3 bench/criterion_table.py`.
@@ -21,7 +26,10 @@
 
 mod common;
 
-use std::{hint::black_box, time::Instant};
+use std::{
+    hint::black_box,
+    time::{Duration, Instant},
+};
 
 use common::hits::{self, Baselines};
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -43,35 +51,25 @@ fn hit_path(c: &mut Criterion) {
         for (kind, pool) in &pools {
             group.bench_function(BenchmarkId::new(format!("get_{kind}"), name), |b| {
                 b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    let sum = rt.block_on(async {
-                        let mut sum = 0u64;
-                        for _ in 0..iters {
-                            sum = sum.wrapping_add(hits::pool_get_pass(pool, &trace).await);
-                        }
-                        sum
-                    });
-                    let elapsed = start.elapsed();
-                    black_box(sum);
-                    elapsed
+                    async_passes(&rt, iters, || hits::pool_get_pass(pool, &trace))
                 })
             });
             group.bench_function(BenchmarkId::new(format!("read_{kind}"), name), |b| {
                 b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    let sum = rt.block_on(async {
-                        let mut sum = 0u64;
-                        for _ in 0..iters {
-                            sum = sum.wrapping_add(hits::pool_read_pass(pool, &trace).await);
-                        }
-                        sum
-                    });
-                    let elapsed = start.elapsed();
-                    black_box(sum);
-                    elapsed
+                    async_passes(&rt, iters, || hits::pool_read_pass(pool, &trace))
                 })
             });
+            group.bench_function(BenchmarkId::new(format!("tryget_{kind}"), name), |b| {
+                b.iter(|| hits::pool_try_get_pass(pool, &trace))
+            });
         }
+        group.bench_function(BenchmarkId::new("hashmap_await", name), |b| {
+            b.iter_custom(|iters| {
+                async_passes(&rt, iters, || {
+                    hits::hashmap_await_pass(&base.hashmap, &trace)
+                })
+            })
+        });
         group.bench_function(BenchmarkId::new("hashmap", name), |b| {
             b.iter(|| hits::hashmap_pass(&base.hashmap, &trace))
         });
@@ -102,6 +100,28 @@ fn hit_path(c: &mut Criterion) {
         );
         rt.block_on(pool.close()).expect("close");
     }
+}
+
+/// The time of `iters` passes of the async `pass`, all driven inside one `block_on` (a pass
+/// never waits), summed into one value kept from the optimiser. Timed around `block_on`, not
+/// inside it (see the module docs).
+#[inline(always)]
+fn async_passes<P, F>(rt: &compio::runtime::Runtime, iters: u64, pass: P) -> Duration
+where
+    P: Fn() -> F,
+    F: Future<Output = u64>,
+{
+    let start = Instant::now();
+    let sum = rt.block_on(async {
+        let mut sum = 0u64;
+        for _ in 0..iters {
+            sum = sum.wrapping_add(pass().await);
+        }
+        sum
+    });
+    let elapsed = start.elapsed();
+    black_box(sum);
+    elapsed
 }
 
 fn main() {

@@ -103,6 +103,17 @@ pub async fn pool_get_pass<S: Storage>(pool: &BufferPool<S>, trace: &[u32]) -> u
     sum
 }
 
+/// One pass of `try_get` + guard drop over `trace`: the hit without a future.
+#[inline]
+pub fn pool_try_get_pass<S: Storage>(pool: &BufferPool<S>, trace: &[u32]) -> u64 {
+    let mut sum = 0u64;
+    for &id in trace {
+        let page = pool.try_get(id).expect("hit");
+        sum = sum.wrapping_add(u64::from(page.data()[0]));
+    }
+    sum
+}
+
 /// One pass of `read` + guard drop over `trace`.
 #[inline]
 pub async fn pool_read_pass<S: Storage>(pool: &BufferPool<S>, trace: &[u32]) -> u64 {
@@ -168,6 +179,17 @@ pub fn hashmap_pass(map: &HashMap<u32, Frame, FxBuildHasher>, trace: &[u32]) -> 
     let mut sum = 0u64;
     for id in trace {
         let frame = map.get(id).expect("resident");
+        sum = sum.wrapping_add(u64::from(frame[BYTE]));
+    }
+    sum
+}
+
+/// One pass of `HashMap::get` over `trace`, each lookup awaited as a ready future.
+#[inline]
+pub async fn hashmap_await_pass(map: &HashMap<u32, Frame, FxBuildHasher>, trace: &[u32]) -> u64 {
+    let mut sum = 0u64;
+    for id in trace {
+        let frame = std::future::ready(map.get(id)).await.expect("resident");
         sum = sum.wrapping_add(u64::from(frame[BYTE]));
     }
     sum
