@@ -4,17 +4,11 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader, Write},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::path::{Path, PathBuf};
 
 use common::{
-    assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard, is_tmpfs, pattern_page,
-    write_pattern_pages,
+    Holder, assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard, is_tmpfs,
+    pattern_page, say_holding_and_wait, write_pattern_pages,
 };
 use jdb_fs::{Direct, Error, File, OpenOptions, PAGE_SIZE};
 
@@ -165,26 +159,13 @@ fn child(path: &Path) {
         let file = File::create(path).await.unwrap();
         write_pattern_pages(&file, BEFORE).await;
         file.sync_data().await.unwrap();
-        println!("jdb-child: holding");
-        std::io::stdout().flush().unwrap();
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).unwrap();
+        say_holding_and_wait();
         let pages = (BEFORE..BEFORE + AFTER).map(pattern_page).collect();
         let (res, _) = file.write_pages(BEFORE, pages).await;
         res.unwrap();
         file.sync_data().await.unwrap();
         file.close().await.unwrap();
     });
-}
-
-/// Kills the child if the parent fails half-way.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -198,28 +179,7 @@ fn a_writer_in_another_process_locks_this_one_out() {
     let _serial = fork_window_guard();
     let dir = disk_tempdir();
     let path: PathBuf = dir.path().join("shared");
-    let mut child = KillOnDrop(
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-
-    // Wait (bounded) until the child holds the file.
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("jdb-child: holding") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the child never said it holds the file");
+    let child = Holder::spawn(CHILD_TEST, CHILD_ENV, &path);
 
     let rt = compio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -232,9 +192,7 @@ fn a_writer_in_another_process_locks_this_one_out() {
         "create did not truncate the child's file"
     );
 
-    child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let status = child.0.wait().unwrap();
-    assert!(status.success(), "child: {status}");
+    child.release();
 
     rt.block_on(async {
         let file = File::open(&path).await.unwrap();

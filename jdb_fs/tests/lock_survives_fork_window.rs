@@ -7,19 +7,20 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst},
-        mpsc,
     },
     thread::JoinHandle,
     time::{Duration, Instant},
 };
 
-use common::{assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard, pattern_page};
+use common::{
+    Holder, assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard, pattern_page,
+    say_holding_and_wait,
+};
 use jdb_fs::{Error, File};
 
 /// Close-and-reopen rounds against the spawning thread.
@@ -163,22 +164,9 @@ fn child(path: &Path) {
         let file = File::create(path).await.unwrap();
         let (res, _) = file.write_page(0, pattern_page(0)).await;
         res.unwrap();
-        println!("jdb-child: holding");
-        std::io::stdout().flush().unwrap();
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).unwrap();
+        say_holding_and_wait();
         file.close().await.unwrap();
     });
-}
-
-/// Kills the child if the parent fails half-way.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -191,26 +179,7 @@ fn a_writer_in_another_process_is_still_locked_out() {
     let _serial = fork_window_guard();
     let dir = disk_tempdir();
     let path: PathBuf = dir.path().join("shared");
-    let mut child = KillOnDrop(
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("jdb-child: holding") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the child never said it holds the file");
+    let child = Holder::spawn(CHILD_TEST, CHILD_ENV, &path);
 
     let rt = compio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -223,9 +192,7 @@ fn a_writer_in_another_process_is_still_locked_out() {
         "create did not truncate the child's file"
     );
 
-    child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let status = child.0.wait().unwrap();
-    assert!(status.success(), "child: {status}");
+    child.release();
     rt.block_on(async {
         let file = File::open_rw(&path).await.unwrap();
         assert_pattern(&file.read_page(0).await.unwrap(), 0);

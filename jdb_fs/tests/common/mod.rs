@@ -3,10 +3,13 @@
 
 use std::{
     ffi::CString,
+    io::{BufRead, BufReader, Write},
     os::fd::AsRawFd,
     os::unix::ffi::OsStrExt,
     path::Path,
-    sync::{Mutex, MutexGuard},
+    process::{Child, Command, Stdio},
+    sync::{Mutex, MutexGuard, mpsc},
+    time::Duration,
 };
 
 use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
@@ -134,4 +137,63 @@ pub async fn write_pattern_pages(file: &File, n: u32) {
         let (res, _) = file.write_page(id, pattern_page(id)).await;
         res.expect("write_page");
     }
+}
+
+/// What a child test prints once it holds its file (see [`Holder::spawn`]).
+pub const HOLDING: &str = "jdb-child: holding";
+
+/// Another process holding a file: this test binary run again, running only the test `test`
+/// with the environment variable `env` set to the file's path. That test's child branch opens
+/// the file, prints [`HOLDING`], waits for a line on stdin ([`Holder::release`]) and closes it.
+/// Killed and reaped if the parent fails half-way.
+pub struct Holder(Child);
+
+impl Holder {
+    /// Spawns the child and waits (60 s at most) until it says it holds the file. Take
+    /// [`fork_window_guard`] first: the spawn forks this process.
+    pub fn spawn(test: &str, env: &str, path: &Path) -> Self {
+        let mut child = Self(
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", test, "--nocapture", "--test-threads=1"])
+                .env(env, path)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = child.0.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains(HOLDING) {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the child never said it holds the file");
+        child
+    }
+
+    /// Tells the child to finish (close the file) and waits for it to exit successfully.
+    pub fn release(mut self) {
+        self.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "child: {status}");
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The child side of [`Holder::spawn`]: prints [`HOLDING`] and waits for the parent's line.
+pub fn say_holding_and_wait() {
+    println!("{HOLDING}");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
 }
