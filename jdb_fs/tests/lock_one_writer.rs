@@ -7,32 +7,12 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Holder, assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard, is_tmpfs,
-    pattern_page, say_holding_and_wait, write_pattern_pages,
+    Holder, assert_locked, assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard,
+    is_tmpfs, pattern_page, say_holding_and_wait, write_pattern_pages,
 };
-use jdb_fs::{Direct, Error, File, OpenOptions, PAGE_SIZE};
+use jdb_fs::{Direct, File, OpenOptions, PAGE_SIZE};
 
 const PAGE: u64 = PAGE_SIZE as u64;
-
-/// Asserts `res` is `Locked` for `path`, asked as a writer or not, with the one-line message.
-fn assert_locked<T: std::fmt::Debug>(res: jdb_fs::Result<T>, path: &Path, write: bool) {
-    match res {
-        Err(err @ Error::Locked { .. }) => {
-            let Error::Locked { path: p, write: w } = &err else {
-                unreachable!()
-            };
-            assert_eq!((p.as_path(), *w), (path, write));
-            let text = err.to_string();
-            assert!(
-                text.contains(&*path.to_string_lossy())
-                    && text.contains("in use by another jdb process or pool")
-                    && !text.contains('\n'),
-                "{text}"
-            );
-        }
-        other => panic!("expected Locked (write: {write}), got {other:?}"),
-    }
-}
 
 /// Every way to open `path` for writing, each expected to be refused.
 async fn assert_writers_locked(path: &Path) {

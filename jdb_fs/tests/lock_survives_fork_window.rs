@@ -18,34 +18,13 @@ use std::{
 };
 
 use common::{
-    Holder, assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard, pattern_page,
-    say_holding_and_wait,
+    Holder, assert_locked, assert_pattern, block_on_serialized, disk_tempdir, fork_window_guard,
+    pattern_page, say_holding_and_wait,
 };
-use jdb_fs::{Error, File};
+use jdb_fs::File;
 
 /// Close-and-reopen rounds against the spawning thread.
 const ROUNDS: u32 = 300;
-
-/// Asserts `res` is `Locked` for `path`, asked as a writer, with today's one-line message.
-fn assert_locked<T: std::fmt::Debug>(res: jdb_fs::Result<T>, path: &Path) {
-    match res {
-        Err(err @ Error::Locked { .. }) => {
-            let Error::Locked { path: p, write } = &err else {
-                unreachable!()
-            };
-            assert_eq!((p.as_path(), *write), (path, true));
-            let text = err.to_string();
-            assert_eq!(
-                text,
-                format!(
-                    "{} is in use by another jdb process or pool (it holds the file's lock)",
-                    path.display()
-                )
-            );
-        }
-        other => panic!("expected Locked, got {other:?}"),
-    }
-}
 
 /// A thread that spawns `true` and waits for it, over and over, until stopped: each spawn forks
 /// this process, so a child holds copies of all its descriptors until the child's exec.
@@ -145,7 +124,7 @@ fn a_live_writer_of_this_process_still_locks_a_second_one_out_at_once() {
         let start = Instant::now();
         let second = File::open_rw(&path).await;
         let took = start.elapsed();
-        assert_locked(second, &path);
+        assert_locked(second, &path, true);
         assert!(took < Duration::from_millis(100), "refused after {took:?}");
         // The holder is untouched and still writes.
         let (res, _) = holder.write_page(1, pattern_page(1)).await;
@@ -183,8 +162,8 @@ fn a_writer_in_another_process_is_still_locked_out() {
 
     let rt = compio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        assert_locked(File::open_rw(&path).await, &path);
-        assert_locked(File::create(&path).await, &path);
+        assert_locked(File::open_rw(&path).await, &path, true);
+        assert_locked(File::create(&path).await, &path, true);
     });
     assert_eq!(
         std::fs::metadata(&path).unwrap().len(),

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use jdb_fs::{AlignedBuf, File, PAGE_SIZE};
+use jdb_fs::{AlignedBuf, Error, File, PAGE_SIZE};
 use tempfile::TempDir;
 
 /// Held by every test of a binary that spawns a child process (`Command`: losetup, a copy of the
@@ -136,6 +136,27 @@ pub async fn write_pattern_pages(file: &File, n: u32) {
     for id in 0..n {
         let (res, _) = file.write_page(id, pattern_page(id)).await;
         res.expect("write_page");
+    }
+}
+
+/// Asserts `res` is `Locked` for `path`, asked as a writer (`write`) or a reader, with the
+/// one-line message.
+pub fn assert_locked<T: std::fmt::Debug>(res: jdb_fs::Result<T>, path: &Path, write: bool) {
+    match res {
+        Err(err @ Error::Locked { .. }) => {
+            let Error::Locked { path: p, write: w } = &err else {
+                unreachable!()
+            };
+            assert_eq!((p.as_path(), *w), (path, write));
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{} is in use by another jdb process or pool (it holds the file's lock)",
+                    path.display()
+                )
+            );
+        }
+        other => panic!("expected Locked (write: {write}), got {other:?}"),
     }
 }
 
