@@ -339,9 +339,9 @@ pub(crate) unsafe fn apply_fast_hit<'q>(
         return false;
     }
     cell.set(entry as u8);
-    // SAFETY: `f < cap` (the caller's contract), linked in `Main` (the table moves only exact
-    // LRU's frames there).
-    unsafe { queues().move_to_head_unchecked(f, Queue::Main) };
+    // SAFETY: `links_base` is the array of these queues, alive now; `f < cap` (the caller's
+    // contract), linked in `Main` (the table moves only exact LRU's frames there).
+    unsafe { queues().links_base().move_to_main_head(f) };
     true
 }
 
@@ -495,16 +495,6 @@ impl Queues {
     /// path keeps it (the array never moves) and reaches the links with one load fewer.
     pub(crate) fn links_base(&self) -> Links {
         Links(NonNull::from(&*self.links).cast())
-    }
-
-    /// Moves `f`, linked in `q`, to the head of `q`, with no bounds checks.
-    ///
-    /// # Safety
-    /// `f < cap`, and `f` is linked in `q`.
-    #[inline(always)]
-    unsafe fn move_to_head_unchecked(&self, f: FrameId, q: Queue) {
-        // SAFETY: the caller's contract; `links_base` is these queues' array.
-        unsafe { self.links_base().move_to_head(f, q) }
     }
 
     /// The frame's 2-bit counter.
